@@ -1,0 +1,73 @@
+# sentry-xdp build. `make` builds everything; `make test`, `make demo`, `make bench`
+# install what they need first (scripts/deps.sh).
+CLANG ?= clang
+CC ?= cc
+ARCH_INC := /usr/include/$(shell uname -m)-linux-gnu
+BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 -Wall -Werror -I$(ARCH_INC) -Ibpf
+LIBBPF_CFLAGS := $(shell pkg-config --cflags libbpf 2>/dev/null)
+LIBBPF_LIBS := $(shell pkg-config --libs libbpf 2>/dev/null || echo -lbpf)
+PREFIX ?= /usr/local
+
+BPF_OBJS := build/sentry.bpf.o build/empty.bpf.o build/bench_ringbuf.bpf.o
+NATIVE := build/libsentry_shim.so build/abi_dump
+
+.PHONY: all build deps bpf native ts test test-unit test-kernel bench demo install uninstall clean
+
+all: build
+
+build: bpf native ts
+
+deps:
+	bash scripts/deps.sh
+
+bpf: $(BPF_OBJS)
+
+build/%.bpf.o: bpf/%.bpf.c bpf/sentry_shared.h
+	@mkdir -p build
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+build/%.bpf.o: bench/%.bpf.c bpf/sentry_shared.h
+	@mkdir -p build
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+native: $(NATIVE)
+
+build/libsentry_shim.so: native/sentry_shim.c native/sentry_shim.h bpf/sentry_shared.h
+	@mkdir -p build
+	$(CC) -O2 -g -Wall -Wextra -Werror -fPIC -shared -Ibpf $(LIBBPF_CFLAGS) $< -o $@ $(LIBBPF_LIBS) -lpthread
+
+build/abi_dump: native/abi_dump.c bpf/sentry_shared.h
+	@mkdir -p build
+	$(CC) -O2 -Wall -Werror -Ibpf $< -o $@
+
+ts: node_modules/.package-lock.json
+	npx tsc -p tsconfig.json
+
+node_modules/.package-lock.json: package.json
+	npm install --no-audit --no-fund
+	@touch $@
+
+test: deps build
+	node scripts/run-tests.mjs
+
+test-unit: build
+	node scripts/run-tests.mjs unit
+
+bench: deps build
+	node dist/bench/run.js
+
+demo: deps build
+	bash scripts/demo.sh
+
+install: build
+	install -d $(DESTDIR)$(PREFIX)/lib/sentry-xdp
+	cp -r dist build package.json node_modules $(DESTDIR)$(PREFIX)/lib/sentry-xdp/
+	install -d $(DESTDIR)$(PREFIX)/bin
+	printf '#!/bin/sh\nexec node $(PREFIX)/lib/sentry-xdp/dist/src/cli/main.js "$$@"\n' > $(DESTDIR)$(PREFIX)/bin/sentry-xdp
+	chmod 755 $(DESTDIR)$(PREFIX)/bin/sentry-xdp
+
+uninstall:
+	rm -rf $(DESTDIR)$(PREFIX)/lib/sentry-xdp $(DESTDIR)$(PREFIX)/bin/sentry-xdp
+
+clean:
+	rm -rf build dist

@@ -1,0 +1,519 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * sentry-xdp: port-scan detection and ban enforcement at the driver.
+ *
+ * Fail-open / fail-closed decisions, in order of precedence:
+ *   1. The allow list always wins: an allowed source is passed, never counted
+ *      as a probe, never banned.
+ *   2. A banned source (exact address or CIDR, v4 or v6) whose ban has not
+ *      expired is dropped. Expiry is checked here, so a ban lapses on time even
+ *      when no daemon runs.
+ *   3. Anything we cannot parse (truncated, malformed, unknown protocol,
+ *      non-first fragment) is passed and counted: a parser bug must never
+ *      black-hole a gateway.
+ *   4. Until the daemon has written sentry_config, nothing is classified: bans
+ *      are enforced, detection is off.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "sentry_shared.h"
+
+#define VLAN_MAX_DEPTH 2
+#define IPV6_EXT_MAX 6
+
+#ifndef ETH_P_8021AD
+#define ETH_P_8021AD 0x88A8
+#endif
+
+struct vlan_hdr {
+	__be16 tci;
+	__be16 encap_proto;
+};
+
+struct ipv6_frag_hdr {
+	__u8 nexthdr;
+	__u8 reserved;
+	__be16 frag_off;
+	__be32 identification;
+};
+
+/* Exact IPv4 bans: key = source address (__be32), value = struct sx_ban. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SX_MAX_BANS_V4);
+	__type(key, __be32);
+	__type(value, struct sx_ban);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} sentry_bans_v4 SEC(".maps");
+
+/* Exact IPv6 bans: key = 16-byte source address, value = struct sx_ban. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SX_MAX_BANS_V6);
+	__type(key, struct in6_addr);
+	__type(value, struct sx_ban);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} sentry_bans_v6 SEC(".maps");
+
+/* CIDR bans: key = prefix length + network, value = struct sx_ban. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, SX_MAX_CIDR_BANS);
+	__type(key, struct sx_lpm_v4);
+	__type(value, struct sx_ban);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} sentry_ban_cidr_v4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, SX_MAX_CIDR_BANS);
+	__type(key, struct sx_lpm_v6);
+	__type(value, struct sx_ban);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} sentry_ban_cidr_v6 SEC(".maps");
+
+/* Allow list (PortSentry's ignore file): key = prefix + network, value = 1. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, SX_MAX_ALLOW);
+	__type(key, struct sx_lpm_v4);
+	__type(value, __u8);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} sentry_allow_v4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, SX_MAX_ALLOW);
+	__type(key, struct sx_lpm_v6);
+	__type(value, __u8);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} sentry_allow_v6 SEC(".maps");
+
+/* Watched ports: key = destination port (host order), value = SX_PORT_* bits. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u8);
+} sentry_ports SEC(".maps");
+
+/* Per-source scan state: key = 16-byte source (v4-mapped), value = struct sx_source. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SX_MAX_SOURCES);
+	__type(key, struct in6_addr);
+	__type(value, struct sx_source);
+} sentry_sources SEC(".maps");
+
+/* Runtime configuration: key = 0, value = struct sx_config. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sx_config);
+} sentry_config SEC(".maps");
+
+/* Counters: key = enum sx_stat, value = per-CPU packet count. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SX_STAT__MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} sentry_stats SEC(".maps");
+
+/* Alerts to user space: struct sx_event records. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, SX_RINGBUF_BYTES);
+} sentry_events SEC(".maps");
+
+/* Parsed facts about one packet; filled by the parsers below. */
+struct pkt {
+	struct in6_addr saddr; /* v4 as ::ffff:a.b.c.d */
+	struct in6_addr daddr;
+	__be32 saddr4;
+	__be32 daddr4;
+	__u16 family; /* 4 or 6 */
+	__u8 l4proto;
+	__u8 tcp_flags;
+	__be16 sport;
+	__be16 dport;
+};
+
+static __always_inline void count(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&sentry_stats, &idx);
+	if (v)
+		*v += 1;
+}
+
+static __always_inline int verdict(__u32 action)
+{
+	count(action == XDP_DROP ? SX_STAT_DROPPED : SX_STAT_PASSED);
+	return action;
+}
+
+/* Each parser takes the cursor, checks bounds before every access, advances
+ * the cursor and returns the next protocol, or -1 when the packet is short. */
+static __always_inline int parse_eth(void **cur, void *end)
+{
+	struct ethhdr *eth = *cur;
+	if ((void *)(eth + 1) > end)
+		return -1;
+	*cur = eth + 1;
+	__u16 proto = eth->h_proto;
+
+#pragma unroll
+	for (int i = 0; i < VLAN_MAX_DEPTH; i++) {
+		if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD))
+			break;
+		struct vlan_hdr *vh = *cur;
+		if ((void *)(vh + 1) > end)
+			return -1;
+		proto = vh->encap_proto;
+		*cur = vh + 1;
+	}
+	return bpf_ntohs(proto);
+}
+
+/* Returns the L4 protocol, -1 when short/malformed, -2 for a non-first fragment. */
+static __always_inline int parse_ipv4(void **cur, void *end, struct pkt *p)
+{
+	struct iphdr *ip = *cur;
+	if ((void *)(ip + 1) > end)
+		return -1;
+	if (ip->version != 4 || ip->ihl < 5)
+		return -1;
+	__u32 hlen = ip->ihl * 4;
+	if ((void *)ip + hlen > end)
+		return -1;
+	p->family = 4;
+	p->saddr4 = ip->saddr;
+	p->daddr4 = ip->daddr;
+	p->saddr.in6_u.u6_addr32[2] = bpf_htonl(0xffff);
+	p->saddr.in6_u.u6_addr32[3] = ip->saddr;
+	p->daddr.in6_u.u6_addr32[2] = bpf_htonl(0xffff);
+	p->daddr.in6_u.u6_addr32[3] = ip->daddr;
+	*cur = (void *)ip + hlen;
+	if (ip->frag_off & bpf_htons(0x1fff))
+		return -2;
+	return ip->protocol;
+}
+
+static __always_inline int parse_ipv6(void **cur, void *end, struct pkt *p)
+{
+	struct ipv6hdr *ip6 = *cur;
+	if ((void *)(ip6 + 1) > end)
+		return -1;
+	if (ip6->version != 6)
+		return -1;
+	p->family = 6;
+	__builtin_memcpy(&p->saddr, &ip6->saddr, sizeof(p->saddr));
+	__builtin_memcpy(&p->daddr, &ip6->daddr, sizeof(p->daddr));
+	*cur = ip6 + 1;
+	__u8 next = ip6->nexthdr;
+
+#pragma unroll
+	for (int i = 0; i < IPV6_EXT_MAX; i++) {
+		switch (next) {
+		case IPPROTO_HOPOPTS:
+		case IPPROTO_ROUTING:
+		case IPPROTO_DSTOPTS: {
+			struct ipv6_opt_hdr *oh = *cur;
+			if ((void *)(oh + 1) > end)
+				return -1;
+			next = oh->nexthdr;
+			*cur = (void *)oh + (oh->hdrlen + 1) * 8;
+			break;
+		}
+		case IPPROTO_AH: {
+			struct ipv6_opt_hdr *oh = *cur;
+			if ((void *)(oh + 1) > end)
+				return -1;
+			next = oh->nexthdr;
+			*cur = (void *)oh + (oh->hdrlen + 2) * 4;
+			break;
+		}
+		case IPPROTO_FRAGMENT: {
+			struct ipv6_frag_hdr *fh = *cur;
+			if ((void *)(fh + 1) > end)
+				return -1;
+			if (fh->frag_off & bpf_htons(0xfff8))
+				return -2;
+			next = fh->nexthdr;
+			*cur = fh + 1;
+			break;
+		}
+		default:
+			return next;
+		}
+	}
+	return -1; /* more extension headers than we follow */
+}
+
+/* A ban entry is in force when it exists and has not expired. */
+static __always_inline int ban_in_force(struct sx_ban *b, __u64 now)
+{
+	if (!b)
+		return 0;
+	if (b->expires_ns && b->expires_ns <= now) {
+		count(SX_STAT_EXPIRED_HITS);
+		return 0;
+	}
+	__sync_fetch_and_add(&b->drops, 1);
+	return 1;
+}
+
+static __always_inline int allowed(struct pkt *p)
+{
+	if (p->family == 4) {
+		struct sx_lpm_v4 k = { .prefixlen = 32, .addr = p->saddr4 };
+		return bpf_map_lookup_elem(&sentry_allow_v4, &k) != NULL;
+	}
+	struct sx_lpm_v6 k = { .prefixlen = 128 };
+	__builtin_memcpy(k.addr, &p->saddr, 16);
+	return bpf_map_lookup_elem(&sentry_allow_v6, &k) != NULL;
+}
+
+static __always_inline int banned(struct pkt *p, __u64 now)
+{
+	if (p->family == 4) {
+		if (ban_in_force(bpf_map_lookup_elem(&sentry_bans_v4, &p->saddr4), now))
+			return 1;
+		struct sx_lpm_v4 k = { .prefixlen = 32, .addr = p->saddr4 };
+		return ban_in_force(bpf_map_lookup_elem(&sentry_ban_cidr_v4, &k), now);
+	}
+	if (ban_in_force(bpf_map_lookup_elem(&sentry_bans_v6, &p->saddr), now))
+		return 1;
+	struct sx_lpm_v6 k = { .prefixlen = 128 };
+	__builtin_memcpy(k.addr, &p->saddr, 16);
+	return ban_in_force(bpf_map_lookup_elem(&sentry_ban_cidr_v6, &k), now);
+}
+
+#define TH_FIN 0x01
+#define TH_SYN 0x02
+#define TH_RST 0x04
+#define TH_PSH 0x08
+#define TH_ACK 0x10
+#define TH_URG 0x20
+
+/* Flag sets no TCP stack sends outside a connection are probes on any port;
+ * a bare SYN is a probe only on a watched port. ECE/CWR are ignored (ECN). */
+static __always_inline __u8 classify_tcp(__u8 raw, __u8 port_bits)
+{
+	__u8 f = raw & 0x3f;
+	if ((f & (TH_SYN | TH_FIN)) == (TH_SYN | TH_FIN) || (f & (TH_SYN | TH_RST)) == (TH_SYN | TH_RST))
+		return SX_KIND_UNKNOWN;
+	if (f & TH_ACK)
+		return SX_KIND_NONE;
+	if (f == 0)
+		return SX_KIND_NULL;
+	if (f == TH_FIN)
+		return SX_KIND_FIN;
+	if (f == (TH_FIN | TH_PSH | TH_URG))
+		return SX_KIND_XMAS;
+	if (f == TH_SYN)
+		return (port_bits & SX_PORT_TCP) ? SX_KIND_SYN : SX_KIND_NONE;
+	if (f == TH_RST)
+		return SX_KIND_NONE; /* a stack answering an unexpected segment */
+	return SX_KIND_UNKNOWN; /* FIN+PSH, URG alone, PSH alone, SYN+PSH, ... */
+}
+
+/* A UDP datagram to a watched port is not a probe when a local socket owns the
+ * 4-tuple: the reply to our own DNS query may land on a "watched" ephemeral port. */
+static __always_inline int local_udp_socket(struct xdp_md *ctx, struct pkt *p)
+{
+	struct bpf_sock_tuple t = {};
+	__u32 len;
+	if (p->family == 4) {
+		t.ipv4.saddr = p->saddr4;
+		t.ipv4.daddr = p->daddr4;
+		t.ipv4.sport = p->sport;
+		t.ipv4.dport = p->dport;
+		len = sizeof(t.ipv4);
+	} else {
+		__builtin_memcpy(t.ipv6.saddr, &p->saddr, 16);
+		__builtin_memcpy(t.ipv6.daddr, &p->daddr, 16);
+		t.ipv6.sport = p->sport;
+		t.ipv6.dport = p->dport;
+		len = sizeof(t.ipv6);
+	}
+	struct bpf_sock *sk = bpf_sk_lookup_udp(ctx, &t, len, BPF_F_CURRENT_NETNS, 0);
+	if (!sk)
+		return 0;
+	bpf_sk_release(sk);
+	return 1;
+}
+
+static __always_inline void emit_alert(struct xdp_md *ctx, struct pkt *p, __u8 kind,
+				       __u32 probes, __u64 now, __u64 expires, __u8 flags)
+{
+	struct sx_event *ev = bpf_ringbuf_reserve(&sentry_events, sizeof(*ev), 0);
+	if (!ev) {
+		count(SX_STAT_RB_LOST);
+		return;
+	}
+	ev->ts_ns = now;
+	ev->expires_ns = expires;
+	__builtin_memcpy(ev->addr, &p->saddr, 16);
+	ev->ifindex = ctx->ingress_ifindex;
+	ev->probes = probes;
+	ev->port = bpf_ntohs(p->dport);
+	ev->family = p->family;
+	ev->type = SX_EV_ALERT;
+	ev->proto = p->l4proto;
+	ev->kind = kind;
+	ev->tcp_flags = p->tcp_flags;
+	ev->flags = flags;
+	__builtin_memset(ev->pad0, 0, sizeof(ev->pad0));
+	bpf_ringbuf_submit(ev, 0);
+}
+
+/* Inserts an automatic ban; returns 0 on success. */
+static __always_inline int ban_source(struct pkt *p, __u8 kind, __u64 now, __u64 expires)
+{
+	struct sx_ban b = {
+		.expires_ns = expires,
+		.created_ns = now,
+		.drops = 1, /* the probe that crossed the trigger is dropped too */
+		.port = bpf_ntohs(p->dport),
+		.proto = p->l4proto,
+		.kind = kind,
+		.origin = SX_ORIGIN_AUTO,
+	};
+	if (p->family == 4)
+		return bpf_map_update_elem(&sentry_bans_v4, &p->saddr4, &b, BPF_ANY);
+	return bpf_map_update_elem(&sentry_bans_v6, &p->saddr, &b, BPF_ANY);
+}
+
+/* Counts the probe against its source; returns XDP_DROP when it banned it. */
+static __always_inline int on_probe(struct xdp_md *ctx, struct pkt *p, __u8 kind,
+				    struct sx_config *cfg, __u64 now)
+{
+	count(SX_STAT_PROBE_SYN + kind - SX_KIND_SYN);
+
+	struct sx_source *st = bpf_map_lookup_elem(&sentry_sources, &p->saddr);
+	if (!st || now - st->window_start_ns > cfg->window_ns) {
+		struct sx_source fresh = { .window_start_ns = now, .last_ns = now };
+		bpf_map_update_elem(&sentry_sources, &p->saddr, &fresh, BPF_ANY);
+		st = bpf_map_lookup_elem(&sentry_sources, &p->saddr);
+		if (!st)
+			return XDP_PASS;
+	}
+	st->last_ns = now;
+	__u32 probes = __sync_fetch_and_add(&st->probes, 1) + 1;
+	if (probes <= cfg->trigger)
+		return XDP_PASS;
+	/* Over the trigger: exactly one alert per source per window, even when
+	 * several CPUs see the crossing at once. */
+	if (__sync_fetch_and_add(&st->alerted, 1) != 0)
+		return XDP_PASS;
+	count(SX_STAT_ALERTS);
+
+	int block = p->l4proto == IPPROTO_TCP ? cfg->block_tcp : cfg->block_udp;
+	if (!block) {
+		emit_alert(ctx, p, kind, probes, now, 0, 0);
+		return XDP_PASS;
+	}
+	__u64 expires = cfg->ban_ttl_ns ? now + cfg->ban_ttl_ns : 0;
+	if (ban_source(p, kind, now, expires)) {
+		count(SX_STAT_BAN_TABLE_FULL);
+		emit_alert(ctx, p, kind, probes, now, 0, SX_EV_F_BAN_FAILED);
+		return XDP_PASS;
+	}
+	count(SX_STAT_BANS_ADDED);
+	emit_alert(ctx, p, kind, probes, now, expires, SX_EV_F_BANNED);
+	return XDP_DROP;
+}
+
+SEC("xdp")
+int sentry_xdp(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	void *cur = data;
+	struct pkt p = {};
+	int l4;
+
+	count(SX_STAT_SEEN);
+
+	int l3 = parse_eth(&cur, end);
+	if (l3 == ETH_P_IP)
+		l4 = parse_ipv4(&cur, end, &p);
+	else if (l3 == ETH_P_IPV6)
+		l4 = parse_ipv6(&cur, end, &p);
+	else {
+		count(l3 < 0 ? SX_STAT_UNPARSED : SX_STAT_NON_IP);
+		return verdict(XDP_PASS);
+	}
+	if (l4 == -1) {
+		count(SX_STAT_UNPARSED);
+		return verdict(XDP_PASS);
+	}
+
+	/* Source is known from here on: allow list, then bans, apply even to
+	 * fragments, so a banned host cannot slip through by fragmenting. */
+	if (allowed(&p)) {
+		count(SX_STAT_ALLOWED);
+		return verdict(XDP_PASS);
+	}
+	__u64 now = bpf_ktime_get_boot_ns();
+	if (banned(&p, now))
+		return verdict(XDP_DROP);
+
+	if (l4 == -2) {
+		count(SX_STAT_FRAGMENTS);
+		return verdict(XDP_PASS);
+	}
+
+	__u32 zero = 0;
+	struct sx_config *cfg = bpf_map_lookup_elem(&sentry_config, &zero);
+	if (!cfg || !cfg->enabled)
+		return verdict(XDP_PASS);
+
+	p.l4proto = l4;
+	__u8 kind = SX_KIND_NONE;
+	if (l4 == IPPROTO_TCP) {
+		struct tcphdr *th = cur;
+		if ((void *)(th + 1) > end) {
+			count(SX_STAT_UNPARSED);
+			return verdict(XDP_PASS);
+		}
+		p.sport = th->source;
+		p.dport = th->dest;
+		p.tcp_flags = ((__u8 *)th)[13];
+		__u32 port = bpf_ntohs(th->dest);
+		__u8 *bits = bpf_map_lookup_elem(&sentry_ports, &port);
+		kind = classify_tcp(p.tcp_flags, bits ? *bits : 0);
+	} else if (l4 == IPPROTO_UDP) {
+		struct udphdr *uh = cur;
+		if ((void *)(uh + 1) > end) {
+			count(SX_STAT_UNPARSED);
+			return verdict(XDP_PASS);
+		}
+		p.sport = uh->source;
+		p.dport = uh->dest;
+		__u32 port = bpf_ntohs(uh->dest);
+		__u8 *bits = bpf_map_lookup_elem(&sentry_ports, &port);
+		if (bits && (*bits & SX_PORT_UDP)) {
+			if (local_udp_socket(ctx, &p)) {
+				count(SX_STAT_LOCAL_SOCKET);
+				return verdict(XDP_PASS);
+			}
+			kind = SX_KIND_UDP;
+		}
+	}
+	if (kind == SX_KIND_NONE)
+		return verdict(XDP_PASS);
+	return verdict(on_probe(ctx, &p, kind, cfg, now));
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

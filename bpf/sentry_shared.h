@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Everything that both the XDP program and user space read: structs, flags,
+ * counter indexes. Fixed-width types, explicit padding, and a size assertion
+ * on each struct. src/core/abi.ts mirrors this file; test/unit/abi.test.ts
+ * checks the mirror against `native/abi_dump` (offsetof from this header).
+ */
+#ifndef SENTRY_SHARED_H
+#define SENTRY_SHARED_H
+
+#include <linux/types.h>
+
+#define SX_ABI_VERSION 1
+
+/* Bans map sizes. Exact addresses live in hashes (one lookup on the drop
+ * path); CIDR bans and the allow list live in small LPM tries. */
+#define SX_MAX_BANS_V4 1200000
+#define SX_MAX_BANS_V6 262144
+#define SX_MAX_CIDR_BANS 65536
+#define SX_MAX_ALLOW 16384
+#define SX_MAX_SOURCES 131072 /* LRU per-source scan state */
+#define SX_RINGBUF_BYTES (16 * 1024 * 1024)
+
+/* sentry_ports value bits, indexed by destination port (host order). */
+#define SX_PORT_TCP 0x01
+#define SX_PORT_UDP 0x02
+
+/* Probe kinds, named as PortSentry names them (src/core/scan-kind.ts). */
+enum sx_kind {
+	SX_KIND_NONE = 0,
+	SX_KIND_SYN = 1,     /* SYN without ACK to a watched TCP port */
+	SX_KIND_FIN = 2,     /* FIN alone, no ACK */
+	SX_KIND_NULL = 3,    /* no flags at all */
+	SX_KIND_XMAS = 4,    /* FIN+PSH+URG */
+	SX_KIND_UNKNOWN = 5, /* any other flag set no stack sends outside a connection */
+	SX_KIND_UDP = 6,     /* datagram to a watched UDP port */
+	SX_KIND__MAX = 7,
+};
+
+/* Ban origins (who put the entry in the ban table). */
+enum sx_origin {
+	SX_ORIGIN_AUTO = 1,     /* the XDP program, on a scan */
+	SX_ORIGIN_MANUAL = 2,   /* `sentry-xdp ban` */
+	SX_ORIGIN_IMPORTED = 3, /* `ban --file` */
+	SX_ORIGIN_FLEET = 4,    /* another gateway */
+};
+
+/* Counters in the per-CPU array sentry_stats. Append only: the index is ABI. */
+enum sx_stat {
+	SX_STAT_SEEN = 0,        /* every packet the program ran on */
+	SX_STAT_PASSED,          /* XDP_PASS verdicts */
+	SX_STAT_DROPPED,         /* XDP_DROP verdicts (banned sources) */
+	SX_STAT_UNPARSED,        /* passed because a header was truncated or malformed */
+	SX_STAT_NON_IP,          /* passed: not IPv4/IPv6 (ARP, LLDP, ...) */
+	SX_STAT_FRAGMENTS,       /* passed: non-first fragments (no L4 header to read) */
+	SX_STAT_ALLOWED,         /* passed because the allow list matched */
+	SX_STAT_PROBE_SYN,       /* probes by kind: keep in sx_kind order */
+	SX_STAT_PROBE_FIN,
+	SX_STAT_PROBE_NULL,
+	SX_STAT_PROBE_XMAS,
+	SX_STAT_PROBE_UNKNOWN,
+	SX_STAT_PROBE_UDP,
+	SX_STAT_ALERTS,          /* one per source per scan */
+	SX_STAT_BANS_ADDED,      /* bans the program inserted itself */
+	SX_STAT_BAN_TABLE_FULL,  /* a ban the program could not insert */
+	SX_STAT_RB_LOST,         /* events dropped because the ring buffer was full */
+	SX_STAT_EXPIRED_HITS,    /* packets from a source whose ban had lapsed */
+	SX_STAT_LOCAL_SOCKET,    /* UDP to a watched port that a local socket owns */
+	SX_STAT__MAX,
+};
+
+/* Load-free runtime configuration: one entry in sentry_config, written by the
+ * daemon and read by the program on every probe, so a reload needs no reload of
+ * the program. */
+struct sx_config {
+	__u64 window_ns;  /* probes are counted per source within this window */
+	__u64 ban_ttl_ns; /* automatic ban length; 0 = permanent */
+	__u32 trigger;    /* SCAN_TRIGGER: alert when probes in window > trigger */
+	__u8 block_tcp;   /* 1: ban on TCP scans */
+	__u8 block_udp;   /* 1: ban on UDP scans */
+	__u8 enabled;     /* 0 until the daemon has written the config */
+	__u8 pad0;
+};
+_Static_assert(sizeof(struct sx_config) == 24, "sx_config layout");
+
+/* Value of the ban maps (exact and CIDR). */
+struct sx_ban {
+	__u64 expires_ns; /* CLOCK_BOOTTIME ns; 0 = permanent */
+	__u64 created_ns; /* CLOCK_BOOTTIME ns */
+	__u64 drops;      /* packets dropped by this ban (atomic add) */
+	__u16 port;       /* probe that caused it (host order), 0 for manual */
+	__u8 proto;       /* IPPROTO_TCP / IPPROTO_UDP, 0 for manual */
+	__u8 kind;        /* enum sx_kind */
+	__u8 origin;      /* enum sx_origin */
+	__u8 pad0[3];
+};
+_Static_assert(sizeof(struct sx_ban) == 32, "sx_ban layout");
+
+/* LPM keys for CIDR bans and the allow list. */
+struct sx_lpm_v4 {
+	__u32 prefixlen;
+	__be32 addr;
+};
+_Static_assert(sizeof(struct sx_lpm_v4) == 8, "sx_lpm_v4 layout");
+
+struct sx_lpm_v6 {
+	__u32 prefixlen;
+	__u8 addr[16];
+};
+_Static_assert(sizeof(struct sx_lpm_v6) == 20, "sx_lpm_v6 layout");
+
+/* Per-source scan state (LRU). Key: 16-byte address, IPv4 as ::ffff:a.b.c.d. */
+struct sx_source {
+	__u64 window_start_ns;
+	__u64 last_ns;
+	__u32 probes;  /* probes in the current window */
+	__u32 alerted; /* non-zero once this window raised its alert */
+};
+_Static_assert(sizeof(struct sx_source) == 24, "sx_source layout");
+
+/* Ring-buffer event: one per alert. */
+#define SX_EV_ALERT 1
+#define SX_EV_F_BANNED 0x01    /* the program banned the source */
+#define SX_EV_F_BAN_FAILED 0x02 /* blocking was on but the ban table was full */
+struct sx_event {
+	__u64 ts_ns;      /* CLOCK_BOOTTIME ns */
+	__u64 expires_ns; /* ban expiry, CLOCK_BOOTTIME ns; 0 = none or permanent */
+	__u8 addr[16];    /* source; IPv4 as ::ffff:a.b.c.d */
+	__u32 ifindex;
+	__u32 probes;     /* probes counted in the window so far */
+	__u16 port;       /* destination port (host order) */
+	__u16 family;     /* 4 or 6 */
+	__u8 type;        /* SX_EV_* */
+	__u8 proto;       /* IPPROTO_TCP / IPPROTO_UDP */
+	__u8 kind;        /* enum sx_kind */
+	__u8 tcp_flags;   /* raw flags byte (FIN=0x01 ... CWR=0x80) */
+	__u8 flags;       /* SX_EV_F_* */
+	__u8 pad0[7];
+};
+_Static_assert(sizeof(struct sx_event) == 56, "sx_event layout");
+
+#endif /* SENTRY_SHARED_H */

@@ -1,0 +1,29 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* Prints the layout of every shared struct as JSON, from the C compiler's own
+ * offsetof, so test/unit/abi.test.ts can check src/core/abi.ts against it. */
+#include <stddef.h>
+#include <stdio.h>
+#include <linux/types.h>
+#include "sentry_shared.h"
+
+#define F(s, f) printf("%s\"%s\":[%zu,%zu]", first++ ? "," : "", #f, offsetof(struct s, f), sizeof(((struct s *)0)->f))
+#define S(s, body) do { int first = 0; printf("%s\"%s\":{\"size\":%zu,\"fields\":{", n++ ? "," : "", #s, sizeof(struct s)); body; printf("}}"); } while (0)
+
+int main(void)
+{
+	int n = 0;
+	printf("{\"abi\":%d,\"stats\":%d,\"structs\":{", SX_ABI_VERSION, SX_STAT__MAX);
+	S(sx_config, F(sx_config, window_ns); F(sx_config, ban_ttl_ns); F(sx_config, trigger);
+	  F(sx_config, block_tcp); F(sx_config, block_udp); F(sx_config, enabled));
+	S(sx_ban, F(sx_ban, expires_ns); F(sx_ban, created_ns); F(sx_ban, drops); F(sx_ban, port);
+	  F(sx_ban, proto); F(sx_ban, kind); F(sx_ban, origin));
+	S(sx_lpm_v4, F(sx_lpm_v4, prefixlen); F(sx_lpm_v4, addr));
+	S(sx_lpm_v6, F(sx_lpm_v6, prefixlen); F(sx_lpm_v6, addr));
+	S(sx_source, F(sx_source, window_start_ns); F(sx_source, last_ns); F(sx_source, probes);
+	  F(sx_source, alerted));
+	S(sx_event, F(sx_event, ts_ns); F(sx_event, expires_ns); F(sx_event, addr); F(sx_event, ifindex);
+	  F(sx_event, probes); F(sx_event, port); F(sx_event, family); F(sx_event, type);
+	  F(sx_event, proto); F(sx_event, kind); F(sx_event, tcp_flags); F(sx_event, flags));
+	printf("}}\n");
+	return 0;
+}

@@ -1,0 +1,613 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* See sentry_shim.h. Never prints; returns 0/count or -errno. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/bpf.h>
+#include <linux/if_link.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "sentry_shim.h"
+
+#ifndef BPF_FS_MAGIC
+#define BPF_FS_MAGIC 0xcafe4a11
+#endif
+
+#define MAX_MAPS 32
+#ifndef ENOTSUPP
+#define ENOTSUPP 524 /* kernel-internal, leaks out of some bpf() paths */
+#endif
+
+/* ---- libbpf log capture: keep the last warning so callers can show it ---- */
+
+static __thread char last_err[4096];
+
+static int capture_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	char line[1024];
+	vsnprintf(line, sizeof(line), fmt, ap);
+	size_t used = strlen(last_err);
+	if (used + strlen(line) >= sizeof(last_err))
+		used = 0; /* keep the most recent text */
+	snprintf(last_err + used, sizeof(last_err) - used, "%s", line);
+	return 0;
+}
+
+__attribute__((constructor)) static void shim_init(void)
+{
+	libbpf_set_print(capture_print);
+}
+
+int sx_last_error(char *buf, int len)
+{
+	snprintf(buf, len, "%s", last_err);
+	last_err[0] = 0;
+	return 0;
+}
+
+int64_t sx_boottime_ns(void)
+{
+	struct timespec ts;
+	if (clock_gettime(CLOCK_BOOTTIME, &ts))
+		return -errno;
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+int sx_is_bpffs(const char *dir)
+{
+	struct statfs st;
+	if (statfs(dir, &st))
+		return -errno;
+	return st.f_type == BPF_FS_MAGIC;
+}
+
+int sx_bpffs_mount(const char *dir)
+{
+	if (mkdir(dir, 0700) && errno != EEXIST)
+		return -errno;
+	int r = sx_is_bpffs(dir);
+	if (r != 0)
+		return r < 0 ? r : 0;
+	if (mount("bpf", dir, "bpf", 0, "mode=0700"))
+		return -errno;
+	return 0;
+}
+
+/* ---- object: load or adopt, with pins ---- */
+
+struct sx_obj {
+	struct bpf_object *obj; /* NULL when adopted from pins */
+	int prog_fd;
+	int adopted;
+	int nmaps;
+	char names[MAX_MAPS][BPF_OBJ_NAME_LEN];
+	int fds[MAX_MAPS];
+};
+
+static int path_join(char *out, size_t len, const char *dir, const char *name)
+{
+	int n = snprintf(out, len, "%s/%s", dir, name);
+	return (n < 0 || (size_t)n >= len) ? -ENAMETOOLONG : 0;
+}
+
+static int adopt_pins(struct sx_obj *o, const char *pin_dir)
+{
+	char path[PATH_MAX];
+	struct bpf_map *m;
+	int err = path_join(path, sizeof(path), pin_dir, "prog");
+	if (err)
+		return err;
+	o->prog_fd = bpf_obj_get(path);
+	if (o->prog_fd < 0)
+		return -errno;
+	bpf_object__for_each_map(m, o->obj) {
+		if (o->nmaps >= MAX_MAPS)
+			return -E2BIG;
+		const char *name = bpf_map__name(m);
+		if (name[0] == '.')
+			continue; /* .rodata/.bss: owned by the loaded program */
+		if ((err = path_join(path, sizeof(path), pin_dir, name)))
+			return err;
+		int fd = bpf_obj_get(path);
+		if (fd < 0)
+			return -errno;
+		snprintf(o->names[o->nmaps], BPF_OBJ_NAME_LEN, "%s", name);
+		o->fds[o->nmaps++] = fd;
+	}
+	o->adopted = 1;
+	return 0;
+}
+
+static int load_and_pin(struct sx_obj *o, const char *pin_dir)
+{
+	char path[PATH_MAX];
+	struct bpf_map *m;
+	int err;
+	if (pin_dir) {
+		bpf_object__for_each_map(m, o->obj) {
+			const char *name = bpf_map__name(m);
+			if (name[0] == '.')
+				continue;
+			if ((err = path_join(path, sizeof(path), pin_dir, name)))
+				return err;
+			/* libbpf reuses a compatible pinned map, and pins new ones on load */
+			if ((err = bpf_map__set_pin_path(m, path)))
+				return err;
+		}
+	}
+	if ((err = bpf_object__load(o->obj)))
+		return err;
+	struct bpf_program *p = bpf_object__next_program(o->obj, NULL);
+	if (!p)
+		return -ENOENT;
+	o->prog_fd = bpf_program__fd(p);
+	if (pin_dir) {
+		if ((err = path_join(path, sizeof(path), pin_dir, "prog")))
+			return err;
+		if (bpf_obj_pin(o->prog_fd, path))
+			return -errno;
+	}
+	bpf_object__for_each_map(m, o->obj) {
+		if (o->nmaps >= MAX_MAPS)
+			return -E2BIG;
+		snprintf(o->names[o->nmaps], BPF_OBJ_NAME_LEN, "%s", bpf_map__name(m));
+		o->fds[o->nmaps++] = bpf_map__fd(m);
+	}
+	return 0;
+}
+
+int sx_open(const char *obj_path, const char *pin_dir, struct sx_obj **out)
+{
+	char path[PATH_MAX];
+	struct sx_obj *o = calloc(1, sizeof(*o));
+	if (!o)
+		return -ENOMEM;
+	o->prog_fd = -1;
+	if (pin_dir && !pin_dir[0])
+		pin_dir = NULL;
+	o->obj = bpf_object__open_file(obj_path, NULL);
+	if (!o->obj) {
+		int err = -errno;
+		free(o);
+		return err;
+	}
+	int err;
+	if (pin_dir && !path_join(path, sizeof(path), pin_dir, "prog") && access(path, F_OK) == 0)
+		err = adopt_pins(o, pin_dir);
+	else
+		err = load_and_pin(o, pin_dir);
+	if (err) {
+		sx_close(o);
+		return err;
+	}
+	*out = o;
+	return 0;
+}
+
+int sx_map_fd(struct sx_obj *o, const char *name)
+{
+	for (int i = 0; i < o->nmaps; i++)
+		if (!strcmp(o->names[i], name))
+			return o->fds[i];
+	return -ENOENT;
+}
+
+int sx_prog_fd(struct sx_obj *o) { return o->prog_fd; }
+int sx_adopted(struct sx_obj *o) { return o->adopted; }
+
+void sx_close(struct sx_obj *o)
+{
+	if (!o)
+		return;
+	if (o->adopted) {
+		for (int i = 0; i < o->nmaps; i++)
+			close(o->fds[i]);
+		if (o->prog_fd >= 0)
+			close(o->prog_fd);
+	}
+	bpf_object__close(o->obj); /* closes its own fds when it loaded them */
+	free(o);
+}
+
+/* ---- attach / detach through pinned bpf_links ---- */
+
+int sx_attach(struct sx_obj *o, int ifindex, int mode, const char *link_pin, int *out_mode)
+{
+	LIBBPF_OPTS(bpf_link_create_opts, opts);
+	int fd = -1;
+	if (mode == SX_MODE_AUTO || mode == SX_MODE_NATIVE) {
+		opts.flags = XDP_FLAGS_DRV_MODE;
+		fd = bpf_link_create(o->prog_fd, ifindex, BPF_XDP, &opts);
+		if (fd >= 0)
+			*out_mode = SX_MODE_NATIVE;
+		else if (mode == SX_MODE_NATIVE || (errno != EOPNOTSUPP && errno != EINVAL))
+			return -errno;
+	}
+	if (fd < 0) {
+		opts.flags = XDP_FLAGS_SKB_MODE;
+		fd = bpf_link_create(o->prog_fd, ifindex, BPF_XDP, &opts);
+		if (fd < 0)
+			return -errno;
+		*out_mode = SX_MODE_GENERIC;
+	}
+	if (link_pin && link_pin[0] && bpf_obj_pin(fd, link_pin)) {
+		int err = -errno;
+		bpf_link_detach(fd);
+		close(fd);
+		return err;
+	}
+	close(fd); /* the pin keeps the link alive */
+	return 0;
+}
+
+int sx_detach(const char *link_pin)
+{
+	int fd = bpf_obj_get(link_pin);
+	if (fd < 0)
+		return -errno;
+	int err = bpf_link_detach(fd) ? -errno : 0;
+	close(fd);
+	/* a defunct link (interface gone) fails to detach but must still be unpinned */
+	if (unlink(link_pin))
+		return -errno;
+	return err == -ENOLINK ? 0 : err;
+}
+
+int sx_link_info(const char *link_pin, uint32_t *prog_id, uint32_t *ifindex)
+{
+	struct bpf_link_info info;
+	__u32 len = sizeof(info);
+	memset(&info, 0, sizeof(info));
+	int fd = bpf_obj_get(link_pin);
+	if (fd < 0)
+		return -errno;
+	int err = bpf_obj_get_info_by_fd(fd, &info, &len) ? -errno : 0;
+	close(fd);
+	if (err)
+		return err;
+	*prog_id = info.prog_id;
+	*ifindex = info.xdp.ifindex;
+	return 0;
+}
+
+int sx_xdp_query(int ifindex, uint32_t *prog_id, uint32_t *mode)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+	if (bpf_xdp_query(ifindex, 0, &q))
+		return -errno;
+	*prog_id = q.prog_id;
+	*mode = q.attach_mode;
+	return 0;
+}
+
+/* ---- maps ---- */
+
+int sx_stats_read(int fd, uint32_t n, uint64_t *out)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	if (ncpu <= 0)
+		return ncpu ? ncpu : -EINVAL;
+	uint64_t *vals = calloc(ncpu, sizeof(uint64_t));
+	if (!vals)
+		return -ENOMEM;
+	for (uint32_t k = 0; k < n; k++) {
+		out[k] = 0;
+		if (bpf_map_lookup_elem(fd, &k, vals)) {
+			int err = -errno;
+			free(vals);
+			return err;
+		}
+		for (int c = 0; c < ncpu; c++)
+			out[k] += vals[c];
+	}
+	free(vals);
+	return 0;
+}
+
+int sx_map_update(int fd, const void *key, const void *val, uint64_t flags)
+{
+	return bpf_map_update_elem(fd, key, val, flags) ? -errno : 0;
+}
+
+int sx_map_lookup(int fd, const void *key, void *val)
+{
+	return bpf_map_lookup_elem(fd, key, val) ? -errno : 0;
+}
+
+int sx_map_delete(int fd, const void *key)
+{
+	return bpf_map_delete_elem(fd, key) ? -errno : 0;
+}
+
+/* Batched update; maps without batch support (LPM tries) fall back to a loop
+ * here, still one FFI call. Returns the number of elements written. */
+int sx_map_update_batch(int fd, const void *keys, const void *vals, uint32_t count,
+			uint32_t key_size, uint32_t val_size, uint64_t flags)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = flags);
+	uint32_t done = 0;
+	while (done < count) {
+		uint32_t n = count - done;
+		if (bpf_map_update_batch(fd, (const char *)keys + (size_t)done * key_size,
+					 (const char *)vals + (size_t)done * val_size, &n, &opts)) {
+			if (errno != EINVAL && errno != ENOTSUPP && errno != EOPNOTSUPP)
+				return -errno;
+			break; /* no batch support: loop below */
+		}
+		done += n;
+	}
+	for (; done < count; done++)
+		if (bpf_map_update_elem(fd, (const char *)keys + (size_t)done * key_size,
+					(const char *)vals + (size_t)done * val_size, flags))
+			return -errno;
+	return done;
+}
+
+/* Deletes each key; keys that are already gone are not an error. */
+int sx_map_delete_batch(int fd, const void *keys, uint32_t count, uint32_t key_size)
+{
+	int deleted = 0;
+	for (uint32_t i = 0; i < count; i++) {
+		if (bpf_map_delete_elem(fd, (const char *)keys + (size_t)i * key_size) == 0)
+			deleted++;
+		else if (errno != ENOENT)
+			return -errno;
+	}
+	return deleted;
+}
+
+/* Copies up to max entries out; returns how many. Uses lookup_batch where the
+ * map supports it, get_next_key otherwise. */
+int sx_map_dump(int fd, void *keys, void *vals, uint32_t max, uint32_t key_size, uint32_t val_size)
+{
+	char token[64];
+	uint32_t got = 0;
+	int first = 1;
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	while (got < max) {
+		uint32_t n = max - got;
+		int r = bpf_map_lookup_batch(fd, first ? NULL : token, token,
+					     (char *)keys + (size_t)got * key_size,
+					     (char *)vals + (size_t)got * val_size, &n, &opts);
+		int e = errno;
+		first = 0;
+		got += n;
+		if (r == 0)
+			continue;
+		if (e == ENOENT)
+			return got;
+		if (e == EINVAL || e == ENOTSUPP || e == EOPNOTSUPP) {
+			if (got)
+				return -e;
+			break; /* iterate by key below */
+		}
+		return -e;
+	}
+	if (got >= max)
+		return got;
+	char prev[64], next[64];
+	void *cur = NULL;
+	if (key_size > sizeof(prev))
+		return -E2BIG;
+	while (got < max && bpf_map_get_next_key(fd, cur, next) == 0) {
+		memcpy(prev, next, key_size);
+		cur = prev;
+		if (bpf_map_lookup_elem(fd, next, (char *)vals + (size_t)got * val_size))
+			continue; /* deleted meanwhile */
+		memcpy((char *)keys + (size_t)got * key_size, next, key_size);
+		got++;
+	}
+	return got;
+}
+
+int sx_map_count(int fd, uint32_t key_size)
+{
+	char prev[64], next[64];
+	void *cur = NULL;
+	int n = 0;
+	if (key_size > sizeof(prev))
+		return -E2BIG;
+	while (bpf_map_get_next_key(fd, cur, next) == 0) {
+		memcpy(prev, next, key_size);
+		cur = prev;
+		n++;
+	}
+	return n;
+}
+
+/* ---- ring buffer: our own consumer, so one call copies many records ---- */
+
+struct sx_rb {
+	int map_fd;
+	int epfd;
+	size_t page;
+	uint64_t mask;
+	unsigned long *consumer_pos;
+	unsigned long *producer_pos;
+	char *data;
+	size_t prod_len;
+};
+
+int sx_rb_open(int map_fd, struct sx_rb **out)
+{
+	struct bpf_map_info info;
+	__u32 len = sizeof(info);
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(map_fd, &info, &len))
+		return -errno;
+	struct sx_rb *rb = calloc(1, sizeof(*rb));
+	if (!rb)
+		return -ENOMEM;
+	rb->map_fd = map_fd;
+	rb->page = sysconf(_SC_PAGESIZE);
+	rb->mask = info.max_entries - 1;
+	rb->consumer_pos = mmap(NULL, rb->page, PROT_READ | PROT_WRITE, MAP_SHARED, map_fd, 0);
+	if (rb->consumer_pos == MAP_FAILED) {
+		int err = -errno;
+		free(rb);
+		return err;
+	}
+	rb->prod_len = rb->page + 2 * (size_t)info.max_entries;
+	rb->producer_pos = mmap(NULL, rb->prod_len, PROT_READ, MAP_SHARED, map_fd, rb->page);
+	if (rb->producer_pos == MAP_FAILED) {
+		int err = -errno;
+		munmap(rb->consumer_pos, rb->page);
+		free(rb);
+		return err;
+	}
+	rb->data = (char *)rb->producer_pos + rb->page;
+	rb->epfd = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ev = { .events = EPOLLIN };
+	if (rb->epfd < 0 || epoll_ctl(rb->epfd, EPOLL_CTL_ADD, map_fd, &ev)) {
+		int err = -errno;
+		sx_rb_close(rb);
+		return err;
+	}
+	*out = rb;
+	return 0;
+}
+
+static uint32_t drain_once(struct sx_rb *rb, char *buf, uint32_t rec_size, uint32_t max)
+{
+	uint32_t n = 0;
+	unsigned long cons = __atomic_load_n(rb->consumer_pos, __ATOMIC_ACQUIRE);
+	unsigned long prod = __atomic_load_n(rb->producer_pos, __ATOMIC_ACQUIRE);
+	while (cons < prod && n < max) {
+		uint32_t *hdr = (uint32_t *)(rb->data + (cons & rb->mask));
+		uint32_t len = __atomic_load_n(hdr, __ATOMIC_ACQUIRE);
+		if (len & BPF_RINGBUF_BUSY_BIT)
+			break;
+		uint32_t body = len & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
+		if (!(len & BPF_RINGBUF_DISCARD_BIT)) {
+			char *dst = buf + (size_t)n * rec_size;
+			uint32_t c = body < rec_size ? body : rec_size;
+			memcpy(dst, (char *)hdr + BPF_RINGBUF_HDR_SZ, c);
+			if (c < rec_size)
+				memset(dst + c, 0, rec_size - c);
+			n++;
+		}
+		cons += (body + BPF_RINGBUF_HDR_SZ + 7) & ~7UL;
+		__atomic_store_n(rb->consumer_pos, cons, __ATOMIC_RELEASE);
+		if (cons >= prod)
+			prod = __atomic_load_n(rb->producer_pos, __ATOMIC_ACQUIRE);
+	}
+	return n;
+}
+
+int sx_rb_drain(struct sx_rb *rb, void *buf, uint32_t rec_size, uint32_t max_recs, int timeout_ms)
+{
+	uint32_t n = drain_once(rb, buf, rec_size, max_recs);
+	if (n || timeout_ms == 0)
+		return n;
+	struct epoll_event ev;
+	if (epoll_wait(rb->epfd, &ev, 1, timeout_ms) < 0 && errno != EINTR)
+		return -errno;
+	return drain_once(rb, buf, rec_size, max_recs);
+}
+
+void sx_rb_close(struct sx_rb *rb)
+{
+	if (!rb)
+		return;
+	if (rb->epfd >= 0)
+		close(rb->epfd);
+	munmap(rb->producer_pos, rb->prod_len);
+	munmap(rb->consumer_pos, rb->page);
+	free(rb);
+}
+
+/* ---- BPF_PROG_TEST_RUN ---- */
+
+int sx_test_run(int prog_fd, const void *data, uint32_t len, uint32_t repeat,
+		uint32_t *retval, uint32_t *duration_ns)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = data, .data_size_in = len, .repeat = repeat);
+	if (bpf_prog_test_run_opts(prog_fd, &opts))
+		return -errno;
+	*retval = opts.retval;
+	*duration_ns = opts.duration;
+	return 0;
+}
+
+/* ---- bench-only producer thread ---- */
+
+static struct {
+	pthread_t tid;
+	int prog_fd;
+	uint64_t total, rate, done;
+	uint32_t chunk;
+	int err;
+	int running;
+} producer;
+
+static void *produce(void *arg)
+{
+	(void)arg;
+	static char pkt[64] = { 0 };
+	struct timespec t0, t;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (producer.done < producer.total) {
+		uint32_t n = producer.chunk;
+		if (n > producer.total - producer.done)
+			n = producer.total - producer.done;
+		LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = pkt, .data_size_in = sizeof(pkt), .repeat = n);
+		if (bpf_prog_test_run_opts(producer.prog_fd, &opts)) {
+			producer.err = -errno;
+			break;
+		}
+		producer.done += n;
+		/* pace: sleep until the schedule catches up with what we produced */
+		for (;;) {
+			clock_gettime(CLOCK_MONOTONIC, &t);
+			double el = (t.tv_sec - t0.tv_sec) + (t.tv_nsec - t0.tv_nsec) / 1e9;
+			double due = producer.done / (double)producer.rate;
+			if (el >= due)
+				break;
+			struct timespec s = { 0, (long)((due - el) * 1e9) };
+			nanosleep(&s, NULL);
+		}
+	}
+	return NULL;
+}
+
+int sx_bench_producer_start(int prog_fd, uint64_t total, uint64_t rate, uint32_t chunk)
+{
+	if (producer.running)
+		return -EBUSY;
+	producer.prog_fd = prog_fd;
+	producer.total = total;
+	producer.rate = rate ? rate : 1;
+	producer.chunk = chunk ? chunk : 1000;
+	producer.done = 0;
+	producer.err = 0;
+	int r = pthread_create(&producer.tid, NULL, produce, NULL);
+	if (r)
+		return -r;
+	producer.running = 1;
+	return 0;
+}
+
+int sx_bench_producer_join(uint64_t *done)
+{
+	if (!producer.running)
+		return -EINVAL;
+	pthread_join(producer.tid, NULL);
+	producer.running = 0;
+	*done = producer.done;
+	return producer.err;
+}

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * libsentry_shim: the thin C layer between the TypeScript control plane
+ * (through koffi) and the system's libbpf. It does what is awkward or slow
+ * across FFI: load/pin/attach, batched map writes, draining the ring buffer
+ * into one caller-owned buffer per call, BPF_PROG_TEST_RUN.
+ *
+ * It never prints. Every function returns 0 (or a count) on success and
+ * -errno on failure; sx_last_error() returns libbpf's last warning text.
+ */
+#ifndef SENTRY_SHIM_H
+#define SENTRY_SHIM_H
+
+#include <stdint.h>
+
+struct sx_obj;
+struct sx_rb;
+
+enum sx_attach_mode { SX_MODE_AUTO = 0, SX_MODE_NATIVE = 1, SX_MODE_GENERIC = 2 };
+
+int sx_last_error(char *buf, int len);
+int64_t sx_boottime_ns(void);
+int sx_bpffs_mount(const char *dir);
+int sx_is_bpffs(const char *dir);
+
+/* Opens obj_path. With a pin_dir: adopts the program and maps pinned there, or
+ * loads the object and pins them. Without one: loads, pins nothing (tests). */
+int sx_open(const char *obj_path, const char *pin_dir, struct sx_obj **out);
+int sx_map_fd(struct sx_obj *o, const char *name);
+int sx_prog_fd(struct sx_obj *o);
+int sx_adopted(struct sx_obj *o);
+void sx_close(struct sx_obj *o);
+
+int sx_attach(struct sx_obj *o, int ifindex, int mode, const char *link_pin, int *out_mode);
+int sx_detach(const char *link_pin);
+int sx_link_info(const char *link_pin, uint32_t *prog_id, uint32_t *ifindex);
+int sx_xdp_query(int ifindex, uint32_t *prog_id, uint32_t *mode);
+
+int sx_stats_read(int fd, uint32_t n, uint64_t *out);
+int sx_map_update(int fd, const void *key, const void *val, uint64_t flags);
+int sx_map_lookup(int fd, const void *key, void *val);
+int sx_map_delete(int fd, const void *key);
+int sx_map_update_batch(int fd, const void *keys, const void *vals, uint32_t count,
+			uint32_t key_size, uint32_t val_size, uint64_t flags);
+int sx_map_delete_batch(int fd, const void *keys, uint32_t count, uint32_t key_size);
+int sx_map_dump(int fd, void *keys, void *vals, uint32_t max, uint32_t key_size, uint32_t val_size);
+int sx_map_count(int fd, uint32_t key_size);
+
+int sx_rb_open(int map_fd, struct sx_rb **out);
+int sx_rb_drain(struct sx_rb *rb, void *buf, uint32_t rec_size, uint32_t max_recs, int timeout_ms);
+void sx_rb_close(struct sx_rb *rb);
+
+int sx_test_run(int prog_fd, const void *data, uint32_t len, uint32_t repeat,
+		uint32_t *retval, uint32_t *duration_ns);
+
+/* Bench only: a thread that runs prog_fd through BPF_PROG_TEST_RUN `total`
+ * times, paced to `rate` runs per second, in chunks of `chunk`. */
+int sx_bench_producer_start(int prog_fd, uint64_t total, uint64_t rate, uint32_t chunk);
+int sx_bench_producer_join(uint64_t *done);
+
+#endif

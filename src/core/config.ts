@@ -1,0 +1,97 @@
+import { LineCounter, parseDocument, isNode } from 'yaml';
+import { z } from 'zod';
+import { SentryError } from '../errors.js';
+import { AWARE_TCP_PORTS, AWARE_UDP_PORTS, parsePortList } from './ports.js';
+import { parseDuration } from './ttl.js';
+
+const portList = (where: string) =>
+  z
+    .union([z.string(), z.array(z.union([z.number().int(), z.string()]))])
+    .transform((v, ctx) => {
+      try {
+        return parsePortList(v, where);
+      } catch (e) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, message: (e as Error).message.replace(`${where}: `, '') });
+        return z.NEVER;
+      }
+    });
+
+const duration = (where: string, allowPermanent: boolean) =>
+  z.union([z.string(), z.number().int().nonnegative()]).transform((v, ctx) => {
+    if (typeof v === 'number') return v;
+    try {
+      return parseDuration(v, where, allowPermanent);
+    } catch (e) {
+      const err = e as SentryError;
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${v}" is not a duration (${err.hint ?? ''})` });
+      return z.NEVER;
+    }
+  });
+
+/** BLOCK_TCP / BLOCK_UDP: 0 log only, 1 block, 2 run the external command only. */
+const blockMode = z
+  .union([z.boolean(), z.literal(0), z.literal(1), z.literal(2)])
+  .transform((v) => (v === true ? 1 : v === false ? 0 : v));
+
+/** The config file schema. Every key is optional; defaults are PortSentry's. */
+export const ConfigSchema = z
+  .object({
+    tcp_ports: portList('tcp_ports').default(AWARE_TCP_PORTS),
+    udp_ports: portList('udp_ports').default(AWARE_UDP_PORTS),
+    advanced: z
+      .object({
+        tcp: z.number().int().min(0).max(65536).default(0),
+        udp: z.number().int().min(0).max(65536).default(0),
+        exclude_tcp: portList('advanced.exclude_tcp').default('113,139'),
+        exclude_udp: portList('advanced.exclude_udp').default('520,138,137,67'),
+      })
+      .strict()
+      .default({}),
+    scan_trigger: z.number().int().min(0).max(0xffffffff).default(0),
+    scan_window: duration('scan_window', false).default('60s'),
+    block_tcp: blockMode.default(1),
+    block_udp: blockMode.default(1),
+    ban_ttl: duration('ban_ttl', true).default('1h'),
+  })
+  .strict();
+
+export type Config = z.output<typeof ConfigSchema>;
+
+export function defaultConfig(): Config {
+  return ConfigSchema.parse({});
+}
+
+/**
+ * Parses and validates a YAML config. Errors name the file, the line and the
+ * key, and say what was expected.
+ */
+export function parseConfig(text: string, file: string): Config {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
+  if (doc.errors.length) {
+    const e = doc.errors[0]!;
+    const pos = lc.linePos(e.pos[0]);
+    throw new SentryError('CONFIG', `${file}:${pos.line}: YAML syntax error: ${e.message.split('\n')[0]}`, 'fix the YAML syntax');
+  }
+  const raw = doc.toJS() ?? {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new SentryError('CONFIG', `${file}: expected a mapping of settings at the top level`, 'see README "Configuration"');
+  }
+  const res = ConfigSchema.safeParse(raw);
+  if (res.success) return res.data;
+  const issue = res.error.issues[0]!;
+  const key = issue.path.join('.') || '(top level)';
+  const node = issue.path.length ? doc.getIn(issue.path, true) : undefined;
+  const parentNode = issue.path.length > 1 ? doc.getIn(issue.path.slice(0, -1), true) : undefined;
+  const at = [node, parentNode].find((n) => isNode(n) && n.range);
+  const line = at && isNode(at) && at.range ? `:${lc.linePos(at.range[0]).line}` : '';
+  let msg = issue.message;
+  if (issue.code === z.ZodIssueCode.unrecognized_keys) {
+    msg = `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}`;
+    const k = issue.keys[0]!;
+    const pair = doc.getIn([...issue.path, k], true);
+    const l = isNode(pair) && pair.range ? `:${lc.linePos(pair.range[0]).line}` : line;
+    throw new SentryError('CONFIG', `${file}${l}: ${msg}`, 'see README "Configuration" for the keys');
+  }
+  throw new SentryError('CONFIG', `${file}${line}: ${key}: ${msg}`, 'see README "Configuration" for the keys');
+}

@@ -1,0 +1,39 @@
+/** Probe kinds as the XDP program reports them (enum sx_kind in bpf/sentry_shared.h). */
+export const Kind = { NONE: 0, SYN: 1, FIN: 2, NULL: 3, XMAS: 4, UNKNOWN: 5, UDP: 6 } as const;
+export type KindCode = (typeof Kind)[keyof typeof Kind];
+
+const TCP_FLAG_NAMES = ['FIN', 'SYN', 'RST', 'PSH', 'ACK', 'URG', 'ECE', 'CWR'] as const;
+
+/** "SYN FIN" for a flags byte; "none" for a NULL packet. */
+export function tcpFlagNames(flags: number): string {
+  const names = TCP_FLAG_NAMES.filter((_, bit) => flags & (1 << bit));
+  return names.length ? names.join(' ') : 'none';
+}
+
+/** The short name used in JSON and counters. */
+export function kindKey(kind: number): string {
+  return ['none', 'syn', 'fin', 'null', 'xmas', 'unknown', 'udp'][kind] ?? `kind${kind}`;
+}
+
+/**
+ * PortSentry's wording for a scan, so logcheck and fail2ban filters written
+ * for PortSentry keep matching: "TCP SYN/Normal scan", "UDP scan", ...
+ */
+export function scanName(kind: number, tcpFlags: number): string {
+  switch (kind) {
+    case Kind.SYN:
+      return 'TCP SYN/Normal scan';
+    case Kind.FIN:
+      return 'TCP FIN scan';
+    case Kind.NULL:
+      return 'TCP NULL scan';
+    case Kind.XMAS:
+      return 'TCP XMAS scan';
+    case Kind.UNKNOWN:
+      return `TCP Unknown Type scan (flags: ${tcpFlagNames(tcpFlags)})`;
+    case Kind.UDP:
+      return 'UDP scan';
+    default:
+      return `scan of kind ${kind}`;
+  }
+}
