@@ -95,7 +95,7 @@ struct sx_obj {
 	int prog_fd;
 	int adopted;
 	int nmaps;
-	char names[MAX_MAPS][BPF_OBJ_NAME_LEN];
+	char names[MAX_MAPS][64];
 	int fds[MAX_MAPS];
 };
 
@@ -126,7 +126,7 @@ static int adopt_pins(struct sx_obj *o, const char *pin_dir)
 		int fd = bpf_obj_get(path);
 		if (fd < 0)
 			return -errno;
-		snprintf(o->names[o->nmaps], BPF_OBJ_NAME_LEN, "%s", name);
+		snprintf(o->names[o->nmaps], sizeof(o->names[0]), "%s", name);
 		o->fds[o->nmaps++] = fd;
 	}
 	o->adopted = 1;
@@ -165,7 +165,7 @@ static int load_and_pin(struct sx_obj *o, const char *pin_dir)
 	bpf_object__for_each_map(m, o->obj) {
 		if (o->nmaps >= MAX_MAPS)
 			return -E2BIG;
-		snprintf(o->names[o->nmaps], BPF_OBJ_NAME_LEN, "%s", bpf_map__name(m));
+		snprintf(o->names[o->nmaps], sizeof(o->names[0]), "%s", bpf_map__name(m));
 		o->fds[o->nmaps++] = bpf_map__fd(m);
 	}
 	return 0;

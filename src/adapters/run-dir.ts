@@ -1,0 +1,66 @@
+/** The runtime directory: the daemon's pid file and the watched-port report. */
+import { mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { WatchSet } from '../core/watch.js';
+import { SentryError } from '../errors.js';
+
+export class RunDir {
+  constructor(readonly dir: string) {}
+
+  private ensure(): void {
+    mkdirSync(this.dir, { recursive: true, mode: 0o755 });
+  }
+
+  /** The pid of a live daemon, if one runs. */
+  daemonPid(): number | undefined {
+    try {
+      const pid = Number(readFileSync(join(this.dir, 'daemon.pid'), 'utf8').trim());
+      if (!pid) return undefined;
+      process.kill(pid, 0);
+      return pid;
+    } catch {
+      return undefined;
+    }
+  }
+
+  claimDaemon(): void {
+    const other = this.daemonPid();
+    if (other && other !== process.pid) {
+      throw new SentryError(
+        'DAEMON_RUNNING',
+        `a sentry-xdp daemon already runs (pid ${other})`,
+        'add interfaces with `sentry-xdp attach IFACE --no-daemon`; the running daemon serves them all',
+      );
+    }
+    this.ensure();
+    writeFileSync(join(this.dir, 'daemon.pid'), `${process.pid}\n`);
+  }
+
+  releaseDaemon(): void {
+    if (this.daemonPid() === process.pid) rmSync(join(this.dir, 'daemon.pid'), { force: true });
+  }
+
+  writeWatch(w: WatchSet): void {
+    this.ensure();
+    writeFileSync(join(this.dir, 'watch.json'), `${JSON.stringify(w)}\n`);
+  }
+
+  readWatch(): WatchSet | undefined {
+    try {
+      return JSON.parse(readFileSync(join(this.dir, 'watch.json'), 'utf8')) as WatchSet;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Removes what we put there (after `detach --all`). */
+  clear(): void {
+    rmSync(join(this.dir, 'watch.json'), { force: true });
+    if (!this.daemonPid()) rmSync(join(this.dir, 'daemon.pid'), { force: true });
+    try {
+      rmdirSync(this.dir);
+    } catch {
+      /* not empty or not ours to remove */
+    }
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * The kernel ban table: exact IPv4/IPv6 addresses in hashes, CIDRs in LPM
+ * tries. One table serves every attached interface.
+ */
+import { decodeBan, encodeBan, Layout, type BanValue } from '../core/abi.js';
+import { addr16ToString, type Cidr } from '../core/addr.js';
+import type { BpfMap, BpfObject } from '../adapters/kernel.js';
+import ipaddr from 'ipaddr.js';
+
+export interface BanEntry {
+  target: string; // "1.2.3.4", "2001:db8::/48"
+  family: 4 | 6;
+  map: string;
+  key: Buffer;
+  value: BanValue;
+}
+
+const BAN_MAPS = ['sentry_bans_v4', 'sentry_bans_v6', 'sentry_ban_cidr_v4', 'sentry_ban_cidr_v6'] as const;
+
+function keyText(map: string, key: Buffer): { target: string; family: 4 | 6 } {
+  switch (map) {
+    case 'sentry_bans_v4':
+      return { target: `${key[0]}.${key[1]}.${key[2]}.${key[3]}`, family: 4 };
+    case 'sentry_bans_v6':
+      return { target: addr16ToString(key), family: 6 };
+    case 'sentry_ban_cidr_v4': {
+      const len = key.readUInt32LE(0);
+      return { target: `${key[4]}.${key[5]}.${key[6]}.${key[7]}/${len}`, family: 4 };
+    }
+    default: {
+      const len = key.readUInt32LE(0);
+      return { target: `${ipaddr.fromByteArray([...key.subarray(4, 20)]).toString()}/${len}`, family: 6 };
+    }
+  }
+}
+
+/** The map and key a ban of `c` lives under. */
+export function banKey(c: Cidr): { map: (typeof BAN_MAPS)[number]; key: Buffer } {
+  const exact = c.prefix === (c.family === 4 ? 32 : 128);
+  if (exact) return { map: c.family === 4 ? 'sentry_bans_v4' : 'sentry_bans_v6', key: Buffer.from(c.bytes) };
+  const key = Buffer.alloc(c.family === 4 ? Layout.sx_lpm_v4.size : Layout.sx_lpm_v6.size);
+  key.writeUInt32LE(c.prefix, 0);
+  c.bytes.copy(key, 4);
+  return { map: c.family === 4 ? 'sentry_ban_cidr_v4' : 'sentry_ban_cidr_v6', key };
+}
+
+export class BanTable {
+  private readonly maps: Map<string, BpfMap>;
+  private capacity = new Map<string, number>();
+
+  constructor(obj: BpfObject) {
+    this.maps = new Map(BAN_MAPS.map((n) => [n, obj.map(n)]));
+  }
+
+  add(c: Cidr, v: BanValue): void {
+    const { map, key } = banKey(c);
+    this.maps.get(map)!.update(key, encodeBan(v));
+  }
+
+  get(c: Cidr): BanValue | undefined {
+    const { map, key } = banKey(c);
+    const v = this.maps.get(map)!.lookup(key);
+    return v ? decodeBan(v) : undefined;
+  }
+
+  remove(c: Cidr): boolean {
+    const { map, key } = banKey(c);
+    return this.maps.get(map)!.delete(key);
+  }
+
+  /** Every entry of the four maps, expired or not. */
+  entries(): BanEntry[] {
+    const out: BanEntry[] = [];
+    for (const [name, m] of this.maps) {
+      let max = this.capacity.get(name) ?? 1024;
+      let dump = m.dump(max);
+      while (dump.count >= max) {
+        max *= 4;
+        dump = m.dump(max);
+      }
+      this.capacity.set(name, Math.max(1024, dump.count * 2));
+      for (let i = 0; i < dump.count; i++) {
+        const key = Buffer.from(dump.keys.subarray(i * m.keySize, (i + 1) * m.keySize));
+        out.push({ ...keyText(name, key), map: name, key, value: decodeBan(dump.values, i * m.valueSize) });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Deletes the bans whose expiry has passed and returns them. Each entry is
+   * read again just before it is deleted, so a ban the program renewed
+   * meanwhile survives.
+   */
+  sweepExpired(nowNs: bigint): BanEntry[] {
+    const removed: BanEntry[] = [];
+    for (const e of this.entries()) {
+      if (e.value.expiresNs === 0n || e.value.expiresNs > nowNs) continue;
+      const m = this.maps.get(e.map)!;
+      const cur = m.lookup(e.key);
+      if (!cur) continue;
+      const exp = decodeBan(cur).expiresNs;
+      if (exp === 0n || exp > nowNs) continue;
+      m.delete(e.key);
+      removed.push(e);
+    }
+    return removed;
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * What each verb does, with its side effects passed in. The CLI only parses
+ * argv and prints what these return or report.
+ */
+import { existsSync } from 'node:fs';
+import type { Config } from '../core/config.js';
+import { formatPortList } from '../core/ports.js';
+import { formatDuration } from '../core/ttl.js';
+import { computeWatchSet, type WatchSet } from '../core/watch.js';
+import { SentryError } from '../errors.js';
+import { loadConfig } from '../adapters/config-file.js';
+import { ifNameToIndex, type AttachModeName } from '../adapters/kernel.js';
+import { readListeners } from '../adapters/listeners.js';
+import type { Paths } from '../adapters/paths.js';
+import { requirePrivileges } from '../adapters/privileges.js';
+import { RunDir } from '../adapters/run-dir.js';
+import { runDaemon, type Reporter } from './daemon.js';
+import { detachIface, Gateway, listInterfaces, removeAll, type AttachedIface } from './gateway.js';
+
+export interface AttachOptions {
+  ifaces: string[];
+  config?: string | undefined;
+  mode: AttachModeName;
+  daemon: boolean;
+  detachOnExit: boolean;
+  paths: Paths;
+  reporter: Reporter;
+  signal: AbortSignal;
+}
+
+function summarizeWatch(w: WatchSet): string[] {
+  const lines = [
+    `watching ${w.tcp.length} TCP port(s): ${formatPortList(w.tcp) || '(none)'}`,
+    `watching ${w.udp.length} UDP port(s): ${formatPortList(w.udp) || '(none)'}`,
+  ];
+  for (const s of w.skipped) lines.push(`not watching ${s.proto.toUpperCase()} ${s.port}: ${s.reason}`);
+  return lines;
+}
+
+function describeConfig(c: Config, source: string): string {
+  const block = (m: number) => ['log only', 'block', 'external command only'][m] ?? `mode ${m}`;
+  return (
+    `config: ${source}; scan trigger ${c.scan_trigger} in ${formatDuration(c.scan_window)}; ` +
+    `TCP ${block(c.block_tcp)}, UDP ${block(c.block_udp)}; bans last ${formatDuration(c.ban_ttl)}`
+  );
+}
+
+export async function attach(o: AttachOptions): Promise<void> {
+  requirePrivileges('attach');
+  const { config, source } = loadConfig(o.config);
+  for (const iface of o.ifaces) {
+    if (!ifNameToIndex(iface)) {
+      throw new SentryError('NO_INTERFACE', `no such interface: ${iface}`, 'list interfaces with `ip link`');
+    }
+  }
+  const run = new RunDir(o.paths.runDir);
+  if (o.daemon) run.claimDaemon();
+  let gw: Gateway | undefined;
+  const attached: AttachedIface[] = [];
+  try {
+    gw = Gateway.open(o.paths.pinRoot);
+    const watch = computeWatchSet(config, readListeners());
+    gw.writeConfig(config);
+    gw.writePorts(watch);
+    run.writeWatch(watch);
+    try {
+      for (const iface of o.ifaces) {
+        const a = gw.attach(iface, o.mode);
+        attached.push(a);
+        if (o.mode === 'auto' && a.mode === 'generic') {
+          o.reporter.info(`${iface}: the driver has no native XDP; attached in generic (skb) mode`);
+        }
+        o.reporter.info(`attached to ${iface} in ${a.mode} mode (program id ${a.progId})`);
+      }
+    } catch (e) {
+      for (const a of attached) detachIface(o.paths.pinRoot, a.name); // all or nothing
+      throw e;
+    }
+    o.reporter.info(describeConfig(config, source));
+    for (const line of summarizeWatch(watch)) o.reporter.info(line);
+    if (!o.daemon) return;
+    o.reporter.info(`PortSentry-compatible alerts follow; pins in ${o.paths.pinRoot}; Ctrl-C stops the daemon, bans stay enforced`);
+    await runDaemon(gw, { reporter: o.reporter, signal: o.signal });
+    if (o.detachOnExit) {
+      for (const a of attached) detachIface(o.paths.pinRoot, a.name);
+      o.reporter.info(`detached from ${attached.map((a) => a.name).join(', ')} (--detach-on-exit)`);
+    } else {
+      o.reporter.info('daemon stopped; the program stays attached and bans stay enforced');
+    }
+  } finally {
+    gw?.close();
+    if (o.daemon) run.releaseDaemon();
+  }
+}
+
+export function detach(ifaces: string[], all: boolean, paths: Paths): string[] {
+  requirePrivileges('detach');
+  if (all) {
+    const gone = removeAll(paths.pinRoot);
+    new RunDir(paths.runDir).clear();
+    return gone;
+  }
+  if (!ifaces.length) throw new SentryError('USAGE', 'detach: name an interface, or use --all', 'e.g. `sentry-xdp detach eth0`');
+  const linksDir = `${paths.pinRoot}/links`;
+  const known = new Set(listInterfaces(linksDir).map((i) => i.name));
+  for (const iface of ifaces) {
+    if (!known.has(iface)) {
+      throw new SentryError('NOT_ATTACHED', `sentry-xdp is not attached to ${iface}`, 'see `sentry-xdp status`');
+    }
+  }
+  for (const iface of ifaces) detachIface(paths.pinRoot, iface);
+  return ifaces;
+}
+
+export interface Status {
+  pinRoot: string;
+  loaded: boolean;
+  daemonPid: number | null;
+  interfaces: AttachedIface[];
+  counters: Record<string, string>;
+  bansInForce: number;
+  watch: WatchSet | null;
+}
+
+export function status(paths: Paths): Status {
+  requirePrivileges('status');
+  const run = new RunDir(paths.runDir);
+  const base = {
+    pinRoot: paths.pinRoot,
+    daemonPid: run.daemonPid() ?? null,
+    watch: run.readWatch() ?? null,
+  };
+  if (!existsSync(`${paths.pinRoot}/prog`)) {
+    return { ...base, loaded: false, interfaces: [], counters: {}, bansInForce: 0 };
+  }
+  const gw = Gateway.open(paths.pinRoot);
+  try {
+    const counters = Object.fromEntries(Object.entries(gw.stats()).map(([k, v]) => [k.toLowerCase(), v.toString()]));
+    const b = gw.bansInForce();
+    return { ...base, loaded: true, interfaces: gw.interfaces(), counters, bansInForce: b.v4 + b.v6 + b.cidr4 + b.cidr6 };
+  } finally {
+    gw.close();
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * The foreground daemon: drains alerts from the ring buffer (in batches, on a
+ * worker thread), reports them, and sweeps expired bans out of the kernel table.
+ */
+import { decodeEvent, EV_F_BAN_FAILED, EV_F_BANNED, Layout, type AlertEvent } from '../core/abi.js';
+import { addr16ToString } from '../core/addr.js';
+import { alertJson, alertLine, banJson, banLine, unbanLine, type Alert } from '../core/log-format.js';
+import { boottimeNs, ifIndexToName, RingBuffer } from '../adapters/kernel.js';
+import { BanTable, type BanEntry } from './ban-table.js';
+import type { Gateway } from './gateway.js';
+
+export interface Reporter {
+  alert(a: Alert): void;
+  unban(e: BanEntry, why: string): void;
+  info(text: string): void;
+}
+
+/** Lines for people (PortSentry's wording) or JSON lines for machines. */
+export function makeReporter(json: boolean, write: (line: string) => void, now: () => Date = () => new Date()): Reporter {
+  if (json) {
+    return {
+      alert(a) {
+        write(JSON.stringify(alertJson(a)));
+        const b = banJson(a);
+        if (b) write(JSON.stringify(b));
+      },
+      unban(e, why) {
+        write(JSON.stringify({ time: now().toISOString(), event: 'unban', source: e.target, reason: why }));
+      },
+      info(text) {
+        write(JSON.stringify({ time: now().toISOString(), event: 'info', message: text }));
+      },
+    };
+  }
+  return {
+    alert(a) {
+      write(alertLine(a));
+      const b = banLine(a);
+      if (b) write(b);
+    },
+    unban(e, why) {
+      write(unbanLine(e.target, why));
+    },
+    info(text) {
+      write(`sentry-xdp: ${text}`);
+    },
+  };
+}
+
+/** Kernel event → Alert, converting boot-time stamps to wall-clock time. */
+export function toAlert(ev: AlertEvent, bootNowNs: bigint, wallNowMs: number, ifname: (i: number) => string): Alert {
+  const wall = (ns: bigint) => new Date(wallNowMs - Number(bootNowNs - ns) / 1e6);
+  const banned = (ev.flags & EV_F_BANNED) !== 0;
+  return {
+    time: wall(ev.tsNs),
+    source: addr16ToString(ev.addr),
+    proto: ev.proto === 17 ? 'udp' : 'tcp',
+    port: ev.port,
+    kind: ev.kind,
+    tcpFlags: ev.tcpFlags,
+    iface: ifname(ev.ifindex),
+    probes: ev.probes,
+    banned,
+    banFailed: (ev.flags & EV_F_BAN_FAILED) !== 0,
+    banSeconds: banned && ev.expiresNs ? Math.round(Number(ev.expiresNs - ev.tsNs) / 1e9) : 0,
+    ...(banned && ev.expiresNs ? { expires: wall(ev.expiresNs) } : {}),
+  };
+}
+
+export interface DaemonOptions {
+  reporter: Reporter;
+  signal: AbortSignal;
+  sweepMs?: number;
+}
+
+export async function runDaemon(gw: Gateway, opts: DaemonOptions): Promise<void> {
+  const rb = new RingBuffer(gw.obj.mapFd('sentry_events'), Layout.sx_event.size, 4096);
+  const bans = new BanTable(gw.obj);
+  const names = new Map<number, string>();
+  const ifname = (i: number) => {
+    let n = names.get(i);
+    if (!n) {
+      n = ifIndexToName(i) ?? `if${i}`;
+      names.set(i, n);
+    }
+    return n;
+  };
+  const sweepMs = opts.sweepMs ?? 1000;
+  let nextSweep = 0;
+  try {
+    while (!opts.signal.aborted) {
+      const { buf, count } = await rb.drain(200);
+      if (count) {
+        const bootNow = boottimeNs();
+        const wallNow = Date.now();
+        for (let i = 0; i < count; i++) {
+          opts.reporter.alert(toAlert(decodeEvent(buf, i * Layout.sx_event.size), bootNow, wallNow, ifname));
+        }
+      }
+      if (Date.now() >= nextSweep) {
+        const t0 = Date.now();
+        for (const e of bans.sweepExpired(boottimeNs())) opts.reporter.unban(e, 'ban expired');
+        // a big table is swept less often: at most ~5% of one core
+        nextSweep = Date.now() + Math.max(sweepMs, (Date.now() - t0) * 20);
+      }
+    }
+  } finally {
+    rb.close();
+  }
+}

@@ -1,0 +1,244 @@
+/**
+ * The gateway's kernel state: the pinned sentry object (program and maps), the
+ * links on each interface, the config and watched-port maps. Everything that
+ * outlives the daemon lives here, in bpffs.
+ */
+import { existsSync, mkdirSync, readdirSync, rmdirSync, unlinkSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { encodeConfig, Layout, PORT_TCP, PORT_UDP, Stat, STAT_COUNT } from '../core/abi.js';
+import type { Config } from '../core/config.js';
+import type { WatchSet } from '../core/watch.js';
+import { SentryError } from '../errors.js';
+import {
+  artifactPath,
+  BpfObject,
+  boottimeNs,
+  detachLink,
+  errnoName,
+  ifIndexToName,
+  ifNameToIndex,
+  isBpffs,
+  linkInfo,
+  modeName,
+  mountBpffs,
+  unmount,
+  xdpAttachedName,
+  xdpQuery,
+  type AttachModeName,
+} from '../adapters/kernel.js';
+
+const SYS_BPF = '/sys/fs/bpf';
+
+export interface AttachedIface {
+  name: string;
+  ifindex: number;
+  progId: number;
+  mode: string;
+  stale: boolean; // the link outlived its interface
+}
+
+/** Makes sure pinRoot is a directory on bpffs, mounting bpffs where it is missing (as xdp-tools do). */
+export function ensureBpffs(pinRoot: string): void {
+  if (existsSync(pinRoot) && isBpffs(pinRoot)) return;
+  const parent = dirname(pinRoot);
+  if (existsSync(parent) && isBpffs(parent)) {
+    mkdirSync(pinRoot, { mode: 0o700 });
+    return;
+  }
+  if (pinRoot.startsWith(`${SYS_BPF}/`)) {
+    mountBpffs(SYS_BPF);
+    mkdirSync(pinRoot, { recursive: true, mode: 0o700 });
+    return;
+  }
+  mkdirSync(pinRoot, { recursive: true, mode: 0o700 });
+  mountBpffs(pinRoot);
+}
+
+export class Gateway {
+  readonly obj: BpfObject;
+  readonly linksDir: string;
+
+  private constructor(
+    readonly pinRoot: string,
+    obj: BpfObject,
+  ) {
+    this.obj = obj;
+    this.linksDir = join(pinRoot, 'links');
+  }
+
+  /** Loads the program and pins it, or adopts the one already pinned. */
+  static open(pinRoot: string): Gateway {
+    ensureBpffs(pinRoot);
+    const obj = BpfObject.open(artifactPath('sentry.bpf.o', 'SENTRY_XDP_BPF_OBJ'), pinRoot);
+    const gw = new Gateway(pinRoot, obj);
+    if (!existsSync(gw.linksDir)) mkdirSync(gw.linksDir, { mode: 0o700 });
+    return gw;
+  }
+
+  /** Adopts what is pinned, without loading anything; undefined when nothing is. */
+  static adopt(pinRoot: string): Gateway | undefined {
+    if (!existsSync(join(pinRoot, 'prog'))) return undefined;
+    return Gateway.open(pinRoot);
+  }
+
+  writeConfig(cfg: Config): void {
+    const buf = encodeConfig({
+      windowNs: BigInt(cfg.scan_window) * 1_000_000_000n,
+      banTtlNs: BigInt(cfg.ban_ttl) * 1_000_000_000n,
+      trigger: cfg.scan_trigger,
+      blockTcp: cfg.block_tcp === 1,
+      blockUdp: cfg.block_udp === 1,
+      enabled: true,
+    });
+    const key = Buffer.alloc(4);
+    this.obj.map('sentry_config').update(key, buf);
+  }
+
+  /** Writes the whole watched-port table in one batch. */
+  writePorts(watch: WatchSet): void {
+    const keys = Buffer.alloc(65536 * 4);
+    const vals = Buffer.alloc(65536);
+    for (let p = 0; p < 65536; p++) keys.writeUInt32LE(p, p * 4);
+    for (const p of watch.tcp) vals[p]! |= PORT_TCP;
+    for (const p of watch.udp) vals[p]! |= PORT_UDP;
+    this.obj.map('sentry_ports').updateBatch(keys, vals, 65536);
+  }
+
+  linkPin(iface: string): string {
+    return join(this.linksDir, iface);
+  }
+
+  /** Attaches to one interface; returns the mode used. */
+  attach(iface: string, mode: AttachModeName): AttachedIface {
+    const ifindex = ifNameToIndex(iface);
+    if (!ifindex) {
+      throw new SentryError('NO_INTERFACE', `no such interface: ${iface}`, 'list interfaces with `ip link`');
+    }
+    const pin = this.linkPin(iface);
+    if (existsSync(pin)) {
+      const info = linkInfo(pin);
+      if (info && info.ifindex === ifindex) {
+        throw new SentryError(
+          'ALREADY_ATTACHED',
+          `${iface} already has sentry-xdp attached (program id ${info.progId})`,
+          `run \`sentry-xdp detach ${iface}\` first, or \`sentry-xdp status\` to see it`,
+        );
+      }
+      detachLink(pin); // stale: the interface it was made for is gone
+    }
+    const q = xdpQuery(ifindex);
+    if (q.progId) {
+      throw new SentryError(
+        'ALREADY_ATTACHED',
+        `${iface} already runs another XDP program (id ${q.progId}, ${xdpAttachedName(q.mode)} mode)`,
+        `remove it first (\`ip link set dev ${iface} xdp off\`), or attach sentry-xdp elsewhere`,
+      );
+    }
+    let used: number;
+    try {
+      used = this.obj.attach(ifindex, mode, pin);
+    } catch (e) {
+      const errno = (e as { errno?: number }).errno;
+      if (mode === 'native' && (errno === 95 || errno === 22)) {
+        throw new SentryError('KERNEL', `${iface}: the driver has no native XDP (${errnoName(-errno)})`, 'use --mode generic or --mode auto');
+      }
+      throw e;
+    }
+    const info = linkInfo(pin);
+    return { name: iface, ifindex, progId: info?.progId ?? 0, mode: modeName(used), stale: false };
+  }
+
+  interfaces(): AttachedIface[] {
+    return listInterfaces(this.linksDir);
+  }
+
+  stats(): Record<string, bigint> {
+    const raw = this.obj.readStats();
+    const out: Record<string, bigint> = {};
+    for (const [name, idx] of Object.entries(Stat)) out[name] = raw[idx] ?? 0n;
+    return out;
+  }
+
+  /** Bans whose expiry has not passed, in the four ban maps. */
+  bansInForce(): { v4: number; v6: number; cidr4: number; cidr6: number } {
+    const now = boottimeNs();
+    const live = (name: string, max: number): number => {
+      const m = this.obj.map(name);
+      const { values, count } = m.dump(max);
+      let n = 0;
+      for (let i = 0; i < count; i++) {
+        const exp = values.readBigUInt64LE(i * Layout.sx_ban.size);
+        if (exp === 0n || exp > now) n++;
+      }
+      return n;
+    };
+    const sizeOf = (name: string) => Math.max(1, this.obj.map(name).count());
+    return {
+      v4: live('sentry_bans_v4', sizeOf('sentry_bans_v4')),
+      v6: live('sentry_bans_v6', sizeOf('sentry_bans_v6')),
+      cidr4: live('sentry_ban_cidr_v4', sizeOf('sentry_ban_cidr_v4')),
+      cidr6: live('sentry_ban_cidr_v6', sizeOf('sentry_ban_cidr_v6')),
+    };
+  }
+
+  close(): void {
+    this.obj.close();
+  }
+}
+
+/** Detaches one interface by its pinned link; false when it was not attached. */
+export function detachIface(pinRoot: string, iface: string): boolean {
+  const pin = join(pinRoot, 'links', iface);
+  if (!existsSync(pin)) return false;
+  const rc = detachLink(pin);
+  if (rc < 0 && existsSync(pin)) {
+    throw new SentryError('KERNEL', `detaching ${iface}: ${errnoName(rc)}`);
+  }
+  return true;
+}
+
+export function listInterfaces(linksDir: string): AttachedIface[] {
+  if (!existsSync(linksDir)) return [];
+  return readdirSync(linksDir)
+    .sort()
+    .map((name) => {
+      const info = linkInfo(join(linksDir, name));
+      const ifindex = info?.ifindex ?? 0;
+      const current = ifindex ? ifIndexToName(ifindex) : undefined;
+      let mode = 'unknown';
+      if (ifindex && current) {
+        try {
+          mode = xdpAttachedName(xdpQuery(ifindex).mode);
+        } catch {
+          mode = 'unknown';
+        }
+      }
+      return { name, ifindex, progId: info?.progId ?? 0, mode, stale: !current };
+    });
+}
+
+/**
+ * Removes every link, the program and the maps from pinRoot, then pinRoot itself
+ * (unmounting it when sentry-xdp mounted bpffs there). Bans are gone after this.
+ */
+export function removeAll(pinRoot: string): string[] {
+  const detached: string[] = [];
+  const linksDir = join(pinRoot, 'links');
+  if (existsSync(linksDir)) {
+    for (const name of readdirSync(linksDir)) {
+      detachLink(join(linksDir, name));
+      if (existsSync(join(linksDir, name))) unlinkSync(join(linksDir, name));
+      detached.push(name);
+    }
+    rmdirSync(linksDir);
+  }
+  if (existsSync(pinRoot)) {
+    for (const name of readdirSync(pinRoot)) unlinkSync(join(pinRoot, name));
+    const mountedHere = isBpffs(pinRoot) && !isBpffs(dirname(pinRoot));
+    if (mountedHere) unmount(pinRoot);
+    rmdirSync(pinRoot);
+  }
+  return detached;
+}
+
+export { STAT_COUNT };
