@@ -53,8 +53,8 @@ export function packet(spec: PacketSpec): Buffer {
   let l3: Buffer;
   if (src.family === 4) {
     const opt = spec.ipOptionsWords ?? 0;
-    const h = Buffer.alloc(20 + opt * 4);
-    h[0] = 0x40 | (5 + opt);
+    const h = Buffer.alloc(20 + Math.max(0, opt) * 4);
+    h[0] = 0x40 | (5 + opt); // opt -1 makes a malformed IHL of 4
     h.writeUInt16BE(h.length + l4b.length, 2);
     const frag = ((spec.moreFragments ? 1 : 0) << 13) | (spec.fragOffset ?? 0);
     h.writeUInt16BE(frag, 6);

@@ -1,0 +1,221 @@
+/**
+ * The XDP program through BPF_PROG_TEST_RUN: one row per behaviour, each a
+ * packet built by a helper → the expected verdict → the counters that must move.
+ */
+import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
+import { after, before, describe, test } from 'node:test';
+import { EV_F_BANNED, Origin, Stat, type KernelConfig } from '../../src/core/abi.js';
+import { parseCidr } from '../../src/core/addr.js';
+import { Kind } from '../../src/core/scan-kind.js';
+import { boottimeNs } from '../../src/adapters/kernel.js';
+import { AllowList } from '../../src/daemon/allow-list.js';
+import { BanTable } from '../../src/daemon/ban-table.js';
+import { KernelFixture, XDP_DROP, XDP_PASS } from '../helpers/kernel-fixture.js';
+import { packet, TH, type PacketSpec } from '../helpers/packets.js';
+
+type Counter = keyof typeof Stat;
+
+interface Row {
+  name: string;
+  pkt: PacketSpec;
+  verdict: number;
+  counts: Partial<Record<Counter, number>>;
+  setup?: (k: KernelFixture) => void;
+  cfg?: Partial<KernelConfig>;
+}
+
+const A4 = '198.18.0.2';
+const A6 = '2001:db8::2';
+const probe = (counter: Counter): Partial<Record<Counter, number>> => ({
+  SEEN: 1,
+  DROPPED: 1,
+  [counter]: 1,
+  ALERTS: 1,
+  BANS_ADDED: 1,
+});
+const pass = (extra: Partial<Record<Counter, number>> = {}): Partial<Record<Counter, number>> => ({ SEEN: 1, PASSED: 1, ...extra });
+
+const ban = (target: string, ttlSeconds: number | null) => (k: KernelFixture) => {
+  const now = boottimeNs();
+  new BanTable(k.obj).add(parseCidr(target), {
+    expiresNs: ttlSeconds === null ? 0n : now + BigInt(ttlSeconds) * 1_000_000_000n,
+    createdNs: now,
+    drops: 0n,
+    port: 0,
+    proto: 0,
+    kind: 0,
+    origin: Origin.MANUAL,
+  });
+};
+const allow = (target: string) => (k: KernelFixture) => new AllowList(k.obj).add(parseCidr(target));
+
+const rows: Row[] = [
+  // probe kinds, IPv4
+  { name: 'SYN to a watched TCP port is a SYN/Normal probe: banned at once', pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN }, verdict: XDP_DROP, counts: probe('PROBE_SYN') },
+  { name: 'SYN with ECN bits to a watched port is still SYN/Normal', pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN | TH.ECE | TH.CWR }, verdict: XDP_DROP, counts: probe('PROBE_SYN') },
+  { name: 'SYN to an unwatched port passes', pkt: { src: A4, proto: 'tcp', dport: 80, flags: TH.SYN }, verdict: XDP_PASS, counts: pass() },
+  { name: 'SYN+ACK to a watched port is not a probe', pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN | TH.ACK }, verdict: XDP_PASS, counts: pass() },
+  { name: 'ACK passes', pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.ACK }, verdict: XDP_PASS, counts: pass() },
+  { name: 'RST alone passes (a stack answering)', pkt: { src: A4, proto: 'tcp', dport: 80, flags: TH.RST }, verdict: XDP_PASS, counts: pass() },
+  { name: 'FIN without ACK on any port is a FIN probe', pkt: { src: A4, proto: 'tcp', dport: 80, flags: TH.FIN }, verdict: XDP_DROP, counts: probe('PROBE_FIN') },
+  { name: 'FIN+ACK is a normal close', pkt: { src: A4, proto: 'tcp', dport: 80, flags: TH.FIN | TH.ACK }, verdict: XDP_PASS, counts: pass() },
+  { name: 'NULL (no flags) is a NULL probe', pkt: { src: A4, proto: 'tcp', dport: 80, flags: 0 }, verdict: XDP_DROP, counts: probe('PROBE_NULL') },
+  { name: 'FIN+PSH+URG is an XMAS probe', pkt: { src: A4, proto: 'tcp', dport: 80, flags: TH.FIN | TH.PSH | TH.URG }, verdict: XDP_DROP, counts: probe('PROBE_XMAS') },
+  { name: 'SYN+FIN is an Unknown Type probe', pkt: { src: A4, proto: 'tcp', dport: 80, flags: TH.SYN | TH.FIN }, verdict: XDP_DROP, counts: probe('PROBE_UNKNOWN') },
+  { name: 'SYN+RST is an Unknown Type probe', pkt: { src: A4, proto: 'tcp', dport: 80, flags: TH.SYN | TH.RST }, verdict: XDP_DROP, counts: probe('PROBE_UNKNOWN') },
+  { name: 'SYN+FIN+ACK is an Unknown Type probe even with ACK', pkt: { src: A4, proto: 'tcp', dport: 80, flags: TH.SYN | TH.FIN | TH.ACK }, verdict: XDP_DROP, counts: probe('PROBE_UNKNOWN') },
+  { name: 'PSH alone is an Unknown Type probe', pkt: { src: A4, proto: 'tcp', dport: 80, flags: TH.PSH }, verdict: XDP_DROP, counts: probe('PROBE_UNKNOWN') },
+  { name: 'all six flags is an Unknown Type probe', pkt: { src: A4, proto: 'tcp', dport: 80, flags: 0x3f }, verdict: XDP_DROP, counts: probe('PROBE_UNKNOWN') },
+  { name: 'UDP to a watched UDP port is a UDP probe', pkt: { src: A4, proto: 'udp', dport: 161 }, verdict: XDP_DROP, counts: probe('PROBE_UDP') },
+  { name: 'UDP to an unwatched port passes', pkt: { src: A4, proto: 'udp', dport: 53 }, verdict: XDP_PASS, counts: pass() },
+  { name: 'UDP to a port watched only for TCP passes', pkt: { src: A4, proto: 'udp', dport: 23 }, verdict: XDP_PASS, counts: pass() },
+  { name: 'ICMP passes', pkt: { src: A4, proto: 'icmp' }, verdict: XDP_PASS, counts: pass() },
+  // IPv6
+  { name: 'IPv6 SYN to a watched port', pkt: { src: A6, proto: 'tcp', dport: 23, flags: TH.SYN }, verdict: XDP_DROP, counts: probe('PROBE_SYN') },
+  { name: 'IPv6 XMAS', pkt: { src: A6, proto: 'tcp', dport: 443, flags: TH.FIN | TH.PSH | TH.URG }, verdict: XDP_DROP, counts: probe('PROBE_XMAS') },
+  { name: 'IPv6 UDP probe', pkt: { src: A6, proto: 'udp', dport: 7 }, verdict: XDP_DROP, counts: probe('PROBE_UDP') },
+  { name: 'IPv6 behind hop-by-hop, routing and destination options', pkt: { src: A6, proto: 'tcp', dport: 23, flags: TH.SYN, v6Ext: ['hop', 'routing', 'dst'] }, verdict: XDP_DROP, counts: probe('PROBE_SYN') },
+  { name: 'IPv6 first fragment is classified', pkt: { src: A6, proto: 'tcp', dport: 23, flags: TH.SYN, v6Ext: ['frag'], moreFragments: true }, verdict: XDP_DROP, counts: probe('PROBE_SYN') },
+  { name: 'IPv6 non-first fragment passes', pkt: { src: A6, proto: 'tcp', dport: 23, v6Ext: ['frag'], fragOffset: 10 }, verdict: XDP_PASS, counts: pass({ FRAGMENTS: 1 }) },
+  { name: 'IPv6 truncated in an extension header passes as unparsed', pkt: { src: A6, proto: 'tcp', dport: 23, v6Ext: ['hop'], truncateTo: 14 + 40 + 1 }, verdict: XDP_PASS, counts: pass({ UNPARSED: 1 }) },
+  // encapsulation and IPv4 header shapes
+  { name: 'one VLAN tag', pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN, vlans: [10] }, verdict: XDP_DROP, counts: probe('PROBE_SYN') },
+  { name: 'two VLAN tags (802.1ad + 802.1Q)', pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN, vlans: [100, 10] }, verdict: XDP_DROP, counts: probe('PROBE_SYN') },
+  { name: 'IPv6 inside a VLAN', pkt: { src: A6, proto: 'udp', dport: 161, vlans: [10] }, verdict: XDP_DROP, counts: probe('PROBE_UDP') },
+  { name: 'IPv4 with 12 bytes of options', pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN, ipOptionsWords: 3 }, verdict: XDP_DROP, counts: probe('PROBE_SYN') },
+  { name: 'IPv4 with the longest header (60 bytes)', pkt: { src: A4, proto: 'udp', dport: 161, ipOptionsWords: 10 }, verdict: XDP_DROP, counts: probe('PROBE_UDP') },
+  { name: 'IPv4 first fragment (MF set) is classified', pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN, moreFragments: true }, verdict: XDP_DROP, counts: probe('PROBE_SYN') },
+  { name: 'IPv4 non-first fragment passes', pkt: { src: A4, proto: 'tcp', dport: 23, fragOffset: 185 }, verdict: XDP_PASS, counts: pass({ FRAGMENTS: 1 }) },
+  // truncated and malformed
+  { name: 'Ethernet header only', pkt: { src: A4, proto: 'tcp', truncateTo: 14 }, verdict: XDP_PASS, counts: pass({ UNPARSED: 1 }) },
+  { name: 'IPv6 header cut short', pkt: { src: A6, proto: 'tcp', truncateTo: 14 + 39 }, verdict: XDP_PASS, counts: pass({ UNPARSED: 1 }) },
+  { name: 'IPv4 header with IHL below 5', pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN, ipOptionsWords: -1 }, verdict: XDP_PASS, counts: pass({ UNPARSED: 1 }) },
+  { name: 'VLAN tag cut short', pkt: { src: A4, proto: 'tcp', vlans: [10], truncateTo: 16 }, verdict: XDP_PASS, counts: pass({ UNPARSED: 1 }) },
+  { name: 'IPv4 header cut short', pkt: { src: A4, proto: 'tcp', dport: 23, truncateTo: 14 + 19 }, verdict: XDP_PASS, counts: pass({ UNPARSED: 1 }) },
+  { name: 'IPv4 options longer than the packet', pkt: { src: A4, proto: 'tcp', dport: 23, ipOptionsWords: 10, truncateTo: 14 + 40 }, verdict: XDP_PASS, counts: pass({ UNPARSED: 1 }) },
+  { name: 'TCP header cut short (after the bans check: counted, passed)', pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN, truncateTo: 14 + 20 + 12 }, verdict: XDP_PASS, counts: pass({ UNPARSED: 1 }) },
+  { name: 'UDP header cut short', pkt: { src: A4, proto: 'udp', dport: 161, truncateTo: 14 + 20 + 6 }, verdict: XDP_PASS, counts: pass({ UNPARSED: 1 }) },
+  { name: 'ARP is not IP', pkt: { src: A4, proto: 'tcp', etherType: 0x0806 }, verdict: XDP_PASS, counts: pass({ NON_IP: 1 }) },
+  // allow list and bans
+  { name: 'a banned address is dropped, any traffic', pkt: { src: A4, proto: 'tcp', dport: 80, flags: TH.ACK }, setup: ban(A4, 600), verdict: XDP_DROP, counts: { SEEN: 1, DROPPED: 1 } },
+  { name: 'a banned IPv6 address is dropped', pkt: { src: A6, proto: 'icmp' }, setup: ban(A6, 600), verdict: XDP_DROP, counts: { SEEN: 1, DROPPED: 1 } },
+  { name: 'a permanent ban is dropped', pkt: { src: A4, proto: 'udp', dport: 53 }, setup: ban(A4, null), verdict: XDP_DROP, counts: { SEEN: 1, DROPPED: 1 } },
+  { name: 'a CIDR ban (/24) drops its members', pkt: { src: '203.0.113.77', proto: 'tcp', dport: 80, flags: TH.ACK }, setup: ban('203.0.113.0/24', 600), verdict: XDP_DROP, counts: { SEEN: 1, DROPPED: 1 } },
+  { name: 'a CIDR ban does not drop its neighbours', pkt: { src: '203.0.114.1', proto: 'tcp', dport: 80, flags: TH.ACK }, setup: ban('203.0.113.0/24', 600), verdict: XDP_PASS, counts: pass() },
+  { name: 'an IPv6 CIDR ban (/48) drops its members', pkt: { src: '2001:db8:5:ffff::9', proto: 'tcp', dport: 80, flags: TH.ACK }, setup: ban('2001:db8:5::/48', 600), verdict: XDP_DROP, counts: { SEEN: 1, DROPPED: 1 } },
+  { name: 'a banned source cannot slip through in fragments', pkt: { src: A4, proto: 'tcp', fragOffset: 100 }, setup: ban(A4, 600), verdict: XDP_DROP, counts: { SEEN: 1, DROPPED: 1 } },
+  { name: 'an expired ban passes (and the probe behind it is judged afresh)', pkt: { src: A4, proto: 'tcp', dport: 80, flags: TH.ACK }, setup: ban(A4, -1), verdict: XDP_PASS, counts: pass({ EXPIRED_HITS: 1 }) },
+  { name: 'the allow list beats an exact ban', pkt: { src: A4, proto: 'tcp', dport: 80, flags: TH.ACK }, setup: (k) => { ban(A4, 600)(k); allow('198.18.0.0/24')(k); }, verdict: XDP_PASS, counts: pass({ ALLOWED: 1 }) },
+  { name: 'the allow list beats a CIDR ban (IPv6)', pkt: { src: A6, proto: 'tcp', dport: 80, flags: TH.ACK }, setup: (k) => { ban('2001:db8::/32', 600)(k); allow(A6)(k); }, verdict: XDP_PASS, counts: pass({ ALLOWED: 1 }) },
+  { name: 'the allow list beats a probe: no alert, no ban', pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN }, setup: allow('198.18.0.2/32'), verdict: XDP_PASS, counts: pass({ ALLOWED: 1 }) },
+  // configuration
+  { name: 'blocking off for TCP: alert, no ban', pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN }, cfg: { blockTcp: false }, verdict: XDP_PASS, counts: pass({ PROBE_SYN: 1, ALERTS: 1 }) },
+  { name: 'blocking off for UDP: alert, no ban', pkt: { src: A4, proto: 'udp', dport: 161 }, cfg: { blockUdp: false }, verdict: XDP_PASS, counts: pass({ PROBE_UDP: 1, ALERTS: 1 }) },
+  { name: 'trigger 2: the first probe is only counted', pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN }, cfg: { trigger: 2 }, verdict: XDP_PASS, counts: pass({ PROBE_SYN: 1 }) },
+  { name: 'before the daemon writes its config, nothing is classified', pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN }, cfg: { enabled: false }, verdict: XDP_PASS, counts: pass() },
+  { name: 'a permanent automatic ban (ban_ttl 0) still drops', pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN }, cfg: { banTtlNs: 0n }, verdict: XDP_DROP, counts: probe('PROBE_SYN') },
+];
+
+describe('XDP program (BPF_PROG_TEST_RUN)', () => {
+  let k: KernelFixture;
+  before(() => {
+    k = new KernelFixture();
+  });
+  after(() => k?.close());
+
+  for (const row of rows) {
+    test(row.name, () => {
+      k.reset(row.cfg);
+      row.setup?.(k);
+      const { verdict, delta } = k.run(packet(row.pkt));
+      assert.equal(verdict, row.verdict, `verdict (${verdict === XDP_DROP ? 'DROP' : verdict === XDP_PASS ? 'PASS' : verdict})`);
+      assert.deepEqual(delta, row.counts, 'counters that moved');
+    });
+  }
+
+  test('the alert event carries the source, port, kind, flags and ban', () => {
+    k.reset();
+    k.run(packet({ src: A4, proto: 'tcp', dport: 111, flags: TH.FIN | TH.PSH | TH.URG }));
+    const evs = k.events();
+    assert.equal(evs.length, 1);
+    const ev = evs[0]!;
+    assert.deepEqual([...ev.addr.subarray(10)], [0xff, 0xff, 198, 18, 0, 2]);
+    assert.equal(ev.family, 4);
+    assert.equal(ev.proto, 6);
+    assert.equal(ev.port, 111);
+    assert.equal(ev.kind, Kind.XMAS);
+    assert.equal(ev.tcpFlags, TH.FIN | TH.PSH | TH.URG);
+    assert.equal(ev.flags & EV_F_BANNED, EV_F_BANNED);
+    const ttl = Number(ev.expiresNs - ev.tsNs) / 1e9;
+    assert.ok(Math.abs(ttl - 3600) < 1, `ban length ${ttl}s`);
+    const banVal = new BanTable(k.obj).get(parseCidr(A4));
+    assert.ok(banVal, 'the kernel put the ban in the table');
+    assert.equal(banVal.origin, Origin.AUTO);
+    assert.equal(banVal.port, 111);
+    assert.equal(banVal.kind, Kind.XMAS);
+  });
+
+  test('one alert per source per scan: a banned scanner that keeps knocking is counted, not re-alerted', () => {
+    k.reset();
+    for (let port = 1; port <= 50; port++) k.run(packet({ src: A4, proto: 'tcp', dport: port, flags: TH.SYN }));
+    for (let i = 0; i < 20; i++) k.run(packet({ src: A4, proto: 'udp', dport: 161 }));
+    assert.equal(k.events().length, 1);
+    assert.equal(new BanTable(k.obj).get(parseCidr(A4))!.drops, 70n);
+  });
+
+  test('trigger 2: the third probe alerts and is itself dropped; later probes are drops, not alerts', () => {
+    k.reset({ trigger: 2 });
+    const verdicts = [1, 23, 111, 1, 23].map((p) => k.run(packet({ src: A4, proto: 'tcp', dport: p, flags: TH.SYN })).verdict);
+    assert.deepEqual(verdicts, [XDP_PASS, XDP_PASS, XDP_DROP, XDP_DROP, XDP_DROP]);
+    const evs = k.events();
+    assert.equal(evs.length, 1);
+    assert.equal(evs[0]!.probes, 3);
+  });
+
+  test('log-only mode alerts once per window, not once per packet', () => {
+    k.reset({ blockTcp: false });
+    for (let i = 0; i < 10; i++) k.run(packet({ src: A4, proto: 'tcp', dport: 23, flags: TH.SYN }));
+    assert.equal(k.events().length, 1);
+    assert.equal(k.stats().ALERTS >= 1n, true);
+  });
+
+  test('a source that comes back after its ban lapsed is detected and banned again', () => {
+    k.reset();
+    ban(A4, -1)(k); // lapsed
+    const { verdict, delta } = k.run(packet({ src: A4, proto: 'tcp', dport: 23, flags: TH.SYN }));
+    assert.equal(verdict, XDP_DROP);
+    assert.equal(delta.EXPIRED_HITS, 1);
+    assert.equal(delta.BANS_ADDED, 1);
+    const v = new BanTable(k.obj).get(parseCidr(A4))!;
+    assert.ok(v.expiresNs > boottimeNs(), 'the new ban runs into the future');
+    assert.equal(v.origin, Origin.AUTO);
+  });
+
+  test('UDP to a watched port that a local socket owns is not a probe', async () => {
+    k.reset();
+    const sock = createSocket('udp4');
+    await new Promise<void>((res) => sock.bind(0, '0.0.0.0', () => res()));
+    const port = sock.address().port;
+    try {
+      k.reset({}, { udp: [port] });
+      const { verdict, delta } = k.run(packet({ src: A4, proto: 'udp', dport: port }));
+      assert.equal(verdict, XDP_PASS);
+      assert.deepEqual(delta, { SEEN: 1, PASSED: 1, LOCAL_SOCKET: 1 });
+    } finally {
+      sock.close();
+    }
+  });
+
+  test('per-source state is bounded: 200 000 spoofed sources do not fail the program', () => {
+    k.reset({ trigger: 1_000_000 });
+    const base = packet({ src: '10.0.0.1', proto: 'tcp', dport: 23, flags: TH.SYN });
+    let drops = 0;
+    for (let i = 0; i < 200_000; i++) {
+      base.writeUInt32BE(0x0a000000 + i, 14 + 12);
+      if (k.obj.testRun(base).retval === XDP_DROP) drops++;
+    }
+    assert.equal(drops, 0);
+    assert.ok(k.obj.map('sentry_sources').count() <= 131072, 'LRU stays within its size');
+  });
+});
