@@ -32,7 +32,16 @@ int bench_ringbuf(struct xdp_md *ctx)
 		return XDP_PASS;
 	}
 	__builtin_memset(ev, 0, sizeof(*ev));
-	ev->ts_ns = __sync_fetch_and_add(&seq, 1);
+	__u64 n = __sync_fetch_and_add(&seq, 1);
+	ev->ts_ns = n;
+	ev->addr[10] = 0xff; /* a v4-mapped source, as most real alerts carry */
+	ev->addr[11] = 0xff;
+	ev->addr[12] = 198;
+	ev->addr[13] = 18;
+	ev->addr[14] = (n >> 8) & 0xff;
+	ev->addr[15] = n & 0xff;
+	ev->proto = 6;
+	ev->port = 23;
 	ev->type = SX_EV_ALERT;
 	ev->family = 4;
 	ev->kind = SX_KIND_SYN;

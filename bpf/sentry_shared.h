@@ -47,8 +47,7 @@ enum sx_origin {
 
 /* Counters in the per-CPU array sentry_stats. Append only: the index is ABI. */
 enum sx_stat {
-	SX_STAT_SEEN = 0,        /* every packet the program ran on */
-	SX_STAT_PASSED,          /* XDP_PASS verdicts */
+	SX_STAT_PASSED = 0,      /* XDP_PASS verdicts (seen = passed + dropped) */
 	SX_STAT_DROPPED,         /* XDP_DROP verdicts (banned sources) */
 	SX_STAT_UNPARSED,        /* passed because a header was truncated or malformed */
 	SX_STAT_NON_IP,          /* passed: not IPv4/IPv6 (ARP, LLDP, ...) */
@@ -83,10 +82,21 @@ struct sx_config {
 };
 _Static_assert(sizeof(struct sx_config) == 24, "sx_config layout");
 
+/* How many entries each LPM trie holds, so the fast path skips empty tries
+ * (an LPM lookup costs more than the rest of the pass path). User space raises
+ * a count before it inserts and lowers it after it deletes. */
+struct sx_presence {
+	__u32 allow_v4;
+	__u32 allow_v6;
+	__u32 cidr_v4;
+	__u32 cidr_v6;
+};
+_Static_assert(sizeof(struct sx_presence) == 16, "sx_presence layout");
+
 /* Value of the ban maps (exact and CIDR). */
 struct sx_ban {
-	__u64 expires_ns; /* CLOCK_BOOTTIME ns; 0 = permanent */
-	__u64 created_ns; /* CLOCK_BOOTTIME ns */
+	__u64 expires_ns; /* CLOCK_MONOTONIC ns (bpf_ktime_get_coarse_ns); 0 = permanent */
+	__u64 created_ns; /* CLOCK_MONOTONIC ns (bpf_ktime_get_coarse_ns) */
 	__u64 drops;      /* packets dropped by this ban (atomic add) */
 	__u16 port;       /* probe that caused it (host order), 0 for manual */
 	__u8 proto;       /* IPPROTO_TCP / IPPROTO_UDP, 0 for manual */
@@ -123,8 +133,8 @@ _Static_assert(sizeof(struct sx_source) == 24, "sx_source layout");
 #define SX_EV_F_BANNED 0x01    /* the program banned the source */
 #define SX_EV_F_BAN_FAILED 0x02 /* blocking was on but the ban table was full */
 struct sx_event {
-	__u64 ts_ns;      /* CLOCK_BOOTTIME ns */
-	__u64 expires_ns; /* ban expiry, CLOCK_BOOTTIME ns; 0 = none or permanent */
+	__u64 ts_ns;      /* CLOCK_MONOTONIC ns (bpf_ktime_get_coarse_ns) */
+	__u64 expires_ns; /* ban expiry, CLOCK_MONOTONIC ns (bpf_ktime_get_coarse_ns); 0 = none or permanent */
 	__u8 addr[16];    /* source; IPv4 as ::ffff:a.b.c.d */
 	__u32 ifindex;
 	__u32 probes;     /* probes counted in the window so far */

@@ -15,6 +15,8 @@ int main(void)
 	printf("{\"abi\":%d,\"stats\":%d,\"structs\":{", SX_ABI_VERSION, SX_STAT__MAX);
 	S(sx_config, F(sx_config, window_ns); F(sx_config, ban_ttl_ns); F(sx_config, trigger);
 	  F(sx_config, block_tcp); F(sx_config, block_udp); F(sx_config, enabled));
+	S(sx_presence, F(sx_presence, allow_v4); F(sx_presence, allow_v6); F(sx_presence, cidr_v4);
+	  F(sx_presence, cidr_v6));
 	S(sx_ban, F(sx_ban, expires_ns); F(sx_ban, created_ns); F(sx_ban, drops); F(sx_ban, port);
 	  F(sx_ban, proto); F(sx_ban, kind); F(sx_ban, origin));
 	S(sx_lpm_v4, F(sx_lpm_v4, prefixlen); F(sx_lpm_v4, addr));

@@ -60,10 +60,10 @@ int sx_last_error(char *buf, int len)
 	return 0;
 }
 
-int64_t sx_boottime_ns(void)
+int64_t sx_clock_ns(void)
 {
 	struct timespec ts;
-	if (clock_gettime(CLOCK_BOOTTIME, &ts))
+	if (clock_gettime(CLOCK_MONOTONIC, &ts))
 		return -errno;
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }

@@ -19,7 +19,7 @@ struct sx_rb;
 enum sx_attach_mode { SX_MODE_AUTO = 0, SX_MODE_NATIVE = 1, SX_MODE_GENERIC = 2 };
 
 int sx_last_error(char *buf, int len);
-int64_t sx_boottime_ns(void);
+int64_t sx_clock_ns(void);
 int sx_bpffs_mount(const char *dir);
 int sx_is_bpffs(const char *dir);
 

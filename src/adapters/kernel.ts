@@ -35,7 +35,7 @@ export function errnoName(neg: number): string {
 type Fn = koffi.KoffiFunction;
 interface Shim {
   last_error: Fn;
-  boottime: Fn;
+  clock: Fn;
   bpffs_mount: Fn;
   is_bpffs: Fn;
   open: Fn;
@@ -78,7 +78,7 @@ function load(): Shim {
   const rbPtr = koffi.pointer(SxRb);
   shim = {
     last_error: lib.func('int sx_last_error(_Out_ char *buf, int len)'),
-    boottime: lib.func('int64_t sx_boottime_ns()'),
+    clock: lib.func('int64_t sx_clock_ns()'),
     bpffs_mount: lib.func('int sx_bpffs_mount(const char *dir)'),
     is_bpffs: lib.func('int sx_is_bpffs(const char *dir)'),
     open: lib.func('sx_open', 'int', ['const char *', 'const char *', koffi.out(koffi.pointer(objPtr))]),
@@ -133,8 +133,8 @@ export function check(rc: number, what: string, hint?: string): number {
   );
 }
 
-export function boottimeNs(): bigint {
-  const v = load().boottime() as number | bigint;
+export function kernelClockNs(): bigint {
+  const v = load().clock() as number | bigint;
   return typeof v === 'bigint' ? v : BigInt(v);
 }
 
@@ -245,6 +245,7 @@ const MAP_SIZES: Record<string, [number, number]> = {
   sentry_ports: [4, 1],
   sentry_sources: [16, Layout.sx_source.size],
   sentry_config: [4, Layout.sx_config.size],
+  sentry_presence: [4, Layout.sx_presence.size],
   sentry_stats: [4, 8],
   bench_lost: [4, 8],
 };

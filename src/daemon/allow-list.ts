@@ -6,6 +6,7 @@ import ipaddr from 'ipaddr.js';
 import { Layout } from '../core/abi.js';
 import { parseCidr, type Cidr } from '../core/addr.js';
 import type { BpfMap, BpfObject } from '../adapters/kernel.js';
+import { Presence } from './presence.js';
 
 function lpmKey(c: Cidr): Buffer {
   const key = Buffer.alloc(c.family === 4 ? Layout.sx_lpm_v4.size : Layout.sx_lpm_v6.size);
@@ -17,18 +18,27 @@ function lpmKey(c: Cidr): Buffer {
 export class AllowList {
   private readonly v4: BpfMap;
   private readonly v6: BpfMap;
+  private readonly presence: Presence;
 
   constructor(obj: BpfObject) {
     this.v4 = obj.map('sentry_allow_v4');
     this.v6 = obj.map('sentry_allow_v6');
+    this.presence = new Presence(obj);
   }
 
   add(c: Cidr): void {
-    (c.family === 4 ? this.v4 : this.v6).update(lpmKey(c), Buffer.from([1]));
+    const trie = c.family === 4 ? 'allow_v4' : 'allow_v6';
+    const m = c.family === 4 ? this.v4 : this.v6;
+    this.presence.raise(trie);
+    m.update(lpmKey(c), Buffer.from([1]));
+    this.presence.recount(trie, m);
   }
 
   remove(c: Cidr): boolean {
-    return (c.family === 4 ? this.v4 : this.v6).delete(lpmKey(c));
+    const m = c.family === 4 ? this.v4 : this.v6;
+    const gone = m.delete(lpmKey(c));
+    this.presence.recount(c.family === 4 ? 'allow_v4' : 'allow_v6', m);
+    return gone;
   }
 
   list(): Cidr[] {

@@ -6,6 +6,7 @@ import { decodeBan, encodeBan, Layout, type BanValue } from '../core/abi.js';
 import { addr16ToString, type Cidr } from '../core/addr.js';
 import type { BpfMap, BpfObject } from '../adapters/kernel.js';
 import ipaddr from 'ipaddr.js';
+import { Presence, type Trie } from './presence.js';
 
 export interface BanEntry {
   target: string; // "1.2.3.4", "2001:db8::/48"
@@ -47,14 +48,23 @@ export function banKey(c: Cidr): { map: (typeof BAN_MAPS)[number]; key: Buffer }
 export class BanTable {
   private readonly maps: Map<string, BpfMap>;
   private capacity = new Map<string, number>();
+  private readonly presence: Presence;
 
   constructor(obj: BpfObject) {
     this.maps = new Map(BAN_MAPS.map((n) => [n, obj.map(n)]));
+    this.presence = new Presence(obj);
+  }
+
+  private static trie(map: string): Trie | undefined {
+    return map === 'sentry_ban_cidr_v4' ? 'cidr_v4' : map === 'sentry_ban_cidr_v6' ? 'cidr_v6' : undefined;
   }
 
   add(c: Cidr, v: BanValue): void {
     const { map, key } = banKey(c);
+    const trie = BanTable.trie(map);
+    if (trie) this.presence.raise(trie);
     this.maps.get(map)!.update(key, encodeBan(v));
+    if (trie) this.presence.recount(trie, this.maps.get(map)!);
   }
 
   get(c: Cidr): BanValue | undefined {
@@ -65,7 +75,10 @@ export class BanTable {
 
   remove(c: Cidr): boolean {
     const { map, key } = banKey(c);
-    return this.maps.get(map)!.delete(key);
+    const gone = this.maps.get(map)!.delete(key);
+    const trie = BanTable.trie(map);
+    if (trie) this.presence.recount(trie, this.maps.get(map)!);
+    return gone;
   }
 
   /** Every entry of the four maps, expired or not. */
@@ -103,6 +116,10 @@ export class BanTable {
       if (exp === 0n || exp > nowNs) continue;
       m.delete(e.key);
       removed.push(e);
+    }
+    for (const map of new Set(removed.map((e) => e.map))) {
+      const trie = BanTable.trie(map);
+      if (trie) this.presence.recount(trie, this.maps.get(map)!);
     }
     return removed;
   }

@@ -2,10 +2,9 @@
  * The foreground daemon: drains alerts from the ring buffer (in batches, on a
  * worker thread), reports them, and sweeps expired bans out of the kernel table.
  */
-import { decodeEvent, EV_F_BAN_FAILED, EV_F_BANNED, Layout, type AlertEvent } from '../core/abi.js';
-import { addr16ToString } from '../core/addr.js';
+import { dataView, decodeEvent, EV_F_BAN_FAILED, EV_F_BANNED, Layout, type AlertEvent } from '../core/abi.js';
 import { alertJson, alertLine, banJson, banLine, unbanLine, type Alert } from '../core/log-format.js';
-import { boottimeNs, ifIndexToName, RingBuffer } from '../adapters/kernel.js';
+import { kernelClockNs, ifIndexToName, RingBuffer } from '../adapters/kernel.js';
 import { BanTable, type BanEntry } from './ban-table.js';
 import type { Gateway } from './gateway.js';
 
@@ -47,13 +46,13 @@ export function makeReporter(json: boolean, write: (line: string) => void, now: 
   };
 }
 
-/** Kernel event → Alert, converting boot-time stamps to wall-clock time. */
-export function toAlert(ev: AlertEvent, bootNowNs: bigint, wallNowMs: number, ifname: (i: number) => string): Alert {
-  const wall = (ns: bigint) => new Date(wallNowMs - Number(bootNowNs - ns) / 1e6);
+/** Kernel event → Alert, converting kernel clock stamps to wall-clock time. */
+export function toAlert(ev: AlertEvent, clockNowNs: number, wallNowMs: number, ifname: (i: number) => string): Alert {
+  const wall = (ns: number) => new Date(wallNowMs - (clockNowNs - ns) / 1e6);
   const banned = (ev.flags & EV_F_BANNED) !== 0;
   return {
     time: wall(ev.tsNs),
-    source: addr16ToString(ev.addr),
+    source: ev.source,
     proto: ev.proto === 17 ? 'udp' : 'tcp',
     port: ev.port,
     kind: ev.kind,
@@ -62,7 +61,7 @@ export function toAlert(ev: AlertEvent, bootNowNs: bigint, wallNowMs: number, if
     probes: ev.probes,
     banned,
     banFailed: (ev.flags & EV_F_BAN_FAILED) !== 0,
-    banSeconds: banned && ev.expiresNs ? Math.round(Number(ev.expiresNs - ev.tsNs) / 1e9) : 0,
+    banSeconds: banned && ev.expiresNs ? Math.round((ev.expiresNs - ev.tsNs) / 1e9) : 0,
     ...(banned && ev.expiresNs ? { expires: wall(ev.expiresNs) } : {}),
   };
 }
@@ -91,15 +90,16 @@ export async function runDaemon(gw: Gateway, opts: DaemonOptions): Promise<void>
     while (!opts.signal.aborted) {
       const { buf, count } = await rb.drain(200);
       if (count) {
-        const bootNow = boottimeNs();
+        const clockNow = Number(kernelClockNs());
         const wallNow = Date.now();
+        const dv = dataView(buf);
         for (let i = 0; i < count; i++) {
-          opts.reporter.alert(toAlert(decodeEvent(buf, i * Layout.sx_event.size), bootNow, wallNow, ifname));
+          opts.reporter.alert(toAlert(decodeEvent(dv, i * Layout.sx_event.size), clockNow, wallNow, ifname));
         }
       }
       if (Date.now() >= nextSweep) {
         const t0 = Date.now();
-        for (const e of bans.sweepExpired(boottimeNs())) opts.reporter.unban(e, 'ban expired');
+        for (const e of bans.sweepExpired(kernelClockNs())) opts.reporter.unban(e, 'ban expired');
         // a big table is swept less often: at most ~5% of one core
         nextSweep = Date.now() + Math.max(sweepMs, (Date.now() - t0) * 20);
       }

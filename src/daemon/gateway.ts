@@ -12,7 +12,7 @@ import { SentryError } from '../errors.js';
 import {
   artifactPath,
   BpfObject,
-  boottimeNs,
+  kernelClockNs,
   detachLink,
   errnoName,
   ifIndexToName,
@@ -156,12 +156,12 @@ export class Gateway {
     const raw = this.obj.readStats();
     const out: Record<string, bigint> = {};
     for (const [name, idx] of Object.entries(Stat)) out[name] = raw[idx] ?? 0n;
-    return out;
+    return { SEEN: out.PASSED! + out.DROPPED!, ...out };
   }
 
   /** Bans whose expiry has not passed, in the four ban maps. */
   bansInForce(): { v4: number; v6: number; cidr4: number; cidr6: number } {
-    const now = boottimeNs();
+    const now = kernelClockNs();
     const live = (name: string, max: number): number => {
       const m = this.obj.map(name);
       const { values, count } = m.dump(max);

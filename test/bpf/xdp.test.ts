@@ -5,16 +5,15 @@
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { after, before, describe, test } from 'node:test';
-import { EV_F_BANNED, Origin, Stat, type KernelConfig } from '../../src/core/abi.js';
+import { EV_F_BANNED, Origin, type KernelConfig } from '../../src/core/abi.js';
 import { parseCidr } from '../../src/core/addr.js';
 import { Kind } from '../../src/core/scan-kind.js';
-import { boottimeNs } from '../../src/adapters/kernel.js';
+import { kernelClockNs } from '../../src/adapters/kernel.js';
 import { AllowList } from '../../src/daemon/allow-list.js';
 import { BanTable } from '../../src/daemon/ban-table.js';
-import { KernelFixture, XDP_DROP, XDP_PASS } from '../helpers/kernel-fixture.js';
+import { KernelFixture, XDP_DROP, XDP_PASS, type Counter } from '../helpers/kernel-fixture.js';
 import { packet, TH, type PacketSpec } from '../helpers/packets.js';
 
-type Counter = keyof typeof Stat;
 
 interface Row {
   name: string;
@@ -37,7 +36,7 @@ const probe = (counter: Counter): Partial<Record<Counter, number>> => ({
 const pass = (extra: Partial<Record<Counter, number>> = {}): Partial<Record<Counter, number>> => ({ SEEN: 1, PASSED: 1, ...extra });
 
 const ban = (target: string, ttlSeconds: number | null) => (k: KernelFixture) => {
-  const now = boottimeNs();
+  const now = kernelClockNs();
   new BanTable(k.obj).add(parseCidr(target), {
     expiresNs: ttlSeconds === null ? 0n : now + BigInt(ttlSeconds) * 1_000_000_000n,
     createdNs: now,
@@ -140,14 +139,14 @@ describe('XDP program (BPF_PROG_TEST_RUN)', () => {
     const evs = k.events();
     assert.equal(evs.length, 1);
     const ev = evs[0]!;
-    assert.deepEqual([...ev.addr.subarray(10)], [0xff, 0xff, 198, 18, 0, 2]);
+    assert.equal(ev.source, '198.18.0.2');
     assert.equal(ev.family, 4);
     assert.equal(ev.proto, 6);
     assert.equal(ev.port, 111);
     assert.equal(ev.kind, Kind.XMAS);
     assert.equal(ev.tcpFlags, TH.FIN | TH.PSH | TH.URG);
     assert.equal(ev.flags & EV_F_BANNED, EV_F_BANNED);
-    const ttl = Number(ev.expiresNs - ev.tsNs) / 1e9;
+    const ttl = (ev.expiresNs - ev.tsNs) / 1e9;
     assert.ok(Math.abs(ttl - 3600) < 1, `ban length ${ttl}s`);
     const banVal = new BanTable(k.obj).get(parseCidr(A4));
     assert.ok(banVal, 'the kernel put the ban in the table');
@@ -188,7 +187,7 @@ describe('XDP program (BPF_PROG_TEST_RUN)', () => {
     assert.equal(delta.EXPIRED_HITS, 1);
     assert.equal(delta.BANS_ADDED, 1);
     const v = new BanTable(k.obj).get(parseCidr(A4))!;
-    assert.ok(v.expiresNs > boottimeNs(), 'the new ban runs into the future');
+    assert.ok(v.expiresNs > kernelClockNs(), 'the new ban runs into the future');
     assert.equal(v.origin, Origin.AUTO);
   });
 

@@ -2,9 +2,10 @@
  * A sentry object loaded without pins, for BPF_PROG_TEST_RUN tests: reset()
  * empties every map and writes a known config and port table.
  */
-import { decodeEvent, encodeConfig, Layout, PORT_TCP, PORT_UDP, Stat, type AlertEvent, type KernelConfig } from '../../src/core/abi.js';
+import { dataView, decodeEvent, encodeConfig, Layout, PORT_TCP, PORT_UDP, Stat, type AlertEvent, type KernelConfig } from '../../src/core/abi.js';
 import { artifactPath, BpfObject, RingBuffer } from '../../src/adapters/kernel.js';
 
+export type Counter = keyof typeof Stat | 'SEEN';
 export const XDP_DROP = 1;
 export const XDP_PASS = 2;
 
@@ -35,6 +36,7 @@ export class KernelFixture {
   }
 
   reset(cfg: Partial<KernelConfig> = {}, ports: { tcp?: number[]; udp?: number[] } = {}): void {
+    this.obj.map('sentry_presence').update(Buffer.alloc(4), Buffer.alloc(16));
     for (const name of CLEARED_MAPS) {
       const m = this.obj.map(name);
       const { keys, count } = m.dump(4096);
@@ -61,18 +63,20 @@ export class KernelFixture {
     this.events();
   }
 
-  stats(): Record<keyof typeof Stat, bigint> {
+  /** Counters by name; SEEN is derived (passed + dropped), as status shows it. */
+  stats(): Record<Counter, bigint> {
     const raw = this.obj.readStats();
-    return Object.fromEntries(Object.entries(Stat).map(([k, i]) => [k, raw[i] ?? 0n])) as Record<keyof typeof Stat, bigint>;
+    const s = Object.fromEntries(Object.entries(Stat).map(([k, i]) => [k, raw[i] ?? 0n])) as Record<keyof typeof Stat, bigint>;
+    return { SEEN: s.PASSED + s.DROPPED, ...s };
   }
 
   /** Runs one packet; returns the verdict and the counters that moved. */
-  run(pkt: Buffer): { verdict: number; delta: Partial<Record<keyof typeof Stat, number>> } {
+  run(pkt: Buffer): { verdict: number; delta: Partial<Record<Counter, number>> } {
     const before = this.stats();
     const { retval } = this.obj.testRun(pkt);
     const after = this.stats();
-    const delta: Partial<Record<keyof typeof Stat, number>> = {};
-    for (const k of Object.keys(Stat) as Array<keyof typeof Stat>) {
+    const delta: Partial<Record<Counter, number>> = {};
+    for (const k of Object.keys(after) as Counter[]) {
       const d = Number(after[k] - before[k]);
       if (d) delta[k] = d;
     }
@@ -83,7 +87,8 @@ export class KernelFixture {
     const out: AlertEvent[] = [];
     for (;;) {
       const { buf, count } = this.rb.drainNow();
-      for (let i = 0; i < count; i++) out.push(decodeEvent(buf, i * Layout.sx_event.size));
+      const dv = dataView(buf);
+      for (let i = 0; i < count; i++) out.push(decodeEvent(dv, i * Layout.sx_event.size));
       if (count === 0) return out;
     }
   }

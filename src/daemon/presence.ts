@@ -1,0 +1,42 @@
+/**
+ * Entry counts of the LPM tries (struct sx_presence), which let the XDP fast
+ * path skip an empty trie. Rule: raise the count before inserting, recount
+ * after deleting, so the kernel never sees zero while a trie has entries.
+ */
+import { Layout } from '../core/abi.js';
+import type { BpfMap, BpfObject } from '../adapters/kernel.js';
+
+export type Trie = 'allow_v4' | 'allow_v6' | 'cidr_v4' | 'cidr_v6';
+
+export class Presence {
+  private readonly map: BpfMap;
+  private readonly key = Buffer.alloc(4);
+
+  constructor(obj: BpfObject) {
+    this.map = obj.map('sentry_presence');
+  }
+
+  private offset(t: Trie): number {
+    return Layout.sx_presence.fields[t][0];
+  }
+
+  read(t: Trie): number {
+    return this.map.lookup(this.key)!.readUInt32LE(this.offset(t));
+  }
+
+  private write(t: Trie, n: number): void {
+    const v = this.map.lookup(this.key)!;
+    v.writeUInt32LE(n, this.offset(t));
+    this.map.update(this.key, v);
+  }
+
+  /** Before an insert: make sure the program looks in this trie. */
+  raise(t: Trie): void {
+    if (this.read(t) === 0) this.write(t, 1);
+  }
+
+  /** After inserts or deletes: the exact count. */
+  recount(t: Trie, trie: BpfMap): void {
+    this.write(t, trie.count());
+  }
+}

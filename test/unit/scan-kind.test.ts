@@ -1,0 +1,35 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { alertLine, banLine, unbanLine, type Alert } from '../../src/core/log-format.js';
+import { Kind, scanName, tcpFlagNames } from '../../src/core/scan-kind.js';
+
+test('scan names keep PortSentry wording', () => {
+  assert.equal(scanName(Kind.SYN, 2), 'TCP SYN/Normal scan');
+  assert.equal(scanName(Kind.FIN, 1), 'TCP FIN scan');
+  assert.equal(scanName(Kind.NULL, 0), 'TCP NULL scan');
+  assert.equal(scanName(Kind.XMAS, 0x29), 'TCP XMAS scan');
+  assert.equal(scanName(Kind.UDP, 0), 'UDP scan');
+  assert.equal(scanName(Kind.UNKNOWN, 0x03), 'TCP Unknown Type scan (flags: FIN SYN)');
+  assert.equal(tcpFlagNames(0), 'none');
+});
+
+test('alert and ban lines match what logcheck/fail2ban filters for PortSentry expect', () => {
+  const a: Alert = {
+    time: new Date(0),
+    source: '198.18.0.1',
+    proto: 'tcp',
+    port: 23,
+    kind: Kind.SYN,
+    tcpFlags: 2,
+    iface: 'eth0',
+    probes: 1,
+    banned: true,
+    banFailed: false,
+    banSeconds: 3600,
+    expires: new Date(3600_000),
+  };
+  assert.equal(alertLine(a), 'attackalert: TCP SYN/Normal scan from host: 198.18.0.1/198.18.0.1 to TCP port: 23');
+  assert.match(banLine(a)!, /^attackalert: Host 198\.18\.0\.1 has been blocked via XDP drop \(ban 1h, until 1970-01-01T01:00:00\.000Z\)$/);
+  assert.equal(banLine({ ...a, banned: false }), undefined);
+  assert.equal(unbanLine('198.18.0.1', 'ban expired'), 'attackalert: Host 198.18.0.1 has been unblocked (ban expired)');
+});
