@@ -43,20 +43,23 @@ build/abi_dump: native/abi_dump.c bpf/sentry_shared.h
 ts: node_modules/.package-lock.json
 	npx tsc -p tsconfig.json
 
-node_modules/.package-lock.json: package.json
-	npm install --no-audit --no-fund
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-test: deps build
+test: deps
+	$(MAKE) build
 	node scripts/run-tests.mjs
 
 test-unit: build
 	node scripts/run-tests.mjs unit
 
-bench: deps build
+bench: deps
+	$(MAKE) build
 	node dist/bench/run.js
 
-demo: deps build
+demo: deps
+	$(MAKE) build
 	bash scripts/demo.sh
 
 install: build

@@ -1,5 +1,5 @@
 /** The runtime directory: the daemon's pid file and the watched-port report. */
-import { mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { WatchSet } from '../core/watch.js';
 import { SentryError } from '../errors.js';
@@ -38,6 +38,7 @@ export class RunDir {
 
   releaseDaemon(): void {
     if (this.daemonPid() === process.pid) rmSync(join(this.dir, 'daemon.pid'), { force: true });
+    if (!existsSync(join(this.dir, 'watch.json'))) this.clear(); // `detach --all` ran meanwhile
   }
 
   writeWatch(w: WatchSet): void {

@@ -54,9 +54,28 @@ export async function attach(o: AttachOptions): Promise<void> {
     }
   }
   const run = new RunDir(o.paths.runDir);
+  const running = run.daemonPid();
+  // An interface sentry-xdp is already attached to is refused while a daemon
+  // serves it or with --no-daemon; otherwise a new daemon adopts it (restart).
+  const existing = existsSync(`${o.paths.pinRoot}/prog`) ? Gateway.open(o.paths.pinRoot) : undefined;
+  try {
+    for (const iface of o.ifaces) {
+      const ours = existing?.attachedTo(iface);
+      if (ours && (running || !o.daemon)) {
+        throw new SentryError(
+          'ALREADY_ATTACHED',
+          `${iface} already has sentry-xdp attached (program id ${ours.progId})${running ? ` and a daemon serves it (pid ${running})` : ''}`,
+          running ? 'see `sentry-xdp status`' : `run \`sentry-xdp attach ${iface}\` without --no-daemon to adopt it, or detach it first`,
+        );
+      }
+    }
+  } finally {
+    existing?.close();
+  }
   if (o.daemon) run.claimDaemon();
   let gw: Gateway | undefined;
   const attached: AttachedIface[] = [];
+  const served: string[] = [];
   try {
     gw = Gateway.open(o.paths.pinRoot);
     const watch = computeWatchSet(config, readListeners());
@@ -65,8 +84,15 @@ export async function attach(o: AttachOptions): Promise<void> {
     run.writeWatch(watch);
     try {
       for (const iface of o.ifaces) {
+        const ours = gw.attachedTo(iface);
+        if (ours) {
+          served.push(iface);
+          o.reporter.info(`${iface}: already attached in ${ours.mode} mode (program id ${ours.progId}); adopting it`);
+          continue;
+        }
         const a = gw.attach(iface, o.mode);
         attached.push(a);
+        served.push(iface);
         if (o.mode === 'auto' && a.mode === 'generic') {
           o.reporter.info(`${iface}: the driver has no native XDP; attached in generic (skb) mode`);
         }
@@ -80,10 +106,12 @@ export async function attach(o: AttachOptions): Promise<void> {
     for (const line of summarizeWatch(watch)) o.reporter.info(line);
     if (!o.daemon) return;
     o.reporter.info(`PortSentry-compatible alerts follow; pins in ${o.paths.pinRoot}; Ctrl-C stops the daemon, bans stay enforced`);
-    await runDaemon(gw, { reporter: o.reporter, signal: o.signal });
-    if (o.detachOnExit) {
-      for (const a of attached) detachIface(o.paths.pinRoot, a.name);
-      o.reporter.info(`detached from ${attached.map((a) => a.name).join(', ')} (--detach-on-exit)`);
+    const why = await runDaemon(gw, { reporter: o.reporter, signal: o.signal });
+    if (why === 'removed') {
+      o.reporter.info(`the pinned program was removed from ${o.paths.pinRoot} (detach --all); the daemon stops`);
+    } else if (o.detachOnExit) {
+      for (const iface of served) detachIface(o.paths.pinRoot, iface);
+      o.reporter.info(`detached from ${served.join(', ')} (--detach-on-exit)`);
     } else {
       o.reporter.info('daemon stopped; the program stays attached and bans stay enforced');
     }

@@ -2,6 +2,8 @@
  * The foreground daemon: drains alerts from the ring buffer (in batches, on a
  * worker thread), reports them, and sweeps expired bans out of the kernel table.
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { dataView, decodeEvent, EV_F_BAN_FAILED, EV_F_BANNED, Layout, type AlertEvent } from '../core/abi.js';
 import { alertJson, alertLine, banJson, banLine, unbanLine, type Alert } from '../core/log-format.js';
 import { kernelClockNs, ifIndexToName, RingBuffer } from '../adapters/kernel.js';
@@ -72,7 +74,8 @@ export interface DaemonOptions {
   sweepMs?: number;
 }
 
-export async function runDaemon(gw: Gateway, opts: DaemonOptions): Promise<void> {
+/** Runs until the signal fires ('signal') or the pins are removed under it ('removed'). */
+export async function runDaemon(gw: Gateway, opts: DaemonOptions): Promise<'signal' | 'removed'> {
   const rb = new RingBuffer(gw.obj.mapFd('sentry_events'), Layout.sx_event.size, 4096);
   const bans = new BanTable(gw.obj);
   const names = new Map<number, string>();
@@ -98,12 +101,15 @@ export async function runDaemon(gw: Gateway, opts: DaemonOptions): Promise<void>
         }
       }
       if (Date.now() >= nextSweep) {
+        // `detach --all` unpinned everything: our fds point at maps nobody uses
+        if (!existsSync(join(gw.pinRoot, 'prog'))) return 'removed';
         const t0 = Date.now();
         for (const e of bans.sweepExpired(kernelClockNs())) opts.reporter.unban(e, 'ban expired');
         // a big table is swept less often: at most ~5% of one core
         nextSweep = Date.now() + Math.max(sweepMs, (Date.now() - t0) * 20);
       }
     }
+    return 'signal';
   } finally {
     rb.close();
   }

@@ -108,6 +108,16 @@ export class Gateway {
     return join(this.linksDir, iface);
   }
 
+  /** Our live link on iface, if sentry-xdp is attached there. */
+  attachedTo(iface: string): AttachedIface | undefined {
+    const ifindex = ifNameToIndex(iface);
+    const pin = this.linkPin(iface);
+    if (!ifindex || !existsSync(pin)) return undefined;
+    const info = linkInfo(pin);
+    if (!info || info.ifindex !== ifindex) return undefined;
+    return { name: iface, ifindex, progId: info.progId, mode: xdpAttachedName(xdpQuery(ifindex).mode), stale: false };
+  }
+
   /** Attaches to one interface; returns the mode used. */
   attach(iface: string, mode: AttachModeName): AttachedIface {
     const ifindex = ifNameToIndex(iface);
@@ -116,11 +126,11 @@ export class Gateway {
     }
     const pin = this.linkPin(iface);
     if (existsSync(pin)) {
-      const info = linkInfo(pin);
-      if (info && info.ifindex === ifindex) {
+      const ours = this.attachedTo(iface);
+      if (ours) {
         throw new SentryError(
           'ALREADY_ATTACHED',
-          `${iface} already has sentry-xdp attached (program id ${info.progId})`,
+          `${iface} already has sentry-xdp attached (program id ${ours.progId})`,
           `run \`sentry-xdp detach ${iface}\` first, or \`sentry-xdp status\` to see it`,
         );
       }

@@ -40,10 +40,11 @@ test('a second attach on the same interface is refused with one line', { timeout
   assert.doesNotMatch(first.stdout, /alerts follow/, `attach --no-daemon should not start the daemon\n${describeRun(first)}`);
   const s0 = await lab.status();
 
-  const second = await lab.cli(['attach', lab.gwIf, '--config', cfg], { timeoutMs: 15_000 });
-  assertOneLineError(second, `second attach on ${lab.gwIf}`, /already/i);
-  const third = await lab.cli(['attach', lab.gwIf, '--no-daemon', '--config', cfg], { timeoutMs: 15_000 });
-  assertOneLineError(third, `third attach (--no-daemon) on ${lab.gwIf}`, /already/i);
+  // a second --no-daemon attach is refused; a daemon-mode attach would adopt it (restart), see lifecycle.test.ts
+  const second = await lab.cli(['attach', lab.gwIf, '--no-daemon', '--config', cfg], { timeoutMs: 15_000 });
+  assertOneLineError(second, `second attach (--no-daemon) on ${lab.gwIf}`, /already/i);
+  const third = await lab.cli(['attach', lab.gwIf, '--no-daemon', '--mode', 'generic', '--config', cfg], { timeoutMs: 15_000 });
+  assertOneLineError(third, `third attach (--no-daemon, generic) on ${lab.gwIf}`, /already/i);
 
   const s = await lab.status();
   assert.deepEqual(

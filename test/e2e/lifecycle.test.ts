@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { ATK4, createLab, describeRun, requireTools, run, sleep, type Daemon, type Lab } from '../helpers/lab.js';
+import { ATK4, createLab, describeRun, requireTools, run, type Daemon, type Lab } from '../helpers/lab.js';
 
 const TCP_PORTS = '1,11,15,79,111';
 const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -79,22 +79,35 @@ test('the daemon stops on SIGINT, the program and the bans stay, and a second at
   const p = await lab.ping(false);
   assert.ok(!p.ok, `the attacker is still banned with the daemon stopped; its ping must not get through\n${describeRun(p.run)}`);
 
-  for (const extra of [['--no-daemon'], []]) {
-    const again = await lab.cli(['attach', lab.gwIf, '--config', cfg, ...extra], { timeoutMs: 15_000 });
-    const ctx2 = `\n${describeRun(again)}`;
-    assert.ok(!again.timedOut, `a second \`attach ${extra.join(' ')}\` on an attached interface should fail, not run${ctx2}`);
-    assert.notEqual(again.code, 0, `a second attach ${extra.join(' ')} should exit non-zero${ctx2}`);
-    const errLines = again.stderr.split('\n').filter(Boolean);
-    assert.equal(errLines.length, 1, `a refused attach should print exactly one line on stderr${ctx2}`);
-    assert.match(errLines[0]!, /already/i, `the refusal should say the interface is already attached${ctx2}`);
-  }
+  const again = await lab.cli(['attach', lab.gwIf, '--config', cfg, '--no-daemon'], { timeoutMs: 15_000 });
+  const ctx2 = `\n${describeRun(again)}`;
+  assert.notEqual(again.code, 0, `a second \`attach --no-daemon\` should exit non-zero${ctx2}`);
+  const errLines = again.stderr.split('\n').filter(Boolean);
+  assert.equal(errLines.length, 1, `a refused attach should print exactly one line on stderr${ctx2}`);
+  assert.match(errLines[0]!, /already/i, `the refusal should say the interface is already attached${ctx2}`);
 
   const after = await lab.status();
-  assert.equal(after.interfaces.length, 1, `the refused attaches must not change what is attached\n${JSON.stringify(after)}`);
-  assert.equal(after.interfaces[0]!.progId, progId, `the refused attaches must not replace the program\n${JSON.stringify(after)}`);
-  assert.equal(after.bansInForce, 1, `the refused attaches must not drop the ban\n${JSON.stringify(after)}`);
+  assert.equal(after.interfaces.length, 1, `the refused attach must not change what is attached\n${JSON.stringify(after)}`);
+  assert.equal(after.interfaces[0]!.progId, progId, `the refused attach must not replace the program\n${JSON.stringify(after)}`);
+  assert.equal(after.bansInForce, 1, `the refused attach must not drop the ban\n${JSON.stringify(after)}`);
   const p2 = await lab.ping(false);
-  assert.ok(!p2.ok, `after the refused attaches the attacker must still be banned\n${describeRun(p2.run)}`);
+  assert.ok(!p2.ok, `after the refused attach the attacker must still be banned\n${describeRun(p2.run)}`);
+
+  // a restarted daemon adopts what is pinned: same program, same bans
+  const d2 = await lab.startDaemon({ config: cfg });
+  assert.equal(
+    d2.matching(new RegExp(`^sentry-xdp: ${esc(lab.gwIf)}: already attached in \\w+ mode \\(program id ${progId}\\); adopting it$`)).length,
+    1,
+    `a restarted daemon should adopt the attached program\n${d2.output()}`,
+  );
+  const s2 = await lab.status();
+  assert.equal(s2.interfaces[0]!.progId, progId, `adopting must keep the program\n${JSON.stringify(s2)}`);
+  assert.equal(s2.bansInForce, 1, `adopting must keep the ban\n${JSON.stringify(s2)}`);
+  const busy = await lab.cli(['attach', lab.gwIf, '--config', cfg], { timeoutMs: 15_000 });
+  assert.notEqual(busy.code, 0, `attach while a daemon serves the interface must be refused\n${describeRun(busy)}`);
+  assert.match(busy.stderr.trim(), /^sentry-xdp: .*already.*pid/, describeRun(busy));
+  const stopped2 = await d2.stop();
+  assert.equal(stopped2.code, 0, d2.output());
 });
 
 test('detach --all with the daemon stopped leaves nothing behind and lets the banned host through', { timeout: 60_000 }, async (t) => {
@@ -120,7 +133,7 @@ test('detach --all with the daemon stopped leaves nothing behind and lets the ba
   assert.equal(again.code, 0, `a second detach --all should be a harmless no-op\n${describeRun(again)}`);
 });
 
-test('detach --all while the daemon runs leaves nothing behind; the daemon still stops cleanly', { timeout: 60_000 }, async (t) => {
+test('detach --all while the daemon runs leaves nothing behind; the daemon notices and stops by itself', { timeout: 60_000 }, async (t) => {
   requireTools('nmap', 'ping', 'nsenter', 'ip', 'bpftool');
   const lab = createLab(t);
   const d = await lab.startDaemon({ config: lab.writeConfig('sentry.yaml', config('1h')) });
@@ -132,9 +145,10 @@ test('detach --all while the daemon runs leaves nothing behind; the daemon still
   const p = await lab.ping(false);
   assert.ok(p.ok, `with sentry-xdp detached the formerly banned attacker should get through\n${describeRun(p.run)}\n${d.output()}`);
 
-  await sleep(500);
+  await d.waitForLine(/^sentry-xdp: the pinned program was removed .*; the daemon stops$/, 5000);
   const stopped = await d.stop();
-  assert.ok(!stopped.killed, `the daemon did not stop on SIGINT after detach --all\n${d.output()}`);
-  assert.equal(stopped.code, 0, `the daemon should exit 0 on SIGINT after detach --all\n${d.output()}`);
+  assert.ok(!stopped.killed, `the daemon did not stop after detach --all\n${d.output()}`);
+  assert.equal(stopped.code, 0, `the daemon should exit 0 after detach --all\n${d.output()}`);
+  assert.ok(!existsSync(lab.runDir), `the run dir ${lab.runDir} should be gone too`);
   assert.ok(!existsSync(lab.pinRoot), `stopping the daemon must not re-create the pin root ${lab.pinRoot}`);
 });
