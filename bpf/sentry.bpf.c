@@ -4,7 +4,9 @@
  *
  * Fail-open / fail-closed decisions, in order of precedence:
  *   1. The allow list always wins: an allowed source is passed, never counted
- *      as a probe, never banned.
+ *      as a probe, never banned. The never-ban list (this host, its gateways
+ *      and resolvers) is never dropped or banned either, but its probes are
+ *      still alerted: a spoofed scan is logged, not turned into self-harm.
  *   2. A banned source (exact address or CIDR, v4 or v6) whose ban has not
  *      expired is dropped. Expiry is checked here, so a ban lapses on time even
  *      when no daemon runs. The clock is bpf_ktime_get_coarse_ns()
@@ -82,7 +84,8 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } sentry_ban_cidr_v6 SEC(".maps");
 
-/* Allow list (PortSentry's ignore file): key = prefix + network, value = 1. */
+/* Allow list (PortSentry's ignore file) and never-ban list: key = prefix +
+ * network, value = SX_ALLOW or SX_NEVER_BAN. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, SX_MAX_ALLOW);
@@ -98,6 +101,32 @@ struct {
 	__type(value, __u8);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } sentry_allow_v6 SEC(".maps");
+
+/* Per-CIDR TTL rules for automatic bans: key = prefix + network, value =
+ * ban length in ns (0 = permanent). The most specific rule wins; none = config. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 4096);
+	__type(key, struct sx_lpm_v4);
+	__type(value, __u64);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} sentry_ttl_v4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 4096);
+	__type(key, struct sx_lpm_v6);
+	__type(value, __u64);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} sentry_ttl_v6 SEC(".maps");
+
+/* Per-minute cap on automatic bans: key = 0, value = struct sx_ratecap. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sx_ratecap);
+} sentry_ratecap SEC(".maps");
 
 /* Watched ports: key = destination port (host order), value = SX_PORT_* bits. */
 struct {
@@ -283,19 +312,54 @@ static __always_inline int ban_in_force(struct sx_ban *b)
 	return 1;
 }
 
-static __always_inline int allowed(struct pkt *p, struct sx_presence *pr)
+/* SX_ALLOW, SX_NEVER_BAN, or 0 when the source is on neither list. */
+static __always_inline __u8 allow_kind(struct pkt *p, struct sx_presence *pr)
 {
+	__u8 *v;
 	if (p->family == 4) {
 		if (!pr->allow_v4)
 			return 0;
 		struct sx_lpm_v4 k = { .prefixlen = 32, .addr = p->saddr4 };
-		return bpf_map_lookup_elem(&sentry_allow_v4, &k) != NULL;
+		v = bpf_map_lookup_elem(&sentry_allow_v4, &k);
+	} else {
+		if (!pr->allow_v6)
+			return 0;
+		struct sx_lpm_v6 k = { .prefixlen = 128 };
+		__builtin_memcpy(k.addr, &p->saddr, 16);
+		v = bpf_map_lookup_elem(&sentry_allow_v6, &k);
 	}
-	if (!pr->allow_v6)
-		return 0;
-	struct sx_lpm_v6 k = { .prefixlen = 128 };
-	__builtin_memcpy(k.addr, &p->saddr, 16);
-	return bpf_map_lookup_elem(&sentry_allow_v6, &k) != NULL;
+	return v ? *v : 0;
+}
+
+/* Ban length for this source: the most specific TTL rule, else the config's. */
+static __always_inline __u64 ban_ttl(struct pkt *p, struct sx_config *cfg)
+{
+	__u64 *ttl;
+	if (p->family == 4) {
+		struct sx_lpm_v4 k = { .prefixlen = 32, .addr = p->saddr4 };
+		ttl = bpf_map_lookup_elem(&sentry_ttl_v4, &k);
+	} else {
+		struct sx_lpm_v6 k = { .prefixlen = 128 };
+		__builtin_memcpy(k.addr, &p->saddr, 16);
+		ttl = bpf_map_lookup_elem(&sentry_ttl_v6, &k);
+	}
+	return ttl ? *ttl : cfg->ban_ttl_ns;
+}
+
+/* True when the per-minute cap on automatic bans allows one more. */
+static __always_inline int under_cap(struct sx_config *cfg, __u64 now)
+{
+	if (!cfg->max_bans_per_min)
+		return 1;
+	__u32 zero = 0;
+	struct sx_ratecap *rc = bpf_map_lookup_elem(&sentry_ratecap, &zero);
+	if (!rc)
+		return 1;
+	if (now - rc->minute_start_ns > 60000000000ULL) {
+		rc->minute_start_ns = now;
+		rc->bans = 0;
+	}
+	return __sync_fetch_and_add(&rc->bans, 1) < cfg->max_bans_per_min;
 }
 
 static __always_inline int banned(struct pkt *p, struct sx_presence *pr)
@@ -415,12 +479,14 @@ static __always_inline int ban_source(struct pkt *p, __u8 kind, __u64 now, __u64
 
 /* Counts the probe against its source; returns XDP_DROP when it banned it. */
 static __always_inline int on_probe(struct xdp_md *ctx, struct pkt *p, __u8 kind,
-				    struct sx_config *cfg, __u64 now)
+				    struct sx_config *cfg, __u64 now, __u8 never_ban)
 {
 	count(SX_STAT_PROBE_SYN + kind - SX_KIND_SYN);
 
 	struct sx_source *st = bpf_map_lookup_elem(&sentry_sources, &p->saddr);
-	if (!st || now - st->window_start_ns > cfg->window_ns) {
+	/* A source we banned that probes again got here past the ban check: its
+	 * ban lapsed or was lifted. Judge it afresh; no stale "already blocked". */
+	if (!st || st->banned || now - st->window_start_ns > cfg->window_ns) {
 		struct sx_source fresh = { .window_start_ns = now, .last_ns = now };
 		bpf_map_update_elem(&sentry_sources, &p->saddr, &fresh, BPF_ANY);
 		st = bpf_map_lookup_elem(&sentry_sources, &p->saddr);
@@ -442,12 +508,24 @@ static __always_inline int on_probe(struct xdp_md *ctx, struct pkt *p, __u8 kind
 		emit_alert(ctx, p, kind, probes, now, 0, 0);
 		return XDP_PASS;
 	}
-	__u64 expires = cfg->ban_ttl_ns ? now + cfg->ban_ttl_ns : 0;
+	if (never_ban) { /* spoofed, or our own: log it, never ban it */
+		count(SX_STAT_NEVER_BAN);
+		emit_alert(ctx, p, kind, probes, now, 0, SX_EV_F_NEVER_BAN);
+		return XDP_PASS;
+	}
+	if (!under_cap(cfg, now)) {
+		count(SX_STAT_BAN_CAPPED);
+		emit_alert(ctx, p, kind, probes, now, 0, SX_EV_F_CAPPED);
+		return XDP_PASS;
+	}
+	__u64 ttl = ban_ttl(p, cfg);
+	__u64 expires = ttl ? now + ttl : 0;
 	if (ban_source(p, kind, now, expires)) {
 		count(SX_STAT_BAN_TABLE_FULL);
 		emit_alert(ctx, p, kind, probes, now, 0, SX_EV_F_BAN_FAILED);
 		return XDP_PASS;
 	}
+	st->banned = 1;
 	count(SX_STAT_BANS_ADDED);
 	emit_alert(ctx, p, kind, probes, now, expires, SX_EV_F_BANNED);
 	return XDP_DROP;
@@ -482,11 +560,13 @@ int sentry_xdp(struct xdp_md *ctx)
 	struct sx_presence *pr = bpf_map_lookup_elem(&sentry_presence, &zero);
 	if (!pr)
 		return verdict(XDP_PASS);
-	if (allowed(&p, pr)) {
+	__u8 listed = allow_kind(&p, pr);
+	if (listed == SX_ALLOW) {
 		count(SX_STAT_ALLOWED);
 		return verdict(XDP_PASS);
 	}
-	if (banned(&p, pr))
+	/* the never-ban list wins over bans too (a fleet ban of our own gateway) */
+	if (listed != SX_NEVER_BAN && banned(&p, pr))
 		return verdict(XDP_DROP);
 
 	if (l4 == -2) {
@@ -532,7 +612,7 @@ int sentry_xdp(struct xdp_md *ctx)
 	}
 	if (kind == SX_KIND_NONE)
 		return verdict(XDP_PASS);
-	return verdict(on_probe(ctx, &p, kind, cfg, bpf_ktime_get_coarse_ns()));
+	return verdict(on_probe(ctx, &p, kind, cfg, bpf_ktime_get_coarse_ns(), listed == SX_NEVER_BAN));
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

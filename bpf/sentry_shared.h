@@ -21,6 +21,10 @@
 #define SX_MAX_SOURCES 131072 /* LRU per-source scan state */
 #define SX_RINGBUF_BYTES (16 * 1024 * 1024)
 
+/* sentry_allow_v4/v6 values. */
+#define SX_ALLOW 1     /* ignore entirely: never counted, never banned (portsentry.ignore) */
+#define SX_NEVER_BAN 2 /* detect and alert, never ban: this host, its gateways, its resolvers */
+
 /* sentry_ports value bits, indexed by destination port (host order). */
 #define SX_PORT_TCP 0x01
 #define SX_PORT_UDP 0x02
@@ -65,6 +69,8 @@ enum sx_stat {
 	SX_STAT_RB_LOST,         /* events dropped because the ring buffer was full */
 	SX_STAT_EXPIRED_HITS,    /* packets from a source whose ban had lapsed */
 	SX_STAT_LOCAL_SOCKET,    /* UDP to a watched port that a local socket owns */
+	SX_STAT_NEVER_BAN,       /* alerts whose source is on the never-ban list */
+	SX_STAT_BAN_CAPPED,      /* automatic bans refused by the per-minute cap */
 	SX_STAT__MAX,
 };
 
@@ -79,8 +85,18 @@ struct sx_config {
 	__u8 block_udp;   /* 1: ban on UDP scans */
 	__u8 enabled;     /* 0 until the daemon has written the config */
 	__u8 pad0;
+	__u32 max_bans_per_min; /* cap on automatic bans per minute; 0 = no cap */
+	__u32 pad1;
 };
-_Static_assert(sizeof(struct sx_config) == 24, "sx_config layout");
+_Static_assert(sizeof(struct sx_config) == 32, "sx_config layout");
+
+/* State of the per-minute cap on automatic bans (sentry_ratecap, key 0). */
+struct sx_ratecap {
+	__u64 minute_start_ns;
+	__u32 bans;
+	__u32 pad0;
+};
+_Static_assert(sizeof(struct sx_ratecap) == 16, "sx_ratecap layout");
 
 /* How many entries each LPM trie holds, so the fast path skips empty tries
  * (an LPM lookup costs more than the rest of the pass path). User space raises
@@ -125,13 +141,17 @@ struct sx_source {
 	__u64 last_ns;
 	__u32 probes;  /* probes in the current window */
 	__u32 alerted; /* non-zero once this window raised its alert */
+	__u32 banned;  /* non-zero once that alert banned the source */
+	__u32 pad0;
 };
-_Static_assert(sizeof(struct sx_source) == 24, "sx_source layout");
+_Static_assert(sizeof(struct sx_source) == 32, "sx_source layout");
 
 /* Ring-buffer event: one per alert. */
 #define SX_EV_ALERT 1
 #define SX_EV_F_BANNED 0x01    /* the program banned the source */
 #define SX_EV_F_BAN_FAILED 0x02 /* blocking was on but the ban table was full */
+#define SX_EV_F_NEVER_BAN 0x04  /* the source is on the never-ban list */
+#define SX_EV_F_CAPPED 0x08     /* the per-minute cap on automatic bans was reached */
 struct sx_event {
 	__u64 ts_ns;      /* CLOCK_MONOTONIC ns (bpf_ktime_get_coarse_ns) */
 	__u64 expires_ns; /* ban expiry, CLOCK_MONOTONIC ns (bpf_ktime_get_coarse_ns); 0 = none or permanent */

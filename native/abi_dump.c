@@ -14,7 +14,9 @@ int main(void)
 	int n = 0;
 	printf("{\"abi\":%d,\"stats\":%d,\"structs\":{", SX_ABI_VERSION, SX_STAT__MAX);
 	S(sx_config, F(sx_config, window_ns); F(sx_config, ban_ttl_ns); F(sx_config, trigger);
-	  F(sx_config, block_tcp); F(sx_config, block_udp); F(sx_config, enabled));
+	  F(sx_config, block_tcp); F(sx_config, block_udp); F(sx_config, enabled);
+	  F(sx_config, max_bans_per_min));
+	S(sx_ratecap, F(sx_ratecap, minute_start_ns); F(sx_ratecap, bans));
 	S(sx_presence, F(sx_presence, allow_v4); F(sx_presence, allow_v6); F(sx_presence, cidr_v4);
 	  F(sx_presence, cidr_v6));
 	S(sx_ban, F(sx_ban, expires_ns); F(sx_ban, created_ns); F(sx_ban, drops); F(sx_ban, port);
@@ -22,7 +24,7 @@ int main(void)
 	S(sx_lpm_v4, F(sx_lpm_v4, prefixlen); F(sx_lpm_v4, addr));
 	S(sx_lpm_v6, F(sx_lpm_v6, prefixlen); F(sx_lpm_v6, addr));
 	S(sx_source, F(sx_source, window_start_ns); F(sx_source, last_ns); F(sx_source, probes);
-	  F(sx_source, alerted));
+	  F(sx_source, alerted); F(sx_source, banned));
 	S(sx_event, F(sx_event, ts_ns); F(sx_event, expires_ns); F(sx_event, addr); F(sx_event, ifindex);
 	  F(sx_event, probes); F(sx_event, port); F(sx_event, family); F(sx_event, type);
 	  F(sx_event, proto); F(sx_event, kind); F(sx_event, tcp_flags); F(sx_event, flags));

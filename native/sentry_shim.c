@@ -430,6 +430,86 @@ int sx_map_count(int fd, uint32_t key_size)
 	return n;
 }
 
+/* Deletes the bans whose expiry (the first __u64 of the value) has passed and
+ * copies them out; returns how many (at most max: call again when it returns
+ * max). Each entry is read again just before deletion, so a ban renewed
+ * meanwhile survives. Runs in C so the daemon never holds the whole table. */
+int sx_bans_sweep(int fd, uint32_t key_size, uint32_t val_size, uint64_t now,
+		  void *keys_out, void *vals_out, uint32_t max)
+{
+	enum { CHUNK = 4096 };
+	if (key_size > 64 || val_size > 256)
+		return -E2BIG;
+	char *keys = malloc((size_t)CHUNK * key_size), *vals = malloc((size_t)CHUNK * val_size);
+	char cur[256];
+	uint32_t out = 0;
+	int err = 0;
+	if (!keys || !vals) {
+		err = -ENOMEM;
+		goto done;
+	}
+	char token[64];
+	int first = 1, use_batch = 1;
+	char prev[64], next[64];
+	void *pk = NULL;
+	while (out < max) {
+		uint32_t n = CHUNK;
+		if (use_batch) {
+			LIBBPF_OPTS(bpf_map_batch_opts, opts);
+			int r = bpf_map_lookup_batch(fd, first ? NULL : token, token, keys, vals, &n, &opts);
+			int e = errno;
+			if (r && e != ENOENT) {
+				if (first && (e == EINVAL || e == ENOTSUPP || e == EOPNOTSUPP)) {
+					use_batch = 0;
+					continue;
+				}
+				err = -e;
+				goto done;
+			}
+			first = 0;
+			if (r && e == ENOENT && n == 0)
+				break;
+			if (r)
+				use_batch = 2; /* last chunk */
+		} else {
+			n = 0;
+			while (n < CHUNK && bpf_map_get_next_key(fd, pk, next) == 0) {
+				memcpy(prev, next, key_size);
+				pk = prev;
+				if (bpf_map_lookup_elem(fd, next, vals + (size_t)n * val_size) == 0) {
+					memcpy(keys + (size_t)n * key_size, next, key_size);
+					n++;
+				}
+			}
+			if (n == 0)
+				break;
+		}
+		for (uint32_t i = 0; i < n && out < max; i++) {
+			uint64_t exp;
+			memcpy(&exp, vals + (size_t)i * val_size, 8);
+			if (!exp || exp > now)
+				continue;
+			char *k = keys + (size_t)i * key_size;
+			if (bpf_map_lookup_elem(fd, k, cur))
+				continue; /* someone else removed it */
+			memcpy(&exp, cur, 8);
+			if (!exp || exp > now)
+				continue;
+			if (bpf_map_delete_elem(fd, k))
+				continue;
+			memcpy((char *)keys_out + (size_t)out * key_size, k, key_size);
+			memcpy((char *)vals_out + (size_t)out * val_size, cur, val_size);
+			out++;
+		}
+		if (use_batch == 2)
+			break;
+	}
+done:
+	free(keys);
+	free(vals);
+	return err ? err : (int)out;
+}
+
 /* ---- ring buffer: our own consumer, so one call copies many records ---- */
 
 struct sx_rb {

@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'NO_INTERFACE'
   | 'ALREADY_ATTACHED'
   | 'NOT_ATTACHED'
+  | 'NOT_BANNED'
   | 'DAEMON_RUNNING'
   | 'KERNEL'
   | 'BUILD'

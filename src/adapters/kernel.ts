@@ -55,6 +55,7 @@ interface Shim {
   map_delete_batch: Fn;
   map_dump: Fn;
   map_count: Fn;
+  bans_sweep: Fn;
   rb_open: Fn;
   rb_drain: Fn;
   rb_close: Fn;
@@ -100,6 +101,9 @@ function load(): Shim {
     map_delete_batch: lib.func('int sx_map_delete_batch(int fd, const void *keys, uint32_t count, uint32_t ks)'),
     map_dump: lib.func('int sx_map_dump(int fd, void *keys, void *vals, uint32_t max, uint32_t ks, uint32_t vs)'),
     map_count: lib.func('int sx_map_count(int fd, uint32_t ks)'),
+    bans_sweep: lib.func(
+      'int sx_bans_sweep(int fd, uint32_t ks, uint32_t vs, uint64_t now, void *keys, void *vals, uint32_t max)',
+    ),
     rb_open: lib.func('sx_rb_open', 'int', ['int', koffi.out(koffi.pointer(rbPtr))]),
     rb_drain: lib.func('sx_rb_drain', 'int', [rbPtr, 'void *', 'uint32_t', 'uint32_t', 'int']),
     rb_close: lib.func('sx_rb_close', 'void', [rbPtr]),
@@ -233,6 +237,16 @@ export class BpfMap {
   count(): number {
     return check(load().map_count(this.fd, this.keySize), `counting ${this.name}`);
   }
+  /** Deletes entries whose first u64 (expires_ns) has passed; returns them packed. */
+  sweepExpired(nowNs: bigint, max: number): { keys: Buffer; values: Buffer; count: number } {
+    const keys = Buffer.alloc(max * this.keySize);
+    const values = Buffer.alloc(max * this.valueSize);
+    const count = check(
+      load().bans_sweep(this.fd, this.keySize, this.valueSize, nowNs, keys, values, max),
+      `sweeping expired entries from ${this.name}`,
+    );
+    return { keys, values, count };
+  }
 }
 
 const MAP_SIZES: Record<string, [number, number]> = {
@@ -246,6 +260,9 @@ const MAP_SIZES: Record<string, [number, number]> = {
   sentry_sources: [16, Layout.sx_source.size],
   sentry_config: [4, Layout.sx_config.size],
   sentry_presence: [4, Layout.sx_presence.size],
+  sentry_ttl_v4: [Layout.sx_lpm_v4.size, 8],
+  sentry_ttl_v6: [Layout.sx_lpm_v6.size, 8],
+  sentry_ratecap: [4, Layout.sx_ratecap.size],
   sentry_stats: [4, 8],
   bench_lost: [4, 8],
 };

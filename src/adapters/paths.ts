@@ -5,10 +5,14 @@
 export interface Paths {
   pinRoot: string; // bpffs: maps, the program, links/<ifname>
   runDir: string; // pid file, watch.json
+  stateDir: string; // the ban journal, the allow list
 }
 
-export function resolvePaths(opts: { pinRoot?: string | undefined; runDir?: string | undefined } = {}): Paths {
+export function resolvePaths(
+  opts: { pinRoot?: string | undefined; runDir?: string | undefined; stateDir?: string | undefined } = {},
+): Paths {
   return {
+    stateDir: opts.stateDir ?? process.env.SENTRY_XDP_STATE_DIR ?? '/var/lib/sentry-xdp',
     pinRoot: opts.pinRoot ?? process.env.SENTRY_XDP_PIN_ROOT ?? '/sys/fs/bpf/sentry-xdp',
     runDir: opts.runDir ?? process.env.SENTRY_XDP_RUN_DIR ?? '/run/sentry-xdp',
   };

@@ -10,6 +10,9 @@ import { formatPortList } from '../core/ports.js';
 import { exitCodeFor, SentryError } from '../errors.js';
 import { PACKAGE_ROOT } from '../adapters/kernel.js';
 import { resolvePaths } from '../adapters/paths.js';
+import cliProgress from 'cli-progress';
+import { formatDuration } from '../core/ttl.js';
+import * as bans from '../daemon/ban-commands.js';
 import * as cmd from '../daemon/commands.js';
 import { makeReporter } from '../daemon/daemon.js';
 
@@ -18,6 +21,8 @@ const version = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'ut
 interface GlobalOpts {
   pinRoot?: string;
   runDir?: string;
+  stateDir?: string;
+  config?: string;
 }
 
 function out(line: string): void {
@@ -26,6 +31,39 @@ function out(line: string): void {
 
 function pathsOf(c: Command) {
   return resolvePaths(c.optsWithGlobals<GlobalOpts>());
+}
+
+function configOf(c: Command): string | undefined {
+  return c.optsWithGlobals<GlobalOpts>().config;
+}
+
+function warn(line: string): void {
+  process.stderr.write(`sentry-xdp: ${line}\n`);
+}
+
+/** A progress bar on a terminal (stderr), nothing otherwise. */
+function progressBar(): { update: bans.Progress; stop: () => void } {
+  if (!process.stderr.isTTY) return { update: () => {}, stop: () => {} };
+  const bar = new cliProgress.SingleBar(
+    { format: '{stage} [{bar}] {value}/{total} {percentage}% eta {eta_formatted}', stream: process.stderr, hideCursor: true },
+    cliProgress.Presets.shades_classic,
+  );
+  let stage = '';
+  return {
+    update: (s, done, total) => {
+      if (s !== stage) {
+        if (stage) bar.stop();
+        stage = s;
+        bar.start(total, 0, { stage: s === 'kernel' ? 'kernel table' : 'nftables    ' });
+      }
+      bar.update(done);
+    },
+    stop: () => stage && bar.stop(),
+  };
+}
+
+function remaining(e: { remainingSeconds: number | null }): string {
+  return e.remainingSeconds === null ? 'permanent' : formatDuration(e.remainingSeconds);
 }
 
 function printStatus(s: cmd.Status): void {
@@ -69,6 +107,7 @@ export function buildProgram(): Command {
     .version(version)
     .option('--pin-root <dir>', 'bpffs directory for maps, program and links (env SENTRY_XDP_PIN_ROOT)')
     .option('--run-dir <dir>', 'runtime directory for the pid file and port report (env SENTRY_XDP_RUN_DIR)')
+    .option('--state-dir <dir>', 'state directory for the ban journal and allow list (env SENTRY_XDP_STATE_DIR)')
     .showSuggestionAfterError()
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
@@ -104,8 +143,9 @@ export function buildProgram(): Command {
     .description('detach from interfaces; --all also removes the program, the maps and every ban')
     .argument('[iface...]', 'interfaces to detach from')
     .option('--all', 'detach everywhere and remove everything sentry-xdp pinned')
-    .action((ifaces: string[], o: { all?: boolean }, c: Command) => {
-      const gone = cmd.detach(ifaces, Boolean(o.all), pathsOf(c));
+    .option('-c, --config <file>', 'config (for the nftables table name)')
+    .action(async (ifaces: string[], o: { all?: boolean }, c: Command) => {
+      const gone = await cmd.detach(ifaces, Boolean(o.all), pathsOf(c), configOf(c));
       if (o.all) out(`detached from ${gone.length ? gone.join(', ') : 'no interface'}; removed the program, maps and bans`);
       else out(`detached from ${gone.join(', ')}`);
     });
@@ -118,6 +158,82 @@ export function buildProgram(): Command {
       const s = cmd.status(pathsOf(c));
       if (o.json) out(JSON.stringify(s, null, 2));
       else printStatus(s);
+    });
+
+  program
+    .command('ban')
+    .description('ban addresses or CIDRs (IPv4 and IPv6) in the kernel table and nftables; works with or without a daemon')
+    .argument('[target...]', 'addresses or CIDRs, e.g. 203.0.113.7 2001:db8::/48')
+    .option('--ttl <duration>', 'ban length: 90s, 10m, 1h30m, 7d, or permanent (default: the TTL rules, else ban_ttl)')
+    .option('--reason <text>', 'why, shown by `list`')
+    .option('--file <path>', 'one address or CIDR per line (# comments); - for stdin; all or nothing')
+    .option('-c, --config <file>', 'config (TTL rules, never-ban list, nftables)')
+    .action(async (targets: string[], o: { ttl?: string; reason?: string; file?: string }, c: Command) => {
+      const bar = progressBar();
+      try {
+        const r = await bans.ban({ targets, file: o.file, ttl: o.ttl, reason: o.reason, paths: pathsOf(c), config: configOf(c), warn, progress: bar.update });
+        bar.stop();
+        const ttls = [...r.ttls].map(formatDuration).join(', ');
+        if (r.targets.length <= 10) for (const t of r.targets) out(`banned ${t.text} (${ttls})`);
+        else out(`banned ${r.targets.length} addresses (${ttls})`);
+      } finally {
+        bar.stop();
+      }
+    });
+
+  program
+    .command('unban')
+    .description('lift bans')
+    .argument('[target...]', 'addresses or CIDRs')
+    .option('--all', 'lift every ban')
+    .option('-c, --config <file>', 'config (nftables)')
+    .action(async (targets: string[], o: { all?: boolean }, c: Command) => {
+      const r = await bans.unban(targets, Boolean(o.all), pathsOf(c), configOf(c), warn);
+      if (o.all) out(`unbanned ${r.removed.length} ban(s)`);
+      else for (const t of r.removed) out(`unbanned ${t}`);
+      if (r.missing.length) throw new SentryError('NOT_BANNED', `not banned: ${r.missing.join(', ')}`, 'see `sentry-xdp list`');
+    });
+
+  program
+    .command('list')
+    .description('every ban in force: remaining time, origin, reason, the probe that caused it, packets dropped')
+    .option('--json', 'print JSON')
+    .option('-c, --config <file>', 'config')
+    .action((o: { json?: boolean }, c: Command) => {
+      const entries = bans.list(pathsOf(c), configOf(c), warn);
+      if (o.json) return out(JSON.stringify(entries));
+      if (!entries.length) return out('no bans in force');
+      const w = Math.max(6, ...entries.map((e) => e.target.length));
+      out(`${'TARGET'.padEnd(w)}  ORIGIN    EXPIRES IN   DROPS  REASON`);
+      for (const e of entries) {
+        const reason = [e.probe, e.reason && e.reason !== e.probe ? e.reason : ''].filter(Boolean).join('; ');
+        out(`${e.target.padEnd(w)}  ${e.origin.padEnd(8)}  ${remaining(e).padEnd(11)}  ${String(e.drops).padStart(5)}  ${reason}${e.by && e.origin !== 'auto' ? ` (by ${e.by})` : ''}`);
+      }
+    });
+
+  const allowCmd = program.command('allow').description("the allow list (PortSentry's portsentry.ignore): never counted, never banned");
+  for (const action of ['add', 'rm'] as const) {
+    allowCmd
+      .command(action)
+      .description(action === 'add' ? 'add addresses or CIDRs to the allow list' : 'remove them from the allow list')
+      .argument('<cidr...>', 'addresses or CIDRs')
+      .option('-c, --config <file>', 'config')
+      .action((targets: string[], _o: object, c: Command) => {
+        bans.allow(action, targets, pathsOf(c), configOf(c));
+        for (const t of targets) out(`${action === 'add' ? 'allowed' : 'no longer allowed'}: ${t}`);
+      });
+  }
+  allowCmd
+    .command('list')
+    .description('the allow list and the never-ban list, as the kernel holds them')
+    .option('--json', 'print JSON')
+    .option('-c, --config <file>', 'config')
+    .action((o: { json?: boolean }, c: Command) => {
+      const entries = bans.allow('list', [], pathsOf(c), configOf(c));
+      if (o.json) return out(JSON.stringify(entries));
+      if (!entries.length) return out('the allow list is empty');
+      const w = Math.max(4, ...entries.map((e) => e.cidr.length));
+      for (const e of entries) out(`${e.cidr.padEnd(w)}  ${e.kind.padEnd(9)}  ${e.source}`);
     });
 
   return program;
@@ -143,4 +259,5 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv).then((code) => process.exit(code));
+// exit once stdout has drained: a large `list --json` into a pipe must not be cut short
+main(process.argv).then((code) => process.stdout.write('', () => process.exit(code)));

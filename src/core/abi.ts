@@ -24,8 +24,10 @@ export const Stat = {
   RB_LOST: 15,
   EXPIRED_HITS: 16,
   LOCAL_SOCKET: 17,
+  NEVER_BAN: 18,
+  BAN_CAPPED: 19,
 } as const;
-export const STAT_COUNT = 18;
+export const STAT_COUNT = 20;
 export type StatName = keyof typeof Stat;
 
 export const PORT_TCP = 0x01;
@@ -34,13 +36,27 @@ export const Origin = { AUTO: 1, MANUAL: 2, IMPORTED: 3, FLEET: 4 } as const;
 export const EV_ALERT = 1;
 export const EV_F_BANNED = 0x01;
 export const EV_F_BAN_FAILED = 0x02;
+export const EV_F_NEVER_BAN = 0x04;
+export const EV_F_CAPPED = 0x08;
+/** Values of the allow tries. */
+export const ALLOW = 1;
+export const NEVER_BAN = 2;
 
 /** [offset, size] of each field, by struct. */
 export const Layout = {
   sx_config: {
-    size: 24,
-    fields: { window_ns: [0, 8], ban_ttl_ns: [8, 8], trigger: [16, 4], block_tcp: [20, 1], block_udp: [21, 1], enabled: [22, 1] },
+    size: 32,
+    fields: {
+      window_ns: [0, 8],
+      ban_ttl_ns: [8, 8],
+      trigger: [16, 4],
+      block_tcp: [20, 1],
+      block_udp: [21, 1],
+      enabled: [22, 1],
+      max_bans_per_min: [24, 4],
+    },
   },
+  sx_ratecap: { size: 16, fields: { minute_start_ns: [0, 8], bans: [8, 4] } },
   sx_presence: { size: 16, fields: { allow_v4: [0, 4], allow_v6: [4, 4], cidr_v4: [8, 4], cidr_v6: [12, 4] } },
   sx_ban: {
     size: 32,
@@ -48,7 +64,7 @@ export const Layout = {
   },
   sx_lpm_v4: { size: 8, fields: { prefixlen: [0, 4], addr: [4, 4] } },
   sx_lpm_v6: { size: 20, fields: { prefixlen: [0, 4], addr: [4, 16] } },
-  sx_source: { size: 24, fields: { window_start_ns: [0, 8], last_ns: [8, 8], probes: [16, 4], alerted: [20, 4] } },
+  sx_source: { size: 32, fields: { window_start_ns: [0, 8], last_ns: [8, 8], probes: [16, 4], alerted: [20, 4], banned: [24, 4] } },
   sx_event: {
     size: 56,
     fields: {
@@ -81,6 +97,7 @@ export interface KernelConfig {
   blockTcp: boolean;
   blockUdp: boolean;
   enabled: boolean;
+  maxBansPerMin?: number; // 0 or absent = no cap
 }
 
 export function encodeConfig(c: KernelConfig): Buffer {
@@ -91,6 +108,7 @@ export function encodeConfig(c: KernelConfig): Buffer {
   b.writeUInt8(c.blockTcp ? 1 : 0, F.cfg.block_tcp[0]);
   b.writeUInt8(c.blockUdp ? 1 : 0, F.cfg.block_udp[0]);
   b.writeUInt8(c.enabled ? 1 : 0, F.cfg.enabled[0]);
+  b.writeUInt32LE(c.maxBansPerMin ?? 0, F.cfg.max_bans_per_min[0]);
   return b;
 }
 

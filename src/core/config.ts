@@ -1,6 +1,7 @@
 import { LineCounter, parseDocument, isNode } from 'yaml';
 import { z } from 'zod';
 import { SentryError } from '../errors.js';
+import { parseCidr } from './addr.js';
 import { AWARE_TCP_PORTS, AWARE_UDP_PORTS, parsePortList } from './ports.js';
 import { parseDuration } from './ttl.js';
 
@@ -24,6 +25,17 @@ const duration = (where: string, allowPermanent: boolean) =>
     } catch (e) {
       const err = e as SentryError;
       ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${v}" is not a duration (${err.hint ?? ''})` });
+      return z.NEVER;
+    }
+  });
+
+const cidr = (where: string) =>
+  z.string().transform((v, ctx) => {
+    try {
+      return parseCidr(v).text;
+    } catch (e) {
+      const err = e as SentryError;
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `${err.message} (${err.hint ?? where})` });
       return z.NEVER;
     }
   });
@@ -52,6 +64,51 @@ export const ConfigSchema = z
     block_tcp: blockMode.default(1),
     block_udp: blockMode.default(1),
     ban_ttl: duration('ban_ttl', true).default('1h'),
+    /** Per-CIDR ban lengths for automatic bans; the most specific match wins. */
+    ttl_rules: z
+      .array(z.object({ cidr: cidr('ttl_rules'), ttl: duration('ttl_rules.ttl', true) }).strict())
+      .default([]),
+    /** Repeat offenders: the n-th ban within `lookback` lasts ttl * factor^(n-1), at most `max`. */
+    escalation: z
+      .object({
+        enabled: z.boolean().default(true),
+        factor: z.number().min(1).max(100).default(2),
+        max: duration('escalation.max', true).default('7d'),
+        lookback: duration('escalation.lookback', false).default('1d'),
+      })
+      .strict()
+      .default({}),
+    /** PortSentry's ignore file: never counted, never banned. */
+    allow: z.array(cidr('allow')).default([]),
+    /** Detected and logged, never banned. `auto` adds this host's addresses, gateways and resolvers. */
+    never_ban: z
+      .object({
+        auto: z.boolean().default(true),
+        resolv_conf: z.string().default('/etc/resolv.conf'),
+        cidrs: z.array(cidr('never_ban.cidrs')).default([]),
+      })
+      .strict()
+      .default({}),
+    /** Caps: automatic bans per minute (kernel-enforced), and bans in the table (automatic ones evicted first). */
+    max_auto_bans_per_minute: z.number().int().min(0).max(0xffffffff).default(600),
+    max_bans: z.number().int().min(1).max(1_200_000).default(1_000_000),
+    nft: z
+      .object({ enabled: z.boolean().default(true), table: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,31}$/).default('sentry_xdp') })
+      .strict()
+      .default({}),
+    /** PortSentry's KILL_* commands, with $TARGET$, $PORT$ and $MODE$. */
+    hooks: z
+      .object({
+        kill_route: z.string().default(''),
+        kill_hosts_deny: z.string().default(''),
+        hosts_deny_file: z.string().default('/etc/hosts.deny'),
+        kill_run_cmd: z.string().default(''),
+        kill_run_cmd_first: z.boolean().default(false),
+        unban_cmd: z.string().default(''),
+        timeout: duration('hooks.timeout', false).default('10s'),
+      })
+      .strict()
+      .default({}),
   })
   .strict();
 

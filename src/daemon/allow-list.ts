@@ -3,12 +3,13 @@
  * XDP program checks before anything else.
  */
 import ipaddr from 'ipaddr.js';
-import { Layout } from '../core/abi.js';
+import { ALLOW, Layout } from '../core/abi.js';
 import { parseCidr, type Cidr } from '../core/addr.js';
 import type { BpfMap, BpfObject } from '../adapters/kernel.js';
 import { Presence } from './presence.js';
 
-function lpmKey(c: Cidr): Buffer {
+/** The LPM trie key (struct sx_lpm_v4/v6) of a network. */
+export function lpmKey(c: Cidr): Buffer {
   const key = Buffer.alloc(c.family === 4 ? Layout.sx_lpm_v4.size : Layout.sx_lpm_v6.size);
   key.writeUInt32LE(c.prefix, 0);
   c.bytes.copy(key, 4);
@@ -26,12 +27,20 @@ export class AllowList {
     this.presence = new Presence(obj);
   }
 
-  add(c: Cidr): void {
+  /** Adds with SX_ALLOW (ignore entirely) or SX_NEVER_BAN (alert, never ban). */
+  add(c: Cidr, value: number = ALLOW): void {
     const trie = c.family === 4 ? 'allow_v4' : 'allow_v6';
     const m = c.family === 4 ? this.v4 : this.v6;
     this.presence.raise(trie);
-    m.update(lpmKey(c), Buffer.from([1]));
+    m.update(lpmKey(c), Buffer.from([value]));
     this.presence.recount(trie, m);
+  }
+
+  /** Makes the kernel lists exactly `want` (canonical CIDR text → value). */
+  sync(want: ReadonlyMap<string, { net: Cidr; value: number }>): void {
+    const have = new Map(this.entries().map((e) => [e.net.text, e]));
+    for (const [text, e] of have) if (want.get(text)?.value !== e.value) this.remove(e.net);
+    for (const [text, w] of want) if (have.get(text)?.value !== w.value) this.add(w.net, w.value);
   }
 
   remove(c: Cidr): boolean {
@@ -41,15 +50,15 @@ export class AllowList {
     return gone;
   }
 
-  list(): Cidr[] {
-    const out: Cidr[] = [];
+  entries(): Array<{ net: Cidr; value: number }> {
+    const out: Array<{ net: Cidr; value: number }> = [];
     for (const m of [this.v4, this.v6]) {
-      const { keys, count } = m.dump(65536);
+      const { keys, values, count } = m.dump(65536);
       for (let i = 0; i < count; i++) {
         const k = keys.subarray(i * m.keySize, (i + 1) * m.keySize);
         const len = k.readUInt32LE(0);
         const bytes = [...k.subarray(4, m.keySize)];
-        out.push(parseCidr(`${ipaddr.fromByteArray(bytes).toString()}/${len}`));
+        out.push({ net: parseCidr(`${ipaddr.fromByteArray(bytes).toString()}/${len}`), value: values[i]! });
       }
     }
     return out;

@@ -7,6 +7,7 @@ import { addr16ToString, type Cidr } from '../core/addr.js';
 import type { BpfMap, BpfObject } from '../adapters/kernel.js';
 import ipaddr from 'ipaddr.js';
 import { Presence, type Trie } from './presence.js';
+import { lpmKey } from './allow-list.js';
 
 export interface BanEntry {
   target: string; // "1.2.3.4", "2001:db8::/48"
@@ -39,10 +40,7 @@ function keyText(map: string, key: Buffer): { target: string; family: 4 | 6 } {
 export function banKey(c: Cidr): { map: (typeof BAN_MAPS)[number]; key: Buffer } {
   const exact = c.prefix === (c.family === 4 ? 32 : 128);
   if (exact) return { map: c.family === 4 ? 'sentry_bans_v4' : 'sentry_bans_v6', key: Buffer.from(c.bytes) };
-  const key = Buffer.alloc(c.family === 4 ? Layout.sx_lpm_v4.size : Layout.sx_lpm_v6.size);
-  key.writeUInt32LE(c.prefix, 0);
-  c.bytes.copy(key, 4);
-  return { map: c.family === 4 ? 'sentry_ban_cidr_v4' : 'sentry_ban_cidr_v6', key };
+  return { map: c.family === 4 ? 'sentry_ban_cidr_v4' : 'sentry_ban_cidr_v6', key: lpmKey(c) };
 }
 
 export class BanTable {
@@ -100,26 +98,45 @@ export class BanTable {
     return out;
   }
 
-  /**
-   * Deletes the bans whose expiry has passed and returns them. Each entry is
-   * read again just before it is deleted, so a ban the program renewed
-   * meanwhile survives.
-   */
-  sweepExpired(nowNs: bigint): BanEntry[] {
-    const removed: BanEntry[] = [];
-    for (const e of this.entries()) {
-      if (e.value.expiresNs === 0n || e.value.expiresNs > nowNs) continue;
-      const m = this.maps.get(e.map)!;
-      const cur = m.lookup(e.key);
-      if (!cur) continue;
-      const exp = decodeBan(cur).expiresNs;
-      if (exp === 0n || exp > nowNs) continue;
-      m.delete(e.key);
-      removed.push(e);
+  /** Live bans in chunks, decoded one chunk at a time (1M bans never become 1M objects at once). */
+  *liveChunks(nowNs: bigint, size: number): Generator<Array<{ target: string; expiresNs: bigint }>> {
+    for (const [name, m] of this.maps) {
+      let max = this.capacity.get(name) ?? 1024;
+      let dump = m.dump(max);
+      while (dump.count >= max) {
+        max *= 4;
+        dump = m.dump(max);
+      }
+      this.capacity.set(name, Math.max(1024, dump.count * 2));
+      let chunk: Array<{ target: string; expiresNs: bigint }> = [];
+      for (let i = 0; i < dump.count; i++) {
+        const exp = dump.values.readBigUInt64LE(i * m.valueSize);
+        if (exp !== 0n && exp <= nowNs) continue;
+        chunk.push({ target: keyText(name, dump.keys.subarray(i * m.keySize, (i + 1) * m.keySize)).target, expiresNs: exp });
+        if (chunk.length >= size) {
+          yield chunk;
+          chunk = [];
+        }
+      }
+      if (chunk.length) yield chunk;
     }
-    for (const map of new Set(removed.map((e) => e.map))) {
-      const trie = BanTable.trie(map);
-      if (trie) this.presence.recount(trie, this.maps.get(map)!);
+  }
+
+  /**
+   * Deletes the bans whose expiry has passed and returns them. The scan runs
+   * in the shim (C), so the daemon never materialises the whole table; each
+   * entry is read again just before it is deleted, so a renewed ban survives.
+   */
+  sweepExpired(nowNs: bigint, max = 4096): BanEntry[] {
+    const removed: BanEntry[] = [];
+    for (const [name, m] of this.maps) {
+      const { keys, values, count } = m.sweepExpired(nowNs, max);
+      for (let i = 0; i < count; i++) {
+        const key = Buffer.from(keys.subarray(i * m.keySize, (i + 1) * m.keySize));
+        removed.push({ ...keyText(name, key), map: name, key, value: decodeBan(values, i * m.valueSize) });
+      }
+      const trie = BanTable.trie(name);
+      if (trie && count) this.presence.recount(trie, m);
     }
     return removed;
   }

@@ -14,8 +14,15 @@ import { readListeners } from '../adapters/listeners.js';
 import type { Paths } from '../adapters/paths.js';
 import { requirePrivileges } from '../adapters/privileges.js';
 import { RunDir } from '../adapters/run-dir.js';
+import { BanJournal } from '../adapters/journal.js';
+import { HookRunner } from '../adapters/hooks.js';
+import { Nft } from '../adapters/nft.js';
 import { runDaemon, type Reporter } from './daemon.js';
 import { detachIface, Gateway, listInterfaces, removeAll, type AttachedIface } from './gateway.js';
+import { HostsDeny } from './hosts-deny.js';
+import { NftSync } from './nft-sync.js';
+import { BanTable } from './ban-table.js';
+import { syncLists, ttlRules } from './context.js';
 
 export interface AttachOptions {
   ifaces: string[];
@@ -81,6 +88,8 @@ export async function attach(o: AttachOptions): Promise<void> {
     const watch = computeWatchSet(config, readListeners());
     gw.writeConfig(config);
     gw.writePorts(watch);
+    gw.writeTtlRules(ttlRules(config));
+    syncLists(gw, config, o.paths);
     run.writeWatch(watch);
     try {
       for (const iface of o.ifaces) {
@@ -106,7 +115,29 @@ export async function attach(o: AttachOptions): Promise<void> {
     for (const line of summarizeWatch(watch)) o.reporter.info(line);
     if (!o.daemon) return;
     o.reporter.info(`PortSentry-compatible alerts follow; pins in ${o.paths.pinRoot}; Ctrl-C stops the daemon, bans stay enforced`);
-    const why = await runDaemon(gw, { reporter: o.reporter, signal: o.signal });
+    const journal = new BanJournal(o.paths.stateDir);
+    journal.compactIfLarger(64 << 20, Date.now());
+    const nft = config.nft.enabled ? new NftSync(new Nft({ table: config.nft.table }), (l) => o.reporter.info(l), config.nft.table) : undefined;
+    const n = await nft?.reconcile(new BanTable(gw.obj));
+    if (n !== undefined) o.reporter.info(`nftables: table inet ${config.nft.table} holds the ${n} ban(s) in force`);
+    const hooks = new HookRunner({
+      timeoutMs: config.hooks.timeout * 1000,
+      onResult: (r) => {
+        if (!r.ok) o.reporter.info(`hook ${r.name} failed: ${r.timedOut ? `killed after ${config.hooks.timeout}s` : (r.error ?? `exit ${r.exitCode}`)} (${r.plan})`);
+      },
+    });
+    const gwRef = gw;
+    const why = await runDaemon(gw, {
+      reporter: o.reporter,
+      signal: o.signal,
+      config,
+      journal,
+      nft,
+      hooks,
+      hostsDeny: new HostsDeny(config.hooks.hosts_deny_file, (l) => o.reporter.info(l)),
+      refreshLists: () => syncLists(gwRef, config, o.paths),
+    });
+    await hooks.idle();
     if (why === 'removed') {
       o.reporter.info(`the pinned program was removed from ${o.paths.pinRoot} (detach --all); the daemon stops`);
     } else if (o.detachOnExit) {
@@ -121,11 +152,23 @@ export async function attach(o: AttachOptions): Promise<void> {
   }
 }
 
-export function detach(ifaces: string[], all: boolean, paths: Paths): string[] {
+export async function detach(ifaces: string[], all: boolean, paths: Paths, configPath?: string): Promise<string[]> {
   requirePrivileges('detach');
   if (all) {
     const gone = removeAll(paths.pinRoot);
     new RunDir(paths.runDir).clear();
+    let table = 'sentry_xdp';
+    try {
+      table = loadConfig(configPath).config.nft.table;
+    } catch {
+      /* a broken config must not stop a clean-up */
+    }
+    try {
+      const nft = new Nft({ table });
+      if (await nft.exists()) await nft.drop();
+    } catch {
+      /* no nft: nothing of ours there */
+    }
     return gone;
   }
   if (!ifaces.length) throw new SentryError('USAGE', 'detach: name an interface, or use --all', 'e.g. `sentry-xdp detach eth0`');

@@ -6,7 +6,9 @@
 import { existsSync, mkdirSync, readdirSync, rmdirSync, unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { encodeConfig, Layout, PORT_TCP, PORT_UDP, Stat, STAT_COUNT } from '../core/abi.js';
+import type { Cidr } from '../core/addr.js';
 import type { Config } from '../core/config.js';
+import { lpmKey } from './allow-list.js';
 import type { WatchSet } from '../core/watch.js';
 import { SentryError } from '../errors.js';
 import {
@@ -89,9 +91,29 @@ export class Gateway {
       blockTcp: cfg.block_tcp === 1,
       blockUdp: cfg.block_udp === 1,
       enabled: true,
+      maxBansPerMin: cfg.max_auto_bans_per_minute,
     });
     const key = Buffer.alloc(4);
     this.obj.map('sentry_config').update(key, buf);
+  }
+
+  /** Replaces the per-CIDR TTL rules the program uses for automatic bans. */
+  writeTtlRules(rules: ReadonlyArray<{ net: Cidr; ttl: number }>): void {
+    for (const fam of [4, 6] as const) {
+      const m = this.obj.map(fam === 4 ? 'sentry_ttl_v4' : 'sentry_ttl_v6');
+      const { keys, count } = m.dump(8192);
+      const want = rules.filter((r) => r.net.family === fam);
+      const wantKeys = new Set(want.map((r) => lpmKey(r.net).toString('hex')));
+      for (let i = 0; i < count; i++) {
+        const k = keys.subarray(i * m.keySize, (i + 1) * m.keySize);
+        if (!wantKeys.has(k.toString('hex'))) m.delete(Buffer.from(k));
+      }
+      for (const r of want) {
+        const v = Buffer.alloc(8);
+        v.writeBigUInt64LE(BigInt(r.ttl) * 1_000_000_000n);
+        m.update(lpmKey(r.net), v);
+      }
+    }
   }
 
   /** Writes the whole watched-port table in one batch. */

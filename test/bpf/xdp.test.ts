@@ -5,11 +5,11 @@
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { after, before, describe, test } from 'node:test';
-import { EV_F_BANNED, Origin, type KernelConfig } from '../../src/core/abi.js';
+import { EV_F_BANNED, EV_F_CAPPED, EV_F_NEVER_BAN, NEVER_BAN, Origin, type KernelConfig } from '../../src/core/abi.js';
 import { parseCidr } from '../../src/core/addr.js';
 import { Kind } from '../../src/core/scan-kind.js';
 import { kernelClockNs } from '../../src/adapters/kernel.js';
-import { AllowList } from '../../src/daemon/allow-list.js';
+import { AllowList, lpmKey } from '../../src/daemon/allow-list.js';
 import { BanTable } from '../../src/daemon/ban-table.js';
 import { KernelFixture, XDP_DROP, XDP_PASS, type Counter } from '../helpers/kernel-fixture.js';
 import { packet, TH, type PacketSpec } from '../helpers/packets.js';
@@ -48,6 +48,7 @@ const ban = (target: string, ttlSeconds: number | null) => (k: KernelFixture) =>
   });
 };
 const allow = (target: string) => (k: KernelFixture) => new AllowList(k.obj).add(parseCidr(target));
+const neverBan = (target: string) => (k: KernelFixture) => new AllowList(k.obj).add(parseCidr(target), NEVER_BAN);
 
 const rows: Row[] = [
   // probe kinds, IPv4
@@ -108,6 +109,8 @@ const rows: Row[] = [
   { name: 'the allow list beats an exact ban', pkt: { src: A4, proto: 'tcp', dport: 80, flags: TH.ACK }, setup: (k) => { ban(A4, 600)(k); allow('198.18.0.0/24')(k); }, verdict: XDP_PASS, counts: pass({ ALLOWED: 1 }) },
   { name: 'the allow list beats a CIDR ban (IPv6)', pkt: { src: A6, proto: 'tcp', dport: 80, flags: TH.ACK }, setup: (k) => { ban('2001:db8::/32', 600)(k); allow(A6)(k); }, verdict: XDP_PASS, counts: pass({ ALLOWED: 1 }) },
   { name: 'the allow list beats a probe: no alert, no ban', pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN }, setup: allow('198.18.0.2/32'), verdict: XDP_PASS, counts: pass({ ALLOWED: 1 }) },
+  { name: 'a spoofed probe from a never-ban address (this host, a resolver) is alerted, not banned', pkt: { src: '198.18.0.53', proto: 'udp', dport: 161 }, setup: neverBan('198.18.0.53'), verdict: XDP_PASS, counts: pass({ PROBE_UDP: 1, ALERTS: 1, NEVER_BAN: 1 }) },
+  { name: 'the never-ban list beats a ban (a fleet ban of our own gateway)', pkt: { src: '198.18.0.254', proto: 'tcp', dport: 80, flags: TH.ACK }, setup: (k) => { ban('198.18.0.0/24', 600)(k); neverBan('198.18.0.254')(k); }, verdict: XDP_PASS, counts: pass() },
   // configuration
   { name: 'blocking off for TCP: alert, no ban', pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN }, cfg: { blockTcp: false }, verdict: XDP_PASS, counts: pass({ PROBE_SYN: 1, ALERTS: 1 }) },
   { name: 'blocking off for UDP: alert, no ban', pkt: { src: A4, proto: 'udp', dport: 161 }, cfg: { blockUdp: false }, verdict: XDP_PASS, counts: pass({ PROBE_UDP: 1, ALERTS: 1 }) },
@@ -189,6 +192,61 @@ describe('XDP program (BPF_PROG_TEST_RUN)', () => {
     const v = new BanTable(k.obj).get(parseCidr(A4))!;
     assert.ok(v.expiresNs > kernelClockNs(), 'the new ban runs into the future');
     assert.equal(v.origin, Origin.AUTO);
+  });
+
+  test('a scanner whose automatic ban was lifted (or lapsed) within the scan window is detected and banned again', () => {
+    k.reset();
+    const syn = packet({ src: A4, proto: 'tcp', dport: 23, flags: TH.SYN });
+    assert.equal(k.run(syn).verdict, XDP_DROP);
+    assert.ok(new BanTable(k.obj).remove(parseCidr(A4)), 'unban');
+    const again = k.run(syn);
+    assert.equal(again.verdict, XDP_DROP, 'banned again, not waved through as "already alerted"');
+    assert.equal(again.delta.ALERTS, 1);
+    assert.equal(k.events().length, 2);
+  });
+
+  test('never-ban: the alert carries the flag, no ban is made', () => {
+    k.reset();
+    neverBan('198.18.0.0/30')(k);
+    k.run(packet({ src: A4, proto: 'tcp', dport: 23, flags: TH.SYN }));
+    const evs = k.events();
+    assert.equal(evs.length, 1);
+    assert.equal(evs[0]!.flags, EV_F_NEVER_BAN);
+    assert.equal(new BanTable(k.obj).get(parseCidr(A4)), undefined);
+  });
+
+  test('a per-CIDR TTL rule sets the length of the automatic ban (most specific wins)', () => {
+    k.reset({ banTtlNs: 86_400_000_000_000n });
+    const rule = (cidr: string, s: number) => {
+      const c = parseCidr(cidr);
+      const m = k.obj.map(c.family === 4 ? 'sentry_ttl_v4' : 'sentry_ttl_v6');
+      const v = Buffer.alloc(8);
+      v.writeBigUInt64LE(BigInt(s) * 1_000_000_000n);
+      m.update(lpmKey(c), v);
+    };
+    rule('198.18.0.0/15', 600);
+    rule('198.18.0.0/24', 60);
+    k.run(packet({ src: A4, proto: 'tcp', dport: 23, flags: TH.SYN }));
+    k.run(packet({ src: '198.19.9.9', proto: 'tcp', dport: 23, flags: TH.SYN }));
+    k.run(packet({ src: '203.0.113.5', proto: 'tcp', dport: 23, flags: TH.SYN }));
+    const ttls = k.events().map((e) => Math.round((e.expiresNs - e.tsNs) / 1e9));
+    assert.deepEqual(ttls, [60, 600, 86400]);
+    for (const m of ['sentry_ttl_v4', 'sentry_ttl_v6']) {
+      const map = k.obj.map(m);
+      const { keys, count } = map.dump(16);
+      for (let i = 0; i < count; i++) map.delete(keys.subarray(i * map.keySize, (i + 1) * map.keySize));
+    }
+  });
+
+  test('the per-minute cap on automatic bans: alerts go on, bans stop, and it is counted', () => {
+    k.reset({ maxBansPerMin: 3 });
+    k.obj.map('sentry_ratecap').update(Buffer.alloc(4), Buffer.alloc(16));
+    const verdicts = [1, 2, 3, 4, 5].map((i) => k.run(packet({ src: `203.0.113.${i}`, proto: 'tcp', dport: 23, flags: TH.SYN })).verdict);
+    assert.deepEqual(verdicts, [XDP_DROP, XDP_DROP, XDP_DROP, XDP_PASS, XDP_PASS]);
+    const evs = k.events();
+    assert.equal(evs.length, 5);
+    assert.deepEqual(evs.map((e) => e.flags), [EV_F_BANNED, EV_F_BANNED, EV_F_BANNED, EV_F_CAPPED, EV_F_CAPPED]);
+    assert.equal(k.stats().BAN_CAPPED, 2n);
   });
 
   test('UDP to a watched port that a local socket owns is not a probe', async () => {

@@ -37,6 +37,7 @@ export class KernelFixture {
 
   reset(cfg: Partial<KernelConfig> = {}, ports: { tcp?: number[]; udp?: number[] } = {}): void {
     this.obj.map('sentry_presence').update(Buffer.alloc(4), Buffer.alloc(16));
+    this.obj.map('sentry_ratecap').update(Buffer.alloc(4), Buffer.alloc(16));
     for (const name of CLEARED_MAPS) {
       const m = this.obj.map(name);
       const { keys, count } = m.dump(4096);

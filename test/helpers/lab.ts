@@ -288,6 +288,7 @@ function sweepDeadLabs(): void {
       rmSync(`/sys/fs/bpf/${dir}`, { recursive: true, force: true });
       rmSync(`/tmp/${dir}`, { recursive: true, force: true });
       rmSync(`/tmp/${dir}-conf`, { recursive: true, force: true });
+      rmSync(`/tmp/${dir}-state`, { recursive: true, force: true });
     }
   }
 }
@@ -301,6 +302,7 @@ export class Lab {
   readonly pinRoot: string;
   readonly runDir: string;
   readonly confDir: string;
+  readonly stateDir: string;
   readonly env: NodeJS.ProcessEnv;
   readonly daemons: Daemon[] = [];
   private torn = false;
@@ -315,7 +317,13 @@ export class Lab {
     this.pinRoot = `/sys/fs/bpf/sentry-xdp-test-${this.id}`;
     this.runDir = `/tmp/sentry-xdp-test-${this.id}`;
     this.confDir = `/tmp/sentry-xdp-test-${this.id}-conf`;
-    this.env = { SENTRY_XDP_PIN_ROOT: this.pinRoot, SENTRY_XDP_RUN_DIR: this.runDir, SENTRY_XDP_CONFIG: undefined };
+    this.stateDir = `/tmp/sentry-xdp-test-${this.id}-state`;
+    this.env = {
+      SENTRY_XDP_PIN_ROOT: this.pinRoot,
+      SENTRY_XDP_RUN_DIR: this.runDir,
+      SENTRY_XDP_STATE_DIR: this.stateDir,
+      SENTRY_XDP_CONFIG: undefined,
+    };
   }
 
   /** Builds the namespaces and the veth pair; throws with the failing command's output. */
@@ -462,6 +470,7 @@ export class Lab {
     }
     rmSync(this.runDir, { recursive: true, force: true });
     rmSync(this.confDir, { recursive: true, force: true });
+    rmSync(this.stateDir, { recursive: true, force: true });
     if (problems.length) process.stderr.write(`lab ${this.id} teardown: ${problems.join('\n')}\n`);
   }
 }

@@ -1,0 +1,188 @@
+/**
+ * `ban`, `unban`, `list` and `allow`: they write the kernel table, the journal
+ * and nftables directly, so they work whether or not a daemon runs (the
+ * daemon logs the unban when a ban expires).
+ */
+import { readFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { ALLOW } from '../core/abi.js';
+import { parseCidr, type Cidr } from '../core/addr.js';
+import type { Config } from '../core/config.js';
+import { ttlFor } from '../core/policy.js';
+import { parseDuration } from '../core/ttl.js';
+import { SentryError } from '../errors.js';
+import { AllowFile } from '../adapters/allow-file.js';
+import { loadConfig } from '../adapters/config-file.js';
+import { BanJournal } from '../adapters/journal.js';
+import { Nft } from '../adapters/nft.js';
+import type { Paths } from '../adapters/paths.js';
+import { requirePrivileges } from '../adapters/privileges.js';
+import { AllowList } from './allow-list.js';
+import { BanService, checkProtected, type BanRequest, type ListEntry } from './bans.js';
+import { currentProtected, syncLists, ttlRules } from './context.js';
+import { Gateway } from './gateway.js';
+import { NftSync } from './nft-sync.js';
+
+export type Progress = (stage: string, done: number, total: number) => void;
+
+export interface Session {
+  config: Config;
+  gw: Gateway;
+  bans: BanService;
+  nft: NftSync | undefined;
+  close(): void;
+}
+
+/** Opens (or loads and pins) the kernel side with the config in force. */
+export function openSession(paths: Paths, configPath: string | undefined, warn: (line: string) => void): Session {
+  const { config } = loadConfig(configPath);
+  const gw = Gateway.open(paths.pinRoot);
+  const nft = config.nft.enabled ? new NftSync(new Nft({ table: config.nft.table }), warn, config.nft.table) : undefined;
+  return { config, gw, nft, bans: new BanService(gw, new BanJournal(paths.stateDir), nft), close: () => gw.close() };
+}
+
+export const whoAmI = (): string => process.env.SUDO_USER ?? userInfo().username;
+
+/**
+ * Reads a bulk file (or stdin for "-"): one address or CIDR per line, `#`
+ * comments. All or nothing: one bad line refuses the whole file.
+ */
+export function parseBanFile(text: string, name: string): Cidr[] {
+  const out: Cidr[] = [];
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const entry = lines[i]!.replace(/#.*/, '').trim();
+    if (!entry) continue;
+    try {
+      out.push(parseCidr(entry));
+    } catch (e) {
+      const err = e as SentryError;
+      throw new SentryError('USAGE', `${name}:${i + 1}: ${err.message}; nothing was banned`, `fix that line and run again (${err.hint})`);
+    }
+  }
+  if (!out.length) throw new SentryError('USAGE', `${name}: no addresses in it; nothing was banned`, 'one address or CIDR per line, # for comments');
+  return out;
+}
+
+export interface BanOptions {
+  targets: string[];
+  file?: string | undefined;
+  ttl?: string | undefined;
+  reason?: string | undefined;
+  paths: Paths;
+  config?: string | undefined;
+  warn: (line: string) => void;
+  progress?: Progress | undefined;
+}
+
+export async function ban(o: BanOptions): Promise<{ targets: Cidr[]; ttls: Set<number> }> {
+  // validate everything before touching anything
+  const ttl = o.ttl === undefined ? undefined : parseDuration(o.ttl, '--ttl');
+  const cidrs = o.targets.map((t) => parseCidr(t));
+  if (o.file !== undefined) {
+    const name = o.file === '-' ? 'stdin' : o.file;
+    let text: string;
+    try {
+      text = readFileSync(o.file === '-' ? 0 : o.file, 'utf8');
+    } catch (e) {
+      throw new SentryError('USAGE', `${name}: cannot read it (${(e as NodeJS.ErrnoException).code})`, 'check the path given to --file');
+    }
+    cidrs.push(...parseBanFile(text, name));
+  }
+  if (!cidrs.length) throw new SentryError('USAGE', 'ban: name an address or CIDR, or use --file', 'e.g. `sentry-xdp ban 203.0.113.7 --ttl 10m`');
+  requirePrivileges('ban');
+  const unique = [...new Map(cidrs.map((c) => [c.text, c])).values()];
+  const s = openSession(o.paths, o.config, o.warn);
+  try {
+    checkProtected(unique, currentProtected(s.config, o.paths));
+    const rules = ttlRules(s.config);
+    const by = whoAmI();
+    const reqs: BanRequest[] = unique.map((target) => ({
+      target,
+      ttl: ttl ?? ttlFor(target, rules, s.config.ban_ttl),
+      reason: o.reason ?? '',
+      origin: o.file !== undefined ? 'imported' : 'manual',
+      by,
+    }));
+    await s.bans.ban(reqs, o.progress);
+    return { targets: unique, ttls: new Set(reqs.map((r) => r.ttl)) };
+  } finally {
+    s.close();
+  }
+}
+
+export async function unban(
+  targets: string[],
+  all: boolean,
+  paths: Paths,
+  config: string | undefined,
+  warn: (line: string) => void,
+): Promise<{ removed: string[]; missing: string[] }> {
+  const cidrs = targets.map((t) => parseCidr(t));
+  if (!all && !cidrs.length) throw new SentryError('USAGE', 'unban: name an address or CIDR, or use --all', 'e.g. `sentry-xdp unban 203.0.113.7`');
+  requirePrivileges('unban');
+  const s = openSession(paths, config, warn);
+  try {
+    if (all) return { removed: await s.bans.unbanAll(whoAmI()), missing: [] };
+    const removed = await s.bans.unban(cidrs, whoAmI());
+    const gone = new Set(removed);
+    return { removed, missing: cidrs.map((c) => c.text).filter((t) => !gone.has(t)) };
+  } finally {
+    s.close();
+  }
+}
+
+export function list(paths: Paths, config: string | undefined, warn: (line: string) => void): ListEntry[] {
+  requirePrivileges('list');
+  const s = openSession(paths, config, warn);
+  try {
+    return s.bans.list();
+  } finally {
+    s.close();
+  }
+}
+
+export interface AllowEntry {
+  cidr: string;
+  kind: 'allow' | 'never-ban';
+  source: string;
+}
+
+export function allow(
+  action: 'add' | 'rm' | 'list',
+  targets: string[],
+  paths: Paths,
+  configPath: string | undefined,
+): AllowEntry[] {
+  const cidrs = targets.map((t) => parseCidr(t));
+  if (action !== 'list' && !cidrs.length) throw new SentryError('USAGE', `allow ${action}: name an address or CIDR`, 'e.g. `sentry-xdp allow add 10.0.0.0/8`');
+  requirePrivileges('allow');
+  const { config } = loadConfig(configPath);
+  const file = new AllowFile(paths.stateDir);
+  const have = file.read();
+  if (action === 'add') {
+    file.write([...new Set([...have, ...cidrs.map((c) => c.text)])]);
+  } else if (action === 'rm') {
+    for (const c of cidrs) {
+      if (config.allow.includes(c.text)) {
+        throw new SentryError('USAGE', `${c.text} is on the config file's allow list`, 'remove it from `allow:` in the config file');
+      }
+      if (!have.includes(c.text)) throw new SentryError('USAGE', `${c.text} is not on the allow list`, 'see `sentry-xdp allow list`');
+    }
+    const drop = new Set(cidrs.map((c) => c.text));
+    file.write(have.filter((h) => !drop.has(h)));
+  }
+  const gw = Gateway.open(paths.pinRoot);
+  try {
+    syncLists(gw, config, paths);
+    const fromFile = new Set(file.read());
+    const reasons = new Map(currentProtected(config, paths).map((p) => [p.net.text, p.why]));
+    return new AllowList(gw.obj).entries().map((e) => ({
+      cidr: e.net.text,
+      kind: e.value === ALLOW ? 'allow' : 'never-ban',
+      source: e.value === ALLOW ? (fromFile.has(e.net.text) ? '`allow add`' : 'config file') : (reasons.get(e.net.text) ?? 'never-ban list'),
+    }));
+  } finally {
+    gw.close();
+  }
+}

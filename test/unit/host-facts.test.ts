@@ -1,0 +1,37 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { parseCidr } from '../../src/core/addr.js';
+import { defaultConfig } from '../../src/core/config.js';
+import { parseResolvConf, parseRouteV4, parseRouteV6 } from '../../src/core/host-facts.js';
+import { checkProtected } from '../../src/daemon/bans.js';
+import { parseBanFile } from '../../src/daemon/ban-commands.js';
+import { kernelLists, protectedList } from '../../src/daemon/protect.js';
+import { ALLOW, NEVER_BAN } from '../../src/core/abi.js';
+
+test('resolv.conf and routing tables give the never-ban facts', () => {
+  assert.deepEqual(parseResolvConf('# x\nnameserver 198.18.0.53\nsearch lan\nnameserver fe80::1%eth0\n'), ['198.18.0.53', 'fe80::1']);
+  const route = 'Iface\tDestination\tGateway \tFlags\n eth0\t00000000\t0100A8C0\t0003\n eth0\t0000A8C0\t00000000\t0001\n';
+  assert.deepEqual(parseRouteV4(route), ['192.168.0.1']);
+  const r6 = '00000000000000000000000000000000 00 00000000000000000000000000000000 00 fe800000000000000000000000000001 00000400 00000001 00000000 00000003 eth0\n';
+  assert.deepEqual(parseRouteV6(r6), ['fe80:0000:0000:0000:0000:0000:0000:0001']);
+});
+
+test('the host, its gateways and resolvers are protected; a ban covering them is refused', () => {
+  const cfg = { ...defaultConfig(), allow: ['10.9.0.0/16'] };
+  const prot = protectedList(cfg, { addresses: ['198.18.0.1'], gateways: ['198.18.0.254'], nameservers: ['198.18.0.53'] }, ['192.0.2.7']);
+  assert.throws(() => checkProtected([parseCidr('198.18.0.1')], prot), /refusing to ban 198\.18\.0\.1: it is this host's own address/);
+  assert.throws(() => checkProtected([parseCidr('198.18.0.0/24')], prot), /covers 198\.18\.0\.1, which is this host's own address/);
+  assert.throws(() => checkProtected([parseCidr('198.18.0.53')], prot), /nameserver/);
+  assert.throws(() => checkProtected([parseCidr('10.9.3.3')], prot), /allow list/);
+  assert.throws(() => checkProtected([parseCidr('192.0.2.7')], prot), /allow list/);
+  checkProtected([parseCidr('203.0.113.9'), parseCidr('2001:db8::/48')], prot);
+  const k = kernelLists(prot);
+  assert.equal(k.get('198.18.0.1')!.value, NEVER_BAN);
+  assert.equal(k.get('10.9.0.0/16')!.value, ALLOW);
+});
+
+test('bulk files: comments and blank lines are fine; one bad line refuses the whole file and names it', () => {
+  assert.deepEqual(parseBanFile('# list\n1.2.3.4\n\n2001:db8::/48  # v6\n', 'f').map((c) => c.text), ['1.2.3.4', '2001:db8::/48']);
+  assert.throws(() => parseBanFile('1.2.3.4\n1.2.3.4/33\n5.6.7.8\n', 'bans.txt'), /: bans\.txt:2: "1\.2\.3\.4\/33" is not a valid IP address or CIDR; nothing was banned$/);
+  assert.throws(() => parseBanFile('# only comments\n\n', 'empty.txt'), /empty\.txt: no addresses in it; nothing was banned/);
+});
