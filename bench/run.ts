@@ -9,8 +9,13 @@
  */
 import { dataView, decodeEvent, encodeBan, Layout, Origin } from '../src/core/abi.js';
 import { parseCidr } from '../src/core/addr.js';
-import { artifactPath, benchProducerJoin, benchProducerStart, BpfObject, kernelClockNs, RingBuffer } from '../src/adapters/kernel.js';
+import { artifactPath, benchProducerJoin, benchProducerStart, BpfObject, kernelClockNs, PACKAGE_ROOT, RingBuffer } from '../src/adapters/kernel.js';
 import { BanTable } from '../src/daemon/ban-table.js';
+import { Gateway } from '../src/daemon/gateway.js';
+import { commandRunner, Nft } from '../src/adapters/nft.js';
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { KernelFixture } from '../test/helpers/kernel-fixture.js';
 import { packet, TH } from '../test/helpers/packets.js';
 
@@ -170,6 +175,87 @@ function banTable(): void {
   k.close();
 }
 
+function sh(argv: string[], env: NodeJS.ProcessEnv = {}): string {
+  const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', env: { ...process.env, ...env } });
+  if (r.status !== 0) throw new Error(`${argv.join(' ')}: ${r.stderr || r.stdout}`);
+  return r.stdout;
+}
+
+async function nftRate(): Promise<void> {
+  const ns = `sxbench-${process.pid}`;
+  const N = Number(process.env.BENCH_NFT_BANS ?? 100_000);
+  sh(['ip', 'netns', 'add', ns]);
+  try {
+    const nft = new Nft({ run: commandRunner(['ip', 'netns', 'exec', ns, 'nft']) });
+    await nft.ensure();
+    const keys = randomV4Keys(N);
+    const bans = Array.from({ length: N }, (_, i) => ({ target: `${keys[i * 4]}.${keys[i * 4 + 1]}.${keys[i * 4 + 2]}.${keys[i * 4 + 3]}`, timeoutSeconds: 3600 }));
+    line(`nftables: ${N.toLocaleString('en-US')} bans into set bans_v4 of table inet sentry_xdp (in a scratch network namespace), JSON batches through \`nft -j -f -\``);
+    const t0 = process.hrtime.bigint();
+    await nft.add(bans, (d, t) => progress(`  ${d}/${t}`));
+    const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+    const rate = N / secs;
+    line(`  ${Math.round(rate).toLocaleString('en-US')} bans/s into nft (${secs.toFixed(2)} s)  (target >= 20,000/s: ${rate >= 20_000 ? 'met' : 'MISSED'})`);
+  } finally {
+    spawnSync('ip', ['netns', 'del', ns]);
+  }
+}
+
+/** The real daemon, attached in a scratch namespace, with 1M bans in its table: resident memory. */
+async function daemonRss(): Promise<void> {
+  const N = Number(process.env.BENCH_BANS ?? 1_000_000);
+  const id = `${process.pid}`;
+  const ns = `sxbench-d-${id}`;
+  const env = {
+    SENTRY_XDP_PIN_ROOT: `/sys/fs/bpf/sentry-xdp-bench-${id}`,
+    SENTRY_XDP_RUN_DIR: `/tmp/sentry-xdp-bench-${id}`,
+    SENTRY_XDP_STATE_DIR: `/tmp/sentry-xdp-bench-${id}-state`,
+  };
+  const bin = join(PACKAGE_ROOT, 'bin', 'sentry-xdp');
+  const inNs = (argv: string[]) => ['nsenter', `--net=/run/netns/${ns}`, '--', ...argv];
+  sh(['ip', 'netns', 'add', ns]);
+  sh(['ip', '-n', ns, 'link', 'add', 'sxb0', 'type', 'veth', 'peer', 'name', 'sxb1']);
+  sh(['ip', '-n', ns, 'link', 'set', 'sxb0', 'up']);
+  sh(['ip', '-n', ns, 'link', 'set', 'sxb1', 'up']);
+  let child: ReturnType<typeof spawn> | undefined;
+  try {
+    line(`daemon memory: the real daemon, attached in a scratch namespace, with ${N.toLocaleString('en-US')} bans in its table`);
+    sh(inNs([bin, 'attach', 'sxb0', '--no-daemon']), env);
+    const gw = Gateway.open(env.SENTRY_XDP_PIN_ROOT);
+    const m = gw.obj.map('sentry_bans_v4');
+    const keys = randomV4Keys(N);
+    const now = kernelClockNs();
+    const one = encodeBan({ expiresNs: now + 3_600_000_000_000n, createdNs: now, drops: 0n, port: 0, proto: 0, kind: 0, origin: Origin.IMPORTED });
+    const CHUNK = 16384;
+    const vals = Buffer.alloc(CHUNK * one.length);
+    for (let i = 0; i < CHUNK; i++) one.copy(vals, i * one.length);
+    for (let i = 0; i < N; i += CHUNK) m.updateBatch(keys.subarray(i * 4, Math.min(N, i + CHUNK) * 4), vals, Math.min(CHUNK, N - i));
+    gw.close();
+    const conf = `${env.SENTRY_XDP_RUN_DIR}-bench.yaml`;
+    writeFileSync(conf, 'nft: { enabled: false }\n');
+    child = spawn(inNs([bin, 'attach', 'sxb0', '--config', conf])[0]!, inNs([bin, 'attach', 'sxb0', '--config', conf]).slice(1), {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+    for (let i = 0; i < 600 && !out.includes('alerts follow'); i++) await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 5000)); // a few sweeps of the full table
+    const pid = Number(readFileSync(`${env.SENTRY_XDP_RUN_DIR}/daemon.pid`, 'utf8'));
+    const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+    const hwm = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+    line(`  resident memory ${rss.toFixed(0)} MB (peak ${hwm.toFixed(0)} MB) with ${N.toLocaleString('en-US')} bans  (target < 150 MB: ${hwm < 150 ? 'met' : 'MISSED'})`);
+    rmSync(conf, { force: true });
+  } finally {
+    child?.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 500));
+    spawnSync(inNs([bin, 'detach', '--all'])[0]!, inNs([bin, 'detach', '--all']).slice(1), { env: { ...process.env, ...env } });
+    spawnSync('ip', ['netns', 'del', ns]);
+    rmSync(env.SENTRY_XDP_RUN_DIR, { recursive: true, force: true });
+    rmSync(env.SENTRY_XDP_STATE_DIR, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) {
     console.error('bench: needs root (BPF_PROG_TEST_RUN); run `sudo make bench`');
@@ -179,6 +265,8 @@ async function main(): Promise<void> {
   if (!only.length || only.includes('packet')) perPacket();
   if (!only.length || only.includes('ringbuf')) await ringBuffer();
   if (!only.length || only.includes('bans')) banTable();
+  if (!only.length || only.includes('nft')) await nftRate();
+  if (!only.length || only.includes('daemon')) await daemonRss();
 }
 
 main().catch((e: Error) => {

@@ -1,5 +1,5 @@
 /** The runtime directory: the daemon's pid file and the watched-port report. */
-import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { WatchSet } from '../core/watch.js';
 import { SentryError } from '../errors.js';
@@ -37,7 +37,10 @@ export class RunDir {
   }
 
   releaseDaemon(): void {
-    if (this.daemonPid() === process.pid) rmSync(join(this.dir, 'daemon.pid'), { force: true });
+    if (this.daemonPid() === process.pid) {
+      rmSync(join(this.dir, 'daemon.pid'), { force: true });
+      rmSync(join(this.dir, 'daemon.json'), { force: true });
+    }
     if (!existsSync(join(this.dir, 'watch.json'))) this.clear(); // `detach --all` ran meanwhile
   }
 
@@ -54,9 +57,25 @@ export class RunDir {
     }
   }
 
+  writeDaemonStats(stats: object): void {
+    this.ensure();
+    const tmp = join(this.dir, 'daemon.json.tmp');
+    writeFileSync(tmp, `${JSON.stringify({ pid: process.pid, time: new Date().toISOString(), ...stats })}\n`);
+    renameSync(tmp, join(this.dir, 'daemon.json'));
+  }
+
+  readDaemonStats(): Record<string, unknown> | undefined {
+    try {
+      return JSON.parse(readFileSync(join(this.dir, 'daemon.json'), 'utf8')) as Record<string, unknown>;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Removes what we put there (after `detach --all`). */
   clear(): void {
     rmSync(join(this.dir, 'watch.json'), { force: true });
+    rmSync(join(this.dir, 'daemon.json'), { force: true });
     if (!this.daemonPid()) rmSync(join(this.dir, 'daemon.pid'), { force: true });
     try {
       rmdirSync(this.dir);

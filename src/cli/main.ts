@@ -99,6 +99,15 @@ function printStatus(s: cmd.Status): void {
   row('fragments passed', c.fragments);
   row('local UDP sockets', c.local_socket);
   row('ban table full', c.ban_table_full);
+  row('bans refused by cap', c.ban_capped);
+  row('never-ban alerts', c.never_ban);
+  if (s.daemon) {
+    const d = s.daemon as { bansExpired?: number; evicted?: number; nftHealthy?: boolean | null; hooks?: { started: number; failed: number; timedOut: number } };
+    row('bans expired (daemon)', d.bansExpired);
+    row('bans evicted (cap)', d.evicted);
+    row('nftables', d.nftHealthy === null ? 'off' : d.nftHealthy ? 'in step' : 'FAILING (see the daemon log)');
+    if (d.hooks) row('hooks run/failed/killed', `${d.hooks.started} / ${d.hooks.failed} / ${d.hooks.timedOut}`);
+  }
 }
 
 export function buildProgram(): Command {

@@ -98,6 +98,29 @@ export class BanTable {
     return out;
   }
 
+  /** How many entries the four maps hold (expired ones not yet swept included). */
+  size(): number {
+    let n = 0;
+    for (const m of this.maps.values()) n += m.count();
+    return n;
+  }
+
+  /**
+   * Evicts automatic bans, soonest to expire first, until at most `max`
+   * entries remain. Manual, imported and fleet bans are never evicted.
+   */
+  evictAuto(max: number): BanEntry[] {
+    const all = this.entries();
+    const excess = all.length - max;
+    if (excess <= 0) return [];
+    const auto = all
+      .filter((e) => e.value.origin === 1)
+      .sort((a, b) => (a.value.expiresNs === 0n ? 1 : b.value.expiresNs === 0n ? -1 : Number(a.value.expiresNs - b.value.expiresNs)));
+    const out = auto.slice(0, excess);
+    for (const e of out) this.maps.get(e.map)!.delete(e.key);
+    return out;
+  }
+
   /** Live bans in chunks, decoded one chunk at a time (1M bans never become 1M objects at once). */
   *liveChunks(nowNs: bigint, size: number): Generator<Array<{ target: string; expiresNs: bigint }>> {
     for (const [name, m] of this.maps) {

@@ -127,6 +127,7 @@ export async function attach(o: AttachOptions): Promise<void> {
       },
     });
     const gwRef = gw;
+    let lastStats = 0;
     const why = await runDaemon(gw, {
       reporter: o.reporter,
       signal: o.signal,
@@ -136,6 +137,11 @@ export async function attach(o: AttachOptions): Promise<void> {
       hooks,
       hostsDeny: new HostsDeny(config.hooks.hosts_deny_file, (l) => o.reporter.info(l)),
       refreshLists: () => syncLists(gwRef, config, o.paths),
+      onTick: (t) => {
+        if (Date.now() - lastStats < 1000) return;
+        lastStats = Date.now();
+        run.writeDaemonStats({ ...t, hooks: hooks.stats() });
+      },
     });
     await hooks.idle();
     if (why === 'removed') {
@@ -187,6 +193,7 @@ export interface Status {
   pinRoot: string;
   loaded: boolean;
   daemonPid: number | null;
+  daemon: Record<string, unknown> | null;
   interfaces: AttachedIface[];
   counters: Record<string, string>;
   bansInForce: number;
@@ -199,6 +206,7 @@ export function status(paths: Paths): Status {
   const base = {
     pinRoot: paths.pinRoot,
     daemonPid: run.daemonPid() ?? null,
+    daemon: run.daemonPid() ? (run.readDaemonStats() ?? null) : null,
     watch: run.readWatch() ?? null,
   };
   if (!existsSync(`${paths.pinRoot}/prog`)) {

@@ -114,6 +114,8 @@ export interface DaemonOptions {
   hostsDeny?: HostsDeny | undefined;
   /** Re-reads this host's addresses, gateways and resolvers into the never-ban list. */
   refreshLists?: () => void;
+  /** Called on every loop turn with the daemon's totals. */
+  onTick?: (t: { bansExpired: number; evicted: number; nftHealthy: boolean | null }) => void;
   sweepMs?: number;
 }
 
@@ -215,10 +217,26 @@ export async function runDaemon(gw: Gateway, opts: DaemonOptions): Promise<'sign
     }
   };
 
+  /** Totals the daemon keeps (status and metrics read them from the run dir). */
+  const totals = { bansExpired: 0, evicted: 0 };
+  const capCheck = () => {
+    if (bans.size() <= cfg.max_bans) return;
+    const out = bans.evictAuto(cfg.max_bans);
+    totals.evicted += out.length;
+    for (const e of out) reporter.unban(e.target, `evicted: the ban table is over its cap of ${cfg.max_bans}`);
+    if (out.length) {
+      opts.journal.append(out.map((e) => ({ op: 'unban' as const, time: Date.now(), target: e.target, why: 'evicted (max_bans)' })));
+      void opts.nft?.remove(out.map((e) => e.target));
+    } else {
+      reporter.info(`the ban table is over its cap of ${cfg.max_bans} with no automatic ban left to evict; manual bans are never evicted`);
+    }
+  };
+
   const sweepMs = opts.sweepMs ?? 1000;
   let nextSweep = 0;
   let nextNftCheck = Date.now() + 2000;
   let nextRefresh = Date.now() + 30_000;
+  capCheck();
   try {
     while (!opts.signal.aborted) {
       const { buf, count } = await rb.drain(200);
@@ -235,6 +253,7 @@ export async function runDaemon(gw: Gateway, opts: DaemonOptions): Promise<'sign
         // `detach --all` unpinned everything: our fds point at maps nobody uses
         if (!existsSync(join(gw.pinRoot, 'prog'))) return 'removed';
         const expired = bans.sweepExpired(kernelClockNs());
+        totals.bansExpired += expired.length;
         for (const e of expired) onExpired(e);
         if (expired.length) await opts.nft?.remove(expired.map((e) => e.target));
         // a big table is swept less often: at most ~5% of one core
@@ -246,8 +265,10 @@ export async function runDaemon(gw: Gateway, opts: DaemonOptions): Promise<'sign
       }
       if (now >= nextRefresh) {
         opts.refreshLists?.();
+        capCheck();
         nextRefresh = Date.now() + 30_000;
       }
+      opts.onTick?.({ ...totals, nftHealthy: opts.nft?.healthy ?? null });
     }
     return 'signal';
   } finally {
