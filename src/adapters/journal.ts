@@ -20,6 +20,7 @@ export interface BanRecord {
   port?: number;
   proto?: string;
   kind?: string;
+  gateway?: string; // which gateway made it
 }
 
 export interface UnbanRecord {
@@ -28,6 +29,7 @@ export interface UnbanRecord {
   target: string;
   why: string;
   by?: string;
+  gateway?: string;
 }
 
 export type JournalRecord = BanRecord | UnbanRecord;

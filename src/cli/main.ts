@@ -12,6 +12,7 @@ import { PACKAGE_ROOT } from '../adapters/kernel.js';
 import { resolvePaths } from '../adapters/paths.js';
 import cliProgress from 'cli-progress';
 import { formatDuration } from '../core/ttl.js';
+import { eventLine, topReport, topText } from '../core/history-report.js';
 import * as bans from '../daemon/ban-commands.js';
 import * as cmd from '../daemon/commands.js';
 import { makeReporter } from '../daemon/daemon.js';
@@ -208,8 +209,8 @@ export function buildProgram(): Command {
     .description('every ban in force: remaining time, origin, reason, the probe that caused it, packets dropped')
     .option('--json', 'print JSON')
     .option('-c, --config <file>', 'config')
-    .action((o: { json?: boolean }, c: Command) => {
-      const entries = bans.list(pathsOf(c), configOf(c), warn);
+    .action(async (o: { json?: boolean }, c: Command) => {
+      const entries = await bans.list(pathsOf(c), configOf(c), warn);
       if (o.json) return out(JSON.stringify(entries));
       if (!entries.length) return out('no bans in force');
       const w = Math.max(6, ...entries.map((e) => e.target.length));
@@ -218,6 +219,36 @@ export function buildProgram(): Command {
         const reason = [e.probe, e.reason && e.reason !== e.probe ? e.reason : ''].filter(Boolean).join('; ');
         out(`${e.target.padEnd(w)}  ${e.origin.padEnd(8)}  ${remaining(e).padEnd(11)}  ${String(e.drops).padStart(5)}  ${reason}${e.by && e.origin !== 'auto' ? ` (by ${e.by})` : ''}`);
       }
+    });
+
+  program
+    .command('history')
+    .description('alerts, bans and unbans from the history store (Redis, or the local journal)')
+    .argument('[addr]', 'only this source')
+    .option('--since <duration>', 'only this recent, e.g. 1h, 7d')
+    .option('--limit <n>', 'only the last N events', (v) => {
+      if (!/^\d+$/.test(v)) throw new SentryError('USAGE', `--limit: "${v}" is not a number`, 'e.g. --limit 100');
+      return Number(v);
+    })
+    .option('--json', 'print JSON lines')
+    .option('-c, --config <file>', 'config (redis)')
+    .action(async (addr: string | undefined, o: { since?: string; limit?: number; json?: boolean }, c: Command) => {
+      const r = await bans.history(pathsOf(c), configOf(c), { source: addr, since: o.since, limit: o.limit }, warn);
+      for (const e of r.events) out(o.json ? JSON.stringify(e) : eventLine(e));
+      if (!o.json && !r.events.length) out(`no events${addr ? ` for ${addr}` : ''}${o.since ? ` in the last ${o.since}` : ''} (${r.store})`);
+    });
+
+  program
+    .command('top')
+    .description('the worst offenders, ports and scan kinds over a period')
+    .option('--since <duration>', 'the period', '1h')
+    .option('--json', 'print JSON')
+    .option('-c, --config <file>', 'config (redis)')
+    .action(async (o: { since: string; json?: boolean }, c: Command) => {
+      const r = await bans.history(pathsOf(c), configOf(c), { since: o.since }, warn);
+      const report = topReport(r.events, r.since ?? 0);
+      if (o.json) return out(JSON.stringify(report));
+      for (const l of topText(report, Date.now())) out(l);
     });
 
   const allowCmd = program.command('allow').description("the allow list (PortSentry's portsentry.ignore): never counted, never banned");

@@ -96,6 +96,32 @@ export const ConfigSchema = z
       .object({ enabled: z.boolean().default(true), table: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,31}$/).default('sentry_xdp') })
       .strict()
       .default({}),
+    /** History in Redis (and the fleet), else the local journal under the state directory. */
+    redis: z
+      .object({
+        url: z.string().optional(),
+        sentinels: z.array(z.object({ host: z.string(), port: z.number().int() }).strict()).optional(),
+        name: z.string().optional(),
+        cluster: z.array(z.object({ host: z.string(), port: z.number().int() }).strict()).optional(),
+        prefix: z.string().regex(/^[A-Za-z0-9:_.-]+$/).default('sentry-xdp'),
+        maxlen: z.number().int().min(1000).default(1_000_000),
+        buffer: z.number().int().min(100).default(100_000),
+      })
+      .strict()
+      .optional(),
+    history: z
+      .object({ max_bytes: z.number().int().min(1 << 20).default(64 << 20) })
+      .strict()
+      .default({}),
+    /** Bans shared with the other gateways on the same Redis. */
+    fleet: z
+      .object({
+        name: z.string().regex(/^[A-Za-z0-9_.-]+$/).optional(),
+        send: z.boolean().default(true),
+        receive: z.boolean().default(true),
+      })
+      .strict()
+      .default({}),
     /** PortSentry's KILL_* commands, with $TARGET$, $PORT$ and $MODE$. */
     hooks: z
       .object({

@@ -13,13 +13,13 @@ import { parseDuration } from '../core/ttl.js';
 import { SentryError } from '../errors.js';
 import { AllowFile } from '../adapters/allow-file.js';
 import { loadConfig } from '../adapters/config-file.js';
-import { BanJournal } from '../adapters/journal.js';
+import { JournalStore, type HistoryEvent, type HistoryStore } from '../adapters/history.js';
 import { Nft } from '../adapters/nft.js';
 import type { Paths } from '../adapters/paths.js';
 import { requirePrivileges } from '../adapters/privileges.js';
 import { AllowList } from './allow-list.js';
 import { BanService, checkProtected, type BanRequest, type ListEntry } from './bans.js';
-import { currentProtected, syncLists, ttlRules } from './context.js';
+import { currentProtected, gatewayName, openHistory, syncLists, ttlRules } from './context.js';
 import { Gateway } from './gateway.js';
 import { NftSync } from './nft-sync.js';
 
@@ -30,7 +30,8 @@ export interface Session {
   gw: Gateway;
   bans: BanService;
   nft: NftSync | undefined;
-  close(): void;
+  history: HistoryStore;
+  close(): Promise<void>;
 }
 
 /** Opens (or loads and pins) the kernel side with the config in force. */
@@ -38,7 +39,18 @@ export function openSession(paths: Paths, configPath: string | undefined, warn: 
   const { config } = loadConfig(configPath);
   const gw = Gateway.open(paths.pinRoot);
   const nft = config.nft.enabled ? new NftSync(new Nft({ table: config.nft.table }), warn, config.nft.table) : undefined;
-  return { config, gw, nft, bans: new BanService(gw, new BanJournal(paths.stateDir), nft), close: () => gw.close() };
+  const history = openHistory(config, paths, warn);
+  return {
+    config,
+    gw,
+    nft,
+    history,
+    bans: new BanService(gw, history, nft, gatewayName(config)),
+    close: async () => {
+      await history.close();
+      gw.close();
+    },
+  };
 }
 
 export const whoAmI = (): string => process.env.SUDO_USER ?? userInfo().username;
@@ -107,7 +119,7 @@ export async function ban(o: BanOptions): Promise<{ targets: Cidr[]; ttls: Set<n
     await s.bans.ban(reqs, o.progress);
     return { targets: unique, ttls: new Set(reqs.map((r) => r.ttl)) };
   } finally {
-    s.close();
+    await s.close();
   }
 }
 
@@ -128,17 +140,17 @@ export async function unban(
     const gone = new Set(removed);
     return { removed, missing: cidrs.map((c) => c.text).filter((t) => !gone.has(t)) };
   } finally {
-    s.close();
+    await s.close();
   }
 }
 
-export function list(paths: Paths, config: string | undefined, warn: (line: string) => void): ListEntry[] {
+export async function list(paths: Paths, config: string | undefined, warn: (line: string) => void): Promise<ListEntry[]> {
   requirePrivileges('list');
   const s = openSession(paths, config, warn);
   try {
-    return s.bans.list();
+    return await s.bans.list();
   } finally {
-    s.close();
+    await s.close();
   }
 }
 
@@ -184,5 +196,26 @@ export function allow(
     }));
   } finally {
     gw.close();
+  }
+}
+
+/** Events from the history store (Redis or the journal), oldest first. */
+export async function history(
+  paths: Paths,
+  configPath: string | undefined,
+  q: { source?: string | undefined; since?: string | undefined; limit?: number | undefined },
+  warn: (line: string) => void,
+): Promise<{ events: HistoryEvent[]; since: number | undefined; store: string }> {
+  const source = q.source === undefined ? undefined : parseCidr(q.source).text;
+  const since = q.since === undefined ? undefined : Date.now() - parseDuration(q.since, '--since', false) * 1000;
+  requirePrivileges('history');
+  const { config } = loadConfig(configPath);
+  const store = openHistory(config, paths, warn);
+  try {
+    const events = await store.query({ source, since, limit: q.limit });
+    if (store instanceof JournalStore) for (const p of store.problems) warn(`journal: ${p}`);
+    return { events, since, store: store.kind };
+  } finally {
+    await store.close();
   }
 }

@@ -6,12 +6,13 @@
  * XDP). Works with or without a running daemon.
  */
 import { encodeBan, Origin as KernelOrigin } from '../core/abi.js';
-import type { Cidr } from '../core/addr.js';
+import { parseCidr, type Cidr } from '../core/addr.js';
 import { contains } from '../core/policy.js';
 import { kindKey, scanName } from '../core/scan-kind.js';
 import { SentryError } from '../errors.js';
 import { kernelClockNs } from '../adapters/kernel.js';
-import type { BanJournal, BanRecord, Origin } from '../adapters/journal.js';
+import type { BanRecord, Origin } from '../adapters/journal.js';
+import type { HistoryStore } from '../adapters/history.js';
 import { BanTable, banKey } from './ban-table.js';
 import type { Gateway } from './gateway.js';
 
@@ -47,6 +48,7 @@ export interface ListEntry {
   reason: string;
   probe: string | null;
   by: string | null;
+  gateway: string | null; // which gateway made it (fleet)
 }
 
 const ORIGIN_CODE: Record<Origin, number> = {
@@ -78,19 +80,15 @@ export class BanService {
 
   constructor(
     private readonly gw: Gateway,
-    private readonly journal: BanJournal,
+    private readonly history: HistoryStore,
     private readonly nft: NftBans | undefined,
+    private readonly gateway: string,
   ) {
     this.table = new BanTable(gw.obj);
   }
 
-  /**
-   * Applies bans to the kernel (exact addresses in batches), the journal (one
-   * write) and nftables (a handful of batches). onProgress reports per stage.
-   */
-  async ban(reqs: readonly BanRequest[], onProgress?: (stage: string, done: number, total: number) => void): Promise<void> {
-    const now = kernelClockNs();
-    const wall = Date.now();
+  /** Writes bans into the kernel table in batches (exact addresses) or one by one (CIDRs). */
+  private toKernel(reqs: readonly BanRequest[], now: bigint, onProgress?: (stage: string, done: number, total: number) => void): void {
     const groups = new Map<string, BanRequest[]>();
     for (const r of reqs) {
       const { map } = banKey(r.target);
@@ -122,21 +120,65 @@ export class BanService {
         }
       }
     }
-    this.journal.append(
-      reqs.map((r): BanRecord => ({
-        op: 'ban',
-        time: wall,
-        target: r.target.text,
-        ttl: r.ttl,
-        expires: r.ttl ? wall + r.ttl * 1000 : null,
-        origin: r.origin,
-        reason: r.reason,
-        by: r.by,
-        ...(r.port !== undefined ? { port: r.port } : {}),
-        ...(r.proto ? { proto: r.proto } : {}),
-        ...(r.kind ? { kind: r.kind } : {}),
-      })),
-    );
+  }
+
+  private record(r: BanRequest, wall: number): BanRecord {
+    return {
+      op: 'ban',
+      time: wall,
+      target: r.target.text,
+      ttl: r.ttl,
+      expires: r.ttl ? wall + r.ttl * 1000 : null,
+      origin: r.origin,
+      reason: r.reason,
+      by: r.by,
+      gateway: this.gateway,
+      ...(r.port !== undefined ? { port: r.port } : {}),
+      ...(r.proto ? { proto: r.proto } : {}),
+      ...(r.kind ? { kind: r.kind } : {}),
+    };
+  }
+
+  /**
+   * Puts bans from the store (or the fleet) back into the kernel with their
+   * remaining time, where the kernel does not have them (after a reboot wiped
+   * bpffs, or while this gateway was away). Not recorded again.
+   */
+  async restore(records: readonly BanRecord[], opts: { origin?: Origin; nft?: boolean } = {}): Promise<number> {
+    const wall = Date.now();
+    const reqs: BanRequest[] = [];
+    for (const b of records) {
+      if (b.expires !== null && b.expires <= wall) continue;
+      let target: Cidr;
+      try {
+        target = parseCidr(b.target);
+      } catch {
+        continue;
+      }
+      if (this.table.get(target)) continue;
+      reqs.push({
+        target,
+        ttl: b.expires === null ? 0 : Math.max(1, Math.ceil((b.expires - wall) / 1000)),
+        reason: b.reason,
+        origin: opts.origin ?? (b.gateway && b.gateway !== this.gateway ? 'fleet' : b.origin),
+        by: b.by,
+        ...(b.port !== undefined ? { port: b.port } : {}),
+        ...(b.proto ? { proto: b.proto } : {}),
+      });
+    }
+    this.toKernel(reqs, kernelClockNs());
+    if (opts.nft !== false) await this.nft?.add(reqs.map((r) => ({ target: r.target.text, timeoutSeconds: r.ttl })));
+    return reqs.length;
+  }
+
+  /**
+   * Applies bans to the kernel (exact addresses in batches), the journal (one
+   * write) and nftables (a handful of batches). onProgress reports per stage.
+   */
+  async ban(reqs: readonly BanRequest[], onProgress?: (stage: string, done: number, total: number) => void): Promise<void> {
+    const wall = Date.now();
+    this.toKernel(reqs, kernelClockNs(), onProgress);
+    this.history.record(reqs.map((r) => this.record(r, wall)));
     await this.nft?.add(
       reqs.map((r) => ({ target: r.target.text, timeoutSeconds: r.ttl })),
       onProgress && ((d, t) => onProgress('nft', d, t)),
@@ -159,7 +201,7 @@ export class BanService {
   async unban(targets: readonly Cidr[], by: string, why = 'unbanned by hand'): Promise<string[]> {
     const gone = targets.filter((t) => this.table.remove(t)).map((t) => t.text);
     const wall = Date.now();
-    this.journal.append(gone.map((target) => ({ op: 'unban', time: wall, target, why, by })));
+    this.history.record(gone.map((target) => ({ op: 'unban' as const, time: wall, target, why, by, gateway: this.gateway })));
     if (gone.length) await this.nft?.remove(gone);
     return gone;
   }
@@ -168,16 +210,16 @@ export class BanService {
     const entries = this.table.entries();
     for (const e of entries) this.table.remove(parseEntry(e));
     const wall = Date.now();
-    this.journal.append(entries.map((e) => ({ op: 'unban', time: wall, target: e.target, why: 'unban --all', by })));
+    this.history.record(entries.map((e) => ({ op: 'unban' as const, time: wall, target: e.target, why: 'unban --all', by, gateway: this.gateway })));
     await this.nft?.flush();
     return entries.map((e) => e.target);
   }
 
   /** Every ban in force, joined with what the journal knows. */
-  list(): ListEntry[] {
+  async list(): Promise<ListEntry[]> {
     const now = kernelClockNs();
     const wall = Date.now();
-    const { bans: meta } = this.journal.replay();
+    const meta = new Map((await this.history.liveBans(wall)).map((b) => [b.target, b]));
     const out: ListEntry[] = [];
     for (const e of this.table.entries()) {
       const v = e.value;
@@ -198,6 +240,7 @@ export class BanService {
         reason: m?.reason ?? (probe ? `scan: ${kindKey(v.kind)}` : ''),
         probe,
         by: m?.by ?? (origin === 'auto' ? 'sentry-xdp' : null),
+        gateway: m?.gateway ?? null,
       });
     }
     return out.sort((a, b) => (a.remainingSeconds ?? Infinity) - (b.remainingSeconds ?? Infinity) || a.target.localeCompare(b.target));

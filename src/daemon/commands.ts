@@ -14,7 +14,10 @@ import { readListeners } from '../adapters/listeners.js';
 import type { Paths } from '../adapters/paths.js';
 import { requirePrivileges } from '../adapters/privileges.js';
 import { RunDir } from '../adapters/run-dir.js';
-import { BanJournal } from '../adapters/journal.js';
+import { JournalStore } from '../adapters/history.js';
+import { parseCidr } from '../core/addr.js';
+import { BanService, checkProtected } from './bans.js';
+import { FleetReader, type FleetHandlers } from './fleet.js';
 import { HookRunner } from '../adapters/hooks.js';
 import { Nft } from '../adapters/nft.js';
 import { runDaemon, type Reporter } from './daemon.js';
@@ -22,7 +25,7 @@ import { detachIface, Gateway, listInterfaces, removeAll, type AttachedIface } f
 import { HostsDeny } from './hosts-deny.js';
 import { NftSync } from './nft-sync.js';
 import { BanTable } from './ban-table.js';
-import { syncLists, ttlRules } from './context.js';
+import { currentProtected, gatewayName, openHistory, syncLists, ttlRules } from './context.js';
 
 export interface AttachOptions {
   ifaces: string[];
@@ -83,6 +86,7 @@ export async function attach(o: AttachOptions): Promise<void> {
   let gw: Gateway | undefined;
   const attached: AttachedIface[] = [];
   const served: string[] = [];
+  const cleanup: Array<() => Promise<void>> = [];
   try {
     gw = Gateway.open(o.paths.pinRoot);
     const watch = computeWatchSet(config, readListeners());
@@ -114,25 +118,44 @@ export async function attach(o: AttachOptions): Promise<void> {
     o.reporter.info(describeConfig(config, source));
     for (const line of summarizeWatch(watch)) o.reporter.info(line);
     if (!o.daemon) return;
-    o.reporter.info(`PortSentry-compatible alerts follow; pins in ${o.paths.pinRoot}; Ctrl-C stops the daemon, bans stay enforced`);
-    const journal = new BanJournal(o.paths.stateDir);
-    journal.compactIfLarger(64 << 20, Date.now());
+    const history = openHistory(config, o.paths, (l) => o.reporter.info(l));
+    cleanup.push(() => history.close());
+    if (history instanceof JournalStore) history.bans.compactIfLarger(config.history.max_bytes, Date.now());
     const nft = config.nft.enabled ? new NftSync(new Nft({ table: config.nft.table }), (l) => o.reporter.info(l), config.nft.table) : undefined;
+    const gateway = gatewayName(config);
+    const service = new BanService(gw, history, nft, gateway);
+    // bans in force in the store that the kernel lacks (a reboot wiped bpffs, or kill -9 and a wipe)
+    try {
+      const t0 = Date.now();
+      const restored = await service.restore(await history.liveBans(Date.now()), { nft: false });
+      if (restored) o.reporter.info(`restored ${restored} ban(s) in force from the ${history.kind} in ${Date.now() - t0} ms`);
+    } catch (e) {
+      o.reporter.info(`history: cannot restore bans (${(e as Error).message.split(';')[0]}); the kernel table is used as it is`);
+    }
+    if (history instanceof JournalStore) for (const p of history.problems.splice(0)) o.reporter.info(`journal: ${p}`);
     const n = await nft?.reconcile(new BanTable(gw.obj));
     if (n !== undefined) o.reporter.info(`nftables: table inet ${config.nft.table} holds the ${n} ban(s) in force`);
+    if (config.redis && config.fleet.receive) {
+      const fleet = new FleetReader({ ...config.redis }, gateway, fleetHandlers(service, config, o.paths, o.reporter));
+      fleet.start();
+      cleanup.push(() => fleet.stop());
+      o.reporter.info(`fleet: gateway "${gateway}" ${config.fleet.send ? 'shares its bans and ' : ''}follows the others' on redis`);
+    }
     const hooks = new HookRunner({
       timeoutMs: config.hooks.timeout * 1000,
       onResult: (r) => {
         if (!r.ok) o.reporter.info(`hook ${r.name} failed: ${r.timedOut ? `killed after ${config.hooks.timeout}s` : (r.error ?? `exit ${r.exitCode}`)} (${r.plan})`);
       },
     });
+    o.reporter.info(`PortSentry-compatible alerts follow; pins in ${o.paths.pinRoot}; Ctrl-C stops the daemon, bans stay enforced`);
     const gwRef = gw;
     let lastStats = 0;
     const why = await runDaemon(gw, {
       reporter: o.reporter,
       signal: o.signal,
       config,
-      journal,
+      history,
+      gateway,
       nft,
       hooks,
       hostsDeny: new HostsDeny(config.hooks.hosts_deny_file, (l) => o.reporter.info(l)),
@@ -153,22 +176,71 @@ export async function attach(o: AttachOptions): Promise<void> {
       o.reporter.info('daemon stopped; the program stays attached and bans stay enforced');
     }
   } finally {
+    for (const c of cleanup.reverse()) await c().catch(() => {});
     gw?.close();
     if (o.daemon) run.releaseDaemon();
   }
 }
 
+/** What a gateway does with the others' bans. Local allow and never-ban lists win. */
+function fleetHandlers(service: BanService, config: Config, paths: Paths, reporter: Reporter): FleetHandlers {
+  const allowed = (target: string): boolean => {
+    try {
+      checkProtected([parseCidr(target)], currentProtected(config, paths));
+      return true;
+    } catch (e) {
+      reporter.info(`fleet: not applying the ban of ${target}: ${(e as Error).message.replace(/^refusing to ban [^:]+: /, '')}`);
+      return false;
+    }
+  };
+  return {
+    ban: async (b) => {
+      if (!allowed(b.target)) return;
+      service.table.remove(parseCidr(b.target)); // a newer ban of the same target replaces ours
+      await service.restore([b], { origin: 'fleet' });
+      const left = b.expires === null ? 'permanent' : formatDuration(Math.max(1, Math.round((b.expires - Date.now()) / 1000)));
+      reporter.notice(`Host ${b.target} has been blocked via fleet ban from gateway ${b.gateway ?? '?'} (ban ${left})`, {
+        event: 'ban',
+        source: b.target,
+        origin: 'fleet',
+        gateway: b.gateway,
+        expires: b.expires === null ? null : new Date(b.expires).toISOString(),
+      });
+    },
+    unban: async (u) => {
+      const gone = await service.unban([parseCidr(u.target)], `fleet:${u.gateway}`, `lifted on gateway ${u.gateway} (fleet)`);
+      if (gone.length) reporter.unban(u.target, `lifted on gateway ${u.gateway ?? '?'}`);
+    },
+    catchUp: async (bans) => {
+      const n = await service.restore(bans.filter((b) => allowed(b.target)), { origin: 'fleet' });
+      if (n) reporter.info(`fleet: caught up with ${n} ban(s) made while this gateway was away`);
+    },
+    report: (l) => reporter.info(l),
+  };
+}
+
 export async function detach(ifaces: string[], all: boolean, paths: Paths, configPath?: string): Promise<string[]> {
   requirePrivileges('detach');
   if (all) {
-    const gone = removeAll(paths.pinRoot);
-    new RunDir(paths.runDir).clear();
-    let table = 'sentry_xdp';
+    let config: Config | undefined;
     try {
-      table = loadConfig(configPath).config.nft.table;
+      config = loadConfig(configPath).config;
     } catch {
       /* a broken config must not stop a clean-up */
     }
+    // every ban goes with the maps: say so in history, or a restart would restore them
+    if (config && existsSync(`${paths.pinRoot}/prog`)) {
+      const gw = Gateway.open(paths.pinRoot);
+      const targets = new BanTable(gw.obj).entries().map((e) => e.target);
+      gw.close();
+      const history = openHistory(config, paths, () => {});
+      const now = Date.now();
+      history.record(targets.map((target) => ({ op: 'unban' as const, time: now, target, why: 'detach --all', by: 'detach', gateway: gatewayName(config) })));
+      await history.close();
+    }
+    const gone = removeAll(paths.pinRoot);
+    new RunDir(paths.runDir).clear();
+    const table = config?.nft.table ?? 'sentry_xdp';
     try {
       const nft = new Nft({ table });
       if (await nft.exists()) await nft.drop();

@@ -1,5 +1,8 @@
 /** Wiring shared by the verbs: the lists that win over bans, the TTL rules. */
+import { hostname } from 'node:os';
 import { parseCidr } from '../core/addr.js';
+import { JournalStore, type HistoryStore } from '../adapters/history.js';
+import { RedisStore } from '../adapters/redis.js';
 import type { Config } from '../core/config.js';
 import { AllowFile } from '../adapters/allow-file.js';
 import { readHostFacts } from '../adapters/host-facts.js';
@@ -21,4 +24,15 @@ export function currentProtected(cfg: Config, paths: Paths): Protected[] {
 /** Writes them into the kernel's allow tries. */
 export function syncLists(gw: Gateway, cfg: Config, paths: Paths): void {
   new AllowList(gw.obj).sync(kernelLists(currentProtected(cfg, paths)));
+}
+
+/** This gateway's name in the fleet and in history. */
+export function gatewayName(cfg: Config): string {
+  return cfg.fleet.name ?? hostname();
+}
+
+/** Redis when configured, else the local journal under the state directory. */
+export function openHistory(cfg: Config, paths: Paths, report: (line: string) => void): HistoryStore {
+  if (cfg.redis) return new RedisStore({ ...cfg.redis, fleetSend: cfg.fleet.send }, report);
+  return new JournalStore(paths.stateDir, cfg.history.max_bytes);
 }

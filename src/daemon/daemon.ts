@@ -23,10 +23,10 @@ import { parseCidr } from '../core/addr.js';
 import type { Config } from '../core/config.js';
 import { alertJson, alertLine, banJson, banLine, unbanLine, type Alert } from '../core/log-format.js';
 import { escalate, OffenceTracker, ttlFor, type TtlRule } from '../core/policy.js';
-import { kindKey, scanName } from '../core/scan-kind.js';
+import { kindKey, scanName, tcpFlagNames } from '../core/scan-kind.js';
 import { formatDuration } from '../core/ttl.js';
 import { ifIndexToName, kernelClockNs, RingBuffer } from '../adapters/kernel.js';
-import type { BanJournal } from '../adapters/journal.js';
+import type { HistoryStore } from '../adapters/history.js';
 import type { BanEntry } from './ban-table.js';
 import { BanTable, banKey } from './ban-table.js';
 import type { Gateway } from './gateway.js';
@@ -108,14 +108,15 @@ export interface DaemonOptions {
   reporter: Reporter;
   signal: AbortSignal;
   config: Config;
-  journal: BanJournal;
+  history: HistoryStore;
+  gateway: string;
   nft?: NftSync | undefined;
   hooks?: Hooks | undefined;
   hostsDeny?: HostsDeny | undefined;
   /** Re-reads this host's addresses, gateways and resolvers into the never-ban list. */
   refreshLists?: () => void;
   /** Called on every loop turn with the daemon's totals. */
-  onTick?: (t: { bansExpired: number; evicted: number; nftHealthy: boolean | null }) => void;
+  onTick?: (t: { bansExpired: number; evicted: number; nftHealthy: boolean | null; history: object }) => void;
   sweepMs?: number;
 }
 
@@ -126,7 +127,12 @@ export async function runDaemon(gw: Gateway, opts: DaemonOptions): Promise<'sign
   const bans = new BanTable(gw.obj);
   const rules: TtlRule[] = cfg.ttl_rules.map((r) => ({ net: parseCidr(r.cidr), ttl: r.ttl }));
   const offences = new OffenceTracker(cfg.escalation.lookback * 1000);
-  for (const b of opts.journal.replay().bans.values()) if (b.origin === 'auto') offences.seed(b.target, b.time);
+  try {
+    const past = await opts.history.query({ since: Date.now() - cfg.escalation.lookback * 1000 });
+    for (const e of past) if (e.op === 'ban' && e.origin === 'auto' && e.gateway === opts.gateway) offences.seed(e.target, e.time);
+  } catch (e) {
+    reporter.info(`history: cannot read past offences (${(e as Error).message.split(';')[0]}); escalation starts from scratch`);
+  }
 
   const names = new Map<number, string>();
   const ifname = (i: number) => {
@@ -171,7 +177,7 @@ export async function runDaemon(gw: Gateway, opts: DaemonOptions): Promise<'sign
     if (n > 1 && cfg.escalation.enabled) {
       reporter.info(`${a.source}: offence ${n} within ${formatDuration(cfg.escalation.lookback)}; ban escalated to ${formatDuration(ttl)}`);
     }
-    opts.journal.append([
+    opts.history.record([
       {
         op: 'ban',
         time: a.time.getTime(),
@@ -184,6 +190,7 @@ export async function runDaemon(gw: Gateway, opts: DaemonOptions): Promise<'sign
         port: a.port,
         proto: a.proto,
         kind: kindKey(a.kind),
+        gateway: opts.gateway,
       },
     ]);
     nftAdds.push({ target: a.source, timeoutSeconds: ttl });
@@ -192,6 +199,19 @@ export async function runDaemon(gw: Gateway, opts: DaemonOptions): Promise<'sign
 
   const handle = (ev: AlertEvent, clockNow: number, wallNow: number, nftAdds: Array<{ target: string; timeoutSeconds: number }>) => {
     const a = toAlert(ev, clockNow, wallNow, ifname);
+    opts.history.record([
+      {
+        op: 'alert',
+        time: a.time.getTime(),
+        source: a.source,
+        proto: a.proto,
+        port: a.port,
+        kind: kindKey(a.kind),
+        ...(a.proto === 'tcp' ? { flags: tcpFlagNames(a.tcpFlags) } : {}),
+        iface: a.iface,
+        gateway: opts.gateway,
+      },
+    ]);
     if (a.banned) return onBanned(a, ev, nftAdds);
     reporter.alert(a);
     const base = { event: 'not_blocked', source: a.source };
@@ -209,7 +229,7 @@ export async function runDaemon(gw: Gateway, opts: DaemonOptions): Promise<'sign
 
   const onExpired = (e: BanEntry) => {
     reporter.unban(e.target, 'ban expired');
-    opts.journal.append([{ op: 'unban', time: Date.now(), target: e.target, why: 'expired' }]);
+    opts.history.record([{ op: 'unban', time: Date.now(), target: e.target, why: 'expired', gateway: opts.gateway }]);
     if (e.value.origin === Origin.AUTO) {
       const tokens = { target: e.target, port: e.value.port, mode: e.value.proto === 17 ? 'udp' : 'tcp' };
       if (cfg.hooks.kill_hosts_deny) opts.hostsDeny?.remove(cfg.hooks.kill_hosts_deny, tokens);
@@ -225,7 +245,7 @@ export async function runDaemon(gw: Gateway, opts: DaemonOptions): Promise<'sign
     totals.evicted += out.length;
     for (const e of out) reporter.unban(e.target, `evicted: the ban table is over its cap of ${cfg.max_bans}`);
     if (out.length) {
-      opts.journal.append(out.map((e) => ({ op: 'unban' as const, time: Date.now(), target: e.target, why: 'evicted (max_bans)' })));
+      opts.history.record(out.map((e) => ({ op: 'unban' as const, time: Date.now(), target: e.target, why: 'evicted (max_bans)', gateway: opts.gateway })));
       void opts.nft?.remove(out.map((e) => e.target));
     } else {
       reporter.info(`the ban table is over its cap of ${cfg.max_bans} with no automatic ban left to evict; manual bans are never evicted`);
@@ -268,7 +288,7 @@ export async function runDaemon(gw: Gateway, opts: DaemonOptions): Promise<'sign
         capCheck();
         nextRefresh = Date.now() + 30_000;
       }
-      opts.onTick?.({ ...totals, nftHealthy: opts.nft?.healthy ?? null });
+      opts.onTick?.({ ...totals, nftHealthy: opts.nft?.healthy ?? null, history: opts.history.health() });
     }
     return 'signal';
   } finally {

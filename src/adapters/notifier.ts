@@ -1,0 +1,270 @@
+/**
+ * Delivers digest messages (src/core/digest.ts) to a command and/or a webhook.
+ *
+ * - `send` never throws and never blocks the event loop; the daemon does not await it on the hot path.
+ *   Every failure becomes exactly one line through `report`.
+ * - The command runs without a shell: the string is split into argv (quotes and backslashes honoured),
+ *   `$SUBJECT$` inside an argument is replaced by the subject (one argument, whatever it contains), the
+ *   text goes to its stdin, and the environment carries SENTRY_SUBJECT and SENTRY_URGENT (1 or 0).
+ *   So `mail -s $SUBJECT$ root` works as written.
+ * - The command gets its own process group; after `timeoutMs` the whole group is killed (SIGKILL).
+ * - The webhook gets `POST` with JSON `{subject, text, data, urgent}`; a non-2xx answer is a failure.
+ * - At most `maxInFlight` deliveries run at once; beyond that a message is dropped and reported, so a hung
+ *   mailer cannot pile up processes.
+ */
+import { spawn } from 'node:child_process';
+import type { DigestMessage } from '../core/digest.js';
+import { SentryError } from '../errors.js';
+
+export interface NotifierOptions {
+  /** e.g. `/usr/bin/mail -s $SUBJECT$ root`. Run directly, no shell; the message text is its stdin. */
+  command?: string;
+  /** e.g. `https://hooks.example.net/sentry`. Receives POST JSON {subject, text, data, urgent}. */
+  webhook?: string;
+  /** Per delivery. Default 10000. */
+  timeoutMs?: number;
+  /** Deliveries running at once; more are dropped and reported. Default 4. */
+  maxInFlight?: number;
+  /** Environment of the command. Default process.env. */
+  env?: NodeJS.ProcessEnv;
+  /** Failures, one line each. */
+  report: (line: string) => void;
+}
+
+/** After the command exits, how long its stderr pipe may stay open (a backgrounded child may hold it). */
+const PIPE_GRACE_MS = 200;
+/** After SIGKILL, how long to wait for the exit event before giving up on it. */
+const KILL_GRACE_MS = 2000;
+const STDERR_TAIL = 2048;
+
+export class Notifier {
+  private readonly argv: string[] | undefined;
+  private readonly webhook: URL | undefined;
+  private readonly timeoutMs: number;
+  private readonly maxInFlight: number;
+  private readonly env: NodeJS.ProcessEnv | undefined;
+  private readonly reportFn: (line: string) => void;
+  private inFlight = 0;
+
+  /** Throws SentryError('CONFIG') for a command that does not split or a webhook that is not an http(s) URL. */
+  constructor(opts: NotifierOptions) {
+    this.reportFn = opts.report;
+    this.timeoutMs = opts.timeoutMs !== undefined && Number.isFinite(opts.timeoutMs) && opts.timeoutMs > 0 ? opts.timeoutMs : 10_000;
+    this.maxInFlight = opts.maxInFlight !== undefined && Number.isInteger(opts.maxInFlight) && opts.maxInFlight > 0 ? opts.maxInFlight : 4;
+    this.env = opts.env;
+    if (opts.command !== undefined && opts.command.trim() !== '') {
+      this.argv = splitArgv(opts.command);
+      if (this.argv.length === 0) throw new SentryError('CONFIG', 'notify.command is empty', 'give a program and its arguments, e.g. /usr/bin/mail -s $SUBJECT$ root');
+    }
+    if (opts.webhook !== undefined && opts.webhook.trim() !== '') {
+      let url: URL;
+      try {
+        url = new URL(opts.webhook.trim());
+      } catch {
+        throw new SentryError('CONFIG', `notify.webhook "${opts.webhook}" is not a URL`, 'write e.g. https://hooks.example.net/sentry');
+      }
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+        throw new SentryError('CONFIG', `notify.webhook must be http or https, not ${url.protocol}`, 'write e.g. https://hooks.example.net/sentry');
+      }
+      this.webhook = url;
+    }
+  }
+
+  /** True when a command or a webhook is configured. */
+  get enabled(): boolean {
+    return this.argv !== undefined || this.webhook !== undefined;
+  }
+
+  /** Delivers to every configured target. Resolves true when all succeeded; never rejects. */
+  async send(m: DigestMessage): Promise<boolean> {
+    if (!this.enabled) return true;
+    if (this.inFlight >= this.maxInFlight) {
+      this.report(`notify: dropped "${oneLine(m.subject, 120)}": ${this.inFlight} deliveries still running`);
+      return false;
+    }
+    this.inFlight++;
+    try {
+      const jobs: Promise<boolean>[] = [];
+      if (this.argv) jobs.push(this.runCommand(this.argv, m));
+      if (this.webhook) jobs.push(this.post(this.webhook, m));
+      const results = await Promise.all(jobs);
+      return results.every(Boolean);
+    } catch (e) {
+      this.report(`notify: ${oneLine(e instanceof Error ? e.message : String(e))}`);
+      return false;
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  private report(line: string): void {
+    try {
+      this.reportFn(line);
+    } catch {
+      /* a reporting callback must not break delivery */
+    }
+  }
+
+  private runCommand(template: string[], m: DigestMessage): Promise<boolean> {
+    const subject = oneLine(m.subject, 998);
+    const argv = template.map((a) => a.split('$SUBJECT$').join(subject));
+    const file = argv[0]!;
+    const env = { ...(this.env ?? process.env), SENTRY_SUBJECT: subject, SENTRY_URGENT: m.urgent ? '1' : '0' };
+    const what = `notify command ${file}`;
+
+    return new Promise<boolean>((resolve) => {
+      let done = false;
+      let timedOut = false;
+      let spawnError: string | undefined;
+      let exitCode: number | null = null;
+      let signal: NodeJS.Signals | null = null;
+      let timer: NodeJS.Timeout | undefined;
+      let graceTimer: NodeJS.Timeout | undefined;
+      let stderr = '';
+
+      const complete = (): void => {
+        if (done) return;
+        done = true;
+        if (timer) clearTimeout(timer);
+        if (graceTimer) clearTimeout(graceTimer);
+        child?.stdin?.destroy();
+        child?.stderr?.destroy();
+        const err = stderr.trim() ? `: ${oneLine(stderr, 300)}` : '';
+        if (timedOut) this.report(`${what}: timed out after ${this.timeoutMs} ms; process group killed${err}`);
+        else if (spawnError !== undefined) this.report(`${what}: ${spawnError}`);
+        else if (signal) this.report(`${what}: killed by ${signal}${err}`);
+        else if (exitCode !== 0) this.report(`${what}: exited with status ${exitCode}${err}`);
+        resolve(!timedOut && spawnError === undefined && !signal && exitCode === 0);
+      };
+
+      let child: ReturnType<typeof spawn> | undefined;
+      try {
+        child = spawn(file, argv.slice(1), { detached: true, stdio: ['pipe', 'ignore', 'pipe'], env, windowsHide: true });
+      } catch (e) {
+        spawnError = `cannot start: ${oneLine(e instanceof Error ? e.message : String(e))}`;
+        complete();
+        return;
+      }
+      const pid = child.pid;
+
+      child.stderr?.on('data', (b: Buffer) => {
+        stderr = (stderr + b.toString('utf8')).slice(-STDERR_TAIL);
+      });
+      child.stderr?.on('error', () => {});
+      // A command that does not read its stdin (or dies) makes writes fail with EPIPE: not our failure to report.
+      child.stdin?.on('error', () => {});
+      child.on('error', (e: NodeJS.ErrnoException) => {
+        spawnError = `cannot start: ${e.code ?? oneLine(e.message)}`;
+        if (pid === undefined) complete();
+      });
+      child.on('exit', (code, sig) => {
+        exitCode = code;
+        signal = sig;
+        if (!done && !graceTimer) graceTimer = setTimeout(complete, PIPE_GRACE_MS);
+      });
+      child.on('close', (code, sig) => {
+        if (pid !== undefined) {
+          exitCode = code;
+          signal = sig;
+        }
+        complete();
+      });
+      if (pid === undefined) return;
+
+      child.stdin?.end(m.text);
+      timer = setTimeout(() => {
+        if (done) return;
+        timedOut = true;
+        try {
+          process.kill(-pid, 'SIGKILL');
+        } catch {
+          try {
+            child?.kill('SIGKILL');
+          } catch {
+            /* already gone */
+          }
+        }
+        graceTimer ??= setTimeout(complete, KILL_GRACE_MS);
+      }, this.timeoutMs);
+    });
+  }
+
+  private async post(url: URL, m: DigestMessage): Promise<boolean> {
+    // Only the origin goes into reports: webhook paths and queries often carry a secret token.
+    const what = `notify webhook ${url.origin}`;
+    const body = JSON.stringify({ subject: m.subject, text: m.text, data: m.json, urgent: m.urgent });
+    try {
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'user-agent': 'sentry-xdp' },
+        body,
+        redirect: 'error',
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+      // Drain the answer so the connection is released; its content does not matter.
+      await res.arrayBuffer().catch(() => undefined);
+      if (res.ok) return true;
+      this.report(`${what}: answered ${res.status}${res.statusText ? ` ${oneLine(res.statusText, 80)}` : ''}`);
+      return false;
+    } catch (e) {
+      this.report(`${what}: ${fetchError(e, this.timeoutMs)}`);
+      return false;
+    }
+  }
+}
+
+/**
+ * Splits a command line into argv the way a reader expects, without a shell: whitespace separates,
+ * '…' is literal, "…" honours \" and \\, a backslash outside quotes escapes the next character.
+ * No variables, globs, pipes or redirections: `|` and `>` are ordinary characters here.
+ */
+export function splitArgv(command: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  let inWord = false;
+  let quote: "'" | '"' | undefined;
+  for (let i = 0; i < command.length; i++) {
+    const c = command[i]!;
+    if (quote === "'") {
+      if (c === "'") quote = undefined;
+      else cur += c;
+    } else if (quote === '"') {
+      if (c === '"') quote = undefined;
+      else if (c === '\\' && (command[i + 1] === '"' || command[i + 1] === '\\')) cur += command[++i];
+      else cur += c;
+    } else if (c === "'" || c === '"') {
+      quote = c;
+      inWord = true;
+    } else if (c === '\\') {
+      if (i + 1 < command.length) cur += command[++i];
+      inWord = true;
+    } else if (/\s/.test(c)) {
+      if (inWord) out.push(cur);
+      cur = '';
+      inWord = false;
+    } else {
+      cur += c;
+      inWord = true;
+    }
+  }
+  if (quote) throw new SentryError('CONFIG', `notify.command has an unclosed ${quote} quote: ${command}`, 'close the quote, or escape it with a backslash');
+  if (inWord) out.push(cur);
+  return out;
+}
+
+function fetchError(e: unknown, timeoutMs: number): string {
+  if (e instanceof Error && (e.name === 'TimeoutError' || e.name === 'AbortError')) return `no answer within ${timeoutMs} ms`;
+  // undici hides the system error in `cause` ("fetch failed" / ECONNREFUSED 127.0.0.1:9).
+  const cause = e instanceof Error ? (e as Error & { cause?: unknown }).cause : undefined;
+  if (cause instanceof Error) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    return oneLine(code ? `${code} (${cause.message})` : cause.message);
+  }
+  return oneLine(e instanceof Error ? e.message : String(e));
+}
+
+function oneLine(s: string, max = 400): string {
+  // eslint-disable-next-line no-control-regex
+  const t = s.replace(/[\x00-\x1f\x7f]+/g, ' ').trim();
+  return t.length > max ? `${t.slice(0, max - 3)}...` : t;
+}

@@ -1,0 +1,97 @@
+/**
+ * The fleet: gateways pointed at one Redis share bans. Every gateway writes its
+ * own bans (and manual unbans) to PREFIX:fleet through its history store
+ * (src/adapters/redis.ts); this reads the others' and applies them. No loops:
+ * bans applied from the fleet are tagged origin "fleet" and never re-sent; a
+ * gateway skips its own messages. A gateway that was away catches up from
+ * PREFIX:bans, the fleet-wide table of bans in force.
+ */
+import type { BanRecord, UnbanRecord } from '../adapters/journal.js';
+import { connectRedis, type RedisClient, type RedisSettings } from '../adapters/redis.js';
+
+export interface FleetHandlers {
+  ban(b: BanRecord): Promise<void>;
+  unban(u: UnbanRecord): Promise<void>;
+  /** The fleet-wide table of bans in force (after an absence). */
+  catchUp(bans: BanRecord[]): Promise<void>;
+  report(line: string): void;
+}
+
+export class FleetReader {
+  private client: RedisClient | undefined;
+  private stopped = false;
+  private lastId = '$';
+  private caughtUp = false;
+  private loop: Promise<void> | undefined;
+
+  constructor(
+    private readonly s: RedisSettings,
+    private readonly gateway: string,
+    private readonly h: FleetHandlers,
+  ) {}
+
+  start(): void {
+    // a connection of its own: XREAD BLOCK holds it
+    this.client = connectRedis(this.s, { maxRetriesPerRequest: null, enableOfflineQueue: true });
+    this.client.on('error', () => {}); // the history store reports Redis trouble once
+    this.loop = this.run();
+  }
+
+  private async catchUp(c: RedisClient): Promise<void> {
+    const last = (await c.xrevrange(`${this.s.prefix}:fleet`, '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
+    this.lastId = last[0]?.[0] ?? '0-0';
+    const bans: BanRecord[] = [];
+    let cursor = '0';
+    const now = Date.now();
+    do {
+      const [next, kv] = await c.hscan(`${this.s.prefix}:bans`, cursor, 'COUNT', 10000);
+      cursor = next;
+      for (let i = 1; i < kv.length; i += 2) {
+        try {
+          const b = JSON.parse(kv[i]!) as BanRecord;
+          if (b.expires === null || b.expires > now) bans.push(b);
+        } catch {
+          /* skip */
+        }
+      }
+    } while (cursor !== '0');
+    await this.h.catchUp(bans);
+    this.caughtUp = true;
+  }
+
+  private async run(): Promise<void> {
+    const c = this.client!;
+    while (!this.stopped) {
+      try {
+        if (!this.caughtUp) await this.catchUp(c);
+        const res = (await c.xread('BLOCK', 1000, 'STREAMS', `${this.s.prefix}:fleet`, this.lastId)) as Array<
+          [string, Array<[string, string[]]>]
+        > | null;
+        for (const [, rows] of res ?? []) {
+          for (const [id, fields] of rows) {
+            this.lastId = id;
+            let e: BanRecord | UnbanRecord;
+            try {
+              e = JSON.parse(fields[1] ?? '') as BanRecord | UnbanRecord;
+            } catch {
+              continue;
+            }
+            if (e.gateway === this.gateway) continue; // our own
+            if (e.op === 'ban') await this.h.ban(e);
+            else if (e.op === 'unban') await this.h.unban(e);
+          }
+        }
+      } catch (e) {
+        if (this.stopped) break;
+        this.caughtUp = false; // after an outage, catch up again
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.client?.disconnect();
+    await this.loop?.catch(() => {});
+  }
+}

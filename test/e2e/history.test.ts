@@ -1,0 +1,180 @@
+/**
+ * End to end: history (a real redis-server started here, or the local
+ * journal), restart after kill -9 and after a wiped bpffs, a fleet of two
+ * gateways on one Redis, and Redis going away in the middle of a scan.
+ */
+import assert from 'node:assert/strict';
+import { readdirSync, rmSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { ATK4, createLab, describeRun, GW4, requireTools, sleep, type Daemon, type Lab } from '../helpers/lab.js';
+import { RedisServer } from '../helpers/redis.js';
+
+const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+function config(lab: Lab, redis: RedisServer | undefined, extra = ''): string {
+  return lab.writeConfig(
+    'sentry.yaml',
+    `tcp_ports: "1,11,15,79,111"\nudp_ports: "161"\nban_ttl: 10m\n${redis ? `redis: { url: "${redis.url}" }\n` : ''}${extra}`,
+  );
+}
+
+async function probe(lab: Lab, src: string, port = 1): Promise<void> {
+  const r = await lab.atk(['hping3', '-c', '1', '-S', '-p', String(port), '-a', src, GW4], { timeoutMs: 10_000 });
+  assert.ok(!r.timedOut, describeRun(r));
+}
+
+async function listJson(lab: Lab, cfg: string): Promise<Array<{ target: string; origin: string; remainingSeconds: number | null; gateway: string | null }>> {
+  const r = await lab.cli(['list', '--json', '--config', cfg]);
+  assert.equal(r.code, 0, describeRun(r));
+  return JSON.parse(r.stdout);
+}
+
+async function historyJson(lab: Lab, cfg: string, args: string[] = []): Promise<Array<Record<string, unknown>>> {
+  const r = await lab.cli(['history', '--json', '--config', cfg, ...args]);
+  assert.equal(r.code, 0, describeRun(r));
+  return r.stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+/** What a reboot leaves: no daemon, no pins, no XDP (the links go with their pins), no nft table. */
+async function reboot(lab: Lab): Promise<void> {
+  wipeBpffs(lab);
+  const r = await lab.gw(['nft', 'delete', 'table', 'inet', 'sentry_xdp']);
+  assert.equal(r.code, 0, describeRun(r));
+}
+
+function wipeBpffs(lab: Lab): void {
+  const walk = (dir: string) => {
+    for (const f of readdirSync(dir, { withFileTypes: true })) {
+      if (f.isDirectory()) {
+        walk(join(dir, f.name));
+        rmSync(join(dir, f.name), { recursive: true, force: true });
+      } else unlinkSync(join(dir, f.name));
+    }
+  };
+  walk(lab.pinRoot);
+}
+
+async function banned(lab: Lab): Promise<boolean> {
+  const p = await lab.ping(false);
+  return !p.ok;
+}
+
+for (const store of ['redis', 'journal'] as const) {
+  describe(`history and restart on ${store === 'redis' ? 'a real redis-server' : 'the local journal'}`, () => {
+    let redis: RedisServer | undefined;
+    before(async () => {
+      requireTools('hping3', 'ping');
+      if (store === 'redis') {
+        redis = new RedisServer();
+        await redis.start();
+      }
+    });
+    after(async () => redis?.destroy());
+
+    test('alerts and bans appear in history; after kill -9 and a restart every ban is still enforced with its remaining time; after a wiped bpffs they come back from the store', { timeout: 90_000 }, async (t) => {
+      const lab = createLab(t);
+      const cfg = config(lab, redis);
+      let d: Daemon = await lab.startDaemon({ config: cfg });
+      await probe(lab, ATK4, 11);
+      await d.waitForLine(new RegExp(`^attackalert: Host ${esc(ATK4)} has been blocked`), 5000);
+      const m = await lab.cli(['ban', '203.0.113.50', '--ttl', '1h', '--reason', 'manual one', '--config', cfg]);
+      assert.equal(m.code, 0, describeRun(m));
+      await sleep(500);
+
+      const h = await historyJson(lab, cfg);
+      assert.ok(h.some((e) => e.op === 'alert' && e.source === ATK4 && e.port === 11 && e.kind === 'syn'), JSON.stringify(h));
+      assert.ok(h.some((e) => e.op === 'ban' && e.target === ATK4 && e.origin === 'auto'), JSON.stringify(h));
+      assert.ok(h.some((e) => e.op === 'ban' && e.target === '203.0.113.50' && e.reason === 'manual one'), JSON.stringify(h));
+      const only = await historyJson(lab, cfg, [ATK4, '--since', '10m']);
+      assert.ok(only.length >= 2 && only.every((e) => e.source === ATK4 || e.target === ATK4), JSON.stringify(only));
+      const top = await lab.cli(['top', '--since', '1h', '--config', cfg]);
+      assert.match(top.stdout, new RegExp(`^\\s+${esc(ATK4)}\\s+1\\s+1\\s+1$`, 'm'), describeRun(top));
+
+      // kill -9 and restart: the kernel kept everything
+      d.child.kill('SIGKILL');
+      await d.done;
+      assert.ok(await banned(lab), 'still banned with the daemon killed');
+      d = await lab.startDaemon({ config: cfg });
+      const after1 = await listJson(lab, cfg);
+      assert.deepEqual(after1.map((e) => e.target).sort(), ['198.18.0.2', '203.0.113.50'], JSON.stringify(after1));
+      assert.ok(after1.every((e) => e.remainingSeconds !== null && e.remainingSeconds > 0 && e.remainingSeconds <= 3600));
+
+      // kill -9 and a wiped bpffs (a reboot): the bans come back from the store
+      d.child.kill('SIGKILL');
+      await d.done;
+      await reboot(lab);
+      assert.ok(!(await banned(lab)), 'with bpffs and nftables wiped nothing is enforced any more');
+      d = await lab.startDaemon({ config: cfg });
+      assert.equal(d.matching(new RegExp(`^sentry-xdp: restored 2 ban\\(s\\) in force from the ${store}`)).length, 1, d.output());
+      const after2 = await listJson(lab, cfg);
+      assert.deepEqual(after2.map((e) => e.target).sort(), ['198.18.0.2', '203.0.113.50'], JSON.stringify(after2));
+      const auto = after2.find((e) => e.target === ATK4)!;
+      assert.ok(auto.remainingSeconds! <= 600 && auto.remainingSeconds! > 500, `remaining time kept: ${JSON.stringify(auto)}`);
+      assert.ok(await banned(lab), 'enforced again after the restore');
+    });
+  });
+}
+
+describe('a fleet of two gateways on one redis', () => {
+  let redis: RedisServer;
+  before(async () => {
+    requireTools('hping3', 'ping');
+    redis = new RedisServer();
+    await redis.start();
+  });
+  after(async () => redis?.destroy());
+
+  test('a scan of gateway A gets the scanner dropped at gateway B within a second; an unban on B lifts it on A', { timeout: 90_000 }, async (t) => {
+    const a = createLab(t);
+    const b = createLab(t);
+    const cfgA = config(a, redis, 'fleet: { name: gw-a }\n');
+    const cfgB = config(b, redis, 'fleet: { name: gw-b }\n');
+    const da = await a.startDaemon({ config: cfgA });
+    const db = await b.startDaemon({ config: cfgB });
+    await db.waitForLine(/^sentry-xdp: fleet: gateway "gw-b"/, 5000);
+    assert.ok(!(await banned(b)), 'B lets the host in before');
+    await probe(a, ATK4, 15);
+    await da.waitForLine(new RegExp(`^attackalert: Host ${esc(ATK4)} has been blocked via XDP drop`), 5000);
+    const t0 = Date.now();
+    await db.waitForLine(new RegExp(`^attackalert: Host ${esc(ATK4)} has been blocked via fleet ban from gateway gw-a`), 3000);
+    const ms = Date.now() - t0;
+    assert.ok(ms < 1000, `B applied A's ban after ${ms} ms`);
+    assert.ok(await banned(b), 'B drops the scanner');
+    const lb = await listJson(b, cfgB);
+    assert.equal(lb.find((e) => e.target === ATK4)?.origin, 'fleet', JSON.stringify(lb));
+
+    const u = await b.cli(['unban', ATK4, '--config', cfgB]);
+    assert.equal(u.code, 0, describeRun(u));
+    await da.waitForLine(new RegExp(`^attackalert: Host ${esc(ATK4)} has been unblocked \\(lifted on gateway gw-b\\)`), 3000);
+    assert.ok(!(await banned(a)), 'A lifted it');
+    assert.equal(db.matching(/has been blocked via fleet ban/).length, 1, `no loops, no duplicates\n${db.output()}`);
+    assert.equal(da.matching(/has been blocked via fleet ban/).length, 0, `A does not get its own ban back\n${da.output()}`);
+  });
+
+  test('redis away for 30 s in the middle of a scan: no crash, blocking goes on, that history appears once it is back', { timeout: 120_000 }, async (t) => {
+    const lab = createLab(t);
+    const cfg = config(lab, redis);
+    const d = await lab.startDaemon({ config: cfg });
+    await redis.stop();
+    await d.waitForLine(/^sentry-xdp: redis: .*detection and blocking go on/, 10_000);
+    for (const [i, src] of ['198.18.0.2', '198.18.0.77', '198.18.0.78'].entries()) {
+      await probe(lab, src, [1, 11, 15][i]);
+      await d.waitForLine(new RegExp(`^attackalert: Host ${esc(src)} has been blocked via XDP drop`), 5000);
+    }
+    assert.ok(await banned(lab), 'blocking goes on without redis');
+    await sleep(27_000);
+    assert.equal(d.exited, false, `the daemon is still running\n${d.output()}`);
+    await redis.start();
+    await d.waitForLine(/^sentry-xdp: redis: connected again; writing \d+ buffered event\(s\)/, 15_000);
+    await sleep(1000);
+    const h = await historyJson(lab, cfg);
+    for (const src of ['198.18.0.2', '198.18.0.77', '198.18.0.78']) {
+      assert.ok(h.some((e) => e.op === 'alert' && e.source === src), `the alert of ${src} reached redis\n${JSON.stringify(h)}`);
+      assert.ok(h.some((e) => e.op === 'ban' && e.target === src), `the ban of ${src} reached redis`);
+    }
+  });
+});
