@@ -14,7 +14,14 @@ import { BanTable } from '../src/daemon/ban-table.js';
 import { Gateway } from '../src/daemon/gateway.js';
 import { commandRunner, Nft } from '../src/adapters/nft.js';
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { JournalStore, type HistoryEvent, type HistoryStore } from '../src/adapters/history.js';
+import type { BanRecord } from '../src/adapters/journal.js';
+import { RedisStore } from '../src/adapters/redis.js';
+import { BanService } from '../src/daemon/bans.js';
+import { FleetReader } from '../src/daemon/fleet.js';
+import { RedisServer } from '../test/helpers/redis.js';
 import { join } from 'node:path';
 import { KernelFixture } from '../test/helpers/kernel-fixture.js';
 import { packet, TH } from '../test/helpers/packets.js';
@@ -256,6 +263,112 @@ async function daemonRss(): Promise<void> {
   }
 }
 
+/** Restoring 1M bans into an empty kernel table, from the journal and from redis; fleet latency; history write rate. */
+async function historyBench(): Promise<void> {
+  const N = Number(process.env.BENCH_BANS ?? 1_000_000);
+  const dir = mkdtempSync(join(tmpdir(), 'sentry-xdp-bench-'));
+  const redis = new RedisServer();
+  try {
+    const keys = randomV4Keys(N);
+    const now = Date.now();
+    const recs: BanRecord[] = Array.from({ length: N }, (_, i) => ({
+      op: 'ban',
+      time: now,
+      target: `${keys[i * 4]}.${keys[i * 4 + 1]}.${keys[i * 4 + 2]}.${keys[i * 4 + 3]}`,
+      ttl: 3600,
+      expires: now + 3_600_000,
+      origin: 'imported',
+      reason: 'bench',
+      by: 'bench',
+      gateway: 'bench',
+    }));
+    const journal = new JournalStore(dir);
+    journal.bans.append(recs);
+    line(`restore: ${N.toLocaleString('en-US')} bans in force, into an empty kernel table (a fresh boot)`);
+    for (const [name, open] of [
+      ['journal', async () => journal as HistoryStore],
+      [
+        'redis',
+        async () => {
+          await redis.start();
+          const st = new RedisStore({ url: redis.url, prefix: 'bench', maxlen: 10_000, buffer: N + 10 });
+          await st.ready();
+          for (let i = 0; i < N; i += 10000) {
+            const p = st.client.pipeline();
+            for (const r of recs.slice(i, i + 10000)) p.hset('bench:bans', r.target, JSON.stringify(r));
+            await p.exec();
+          }
+          return st as HistoryStore;
+        },
+      ],
+    ] as const) {
+      const store = await open();
+      const k = new KernelFixture();
+      k.reset();
+      const gw = { obj: k.obj } as unknown as Gateway;
+      const service = new BanService(gw, store, undefined, 'bench');
+      const t0 = process.hrtime.bigint();
+      const live = await store.liveBans(Date.now());
+      const n = await service.restore(live, { nft: false });
+      const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+      line(`  from the ${name.padEnd(7)}: ${n.toLocaleString('en-US')} bans restored in ${secs.toFixed(2)} s  (target <= 5 s: ${secs <= 5 ? 'met' : 'MISSED'})`);
+      k.close();
+      if (name === 'redis') await store.close();
+    }
+
+    // history writes, pipelined
+    const M = Number(process.env.BENCH_EVENTS ?? 500_000);
+    const w = new RedisStore({ url: redis.url, prefix: 'benchw', maxlen: M, buffer: M + 10 });
+    await w.ready();
+    const alerts: HistoryEvent[] = Array.from({ length: M }, (_, i) => ({
+      op: 'alert', time: now + i, source: recs[i % N]!.target, proto: 'tcp', port: 23, kind: 'syn', iface: 'eth0', gateway: 'bench',
+    }));
+    let t0 = process.hrtime.bigint();
+    w.record(alerts);
+    while (w.health().buffered > 0) await new Promise((r) => setTimeout(r, 20));
+    let secs = Number(process.hrtime.bigint() - t0) / 1e9;
+    line(`history: ${M.toLocaleString('en-US')} alerts written to redis (XADD, pipelined) at ${Math.round(M / secs).toLocaleString('en-US')}/s  (target >= 100,000/s: ${M / secs >= 100_000 ? 'met' : 'MISSED'})`);
+    await w.close();
+    const jw = new JournalStore(join(dir, 'w'));
+    t0 = process.hrtime.bigint();
+    for (let i = 0; i < M; i += 4096) jw.record(alerts.slice(i, i + 4096));
+    secs = Number(process.hrtime.bigint() - t0) / 1e9;
+    line(`history: ${M.toLocaleString('en-US')} alerts appended to the journal at ${Math.round(M / secs).toLocaleString('en-US')}/s`);
+
+    // fleet propagation: gateway A records bans, gateway B's reader applies them
+    const F = 500;
+    const lat: number[] = [];
+    const pub = new RedisStore({ url: redis.url, prefix: 'fleet', maxlen: 10_000, buffer: 10_000, fleetSend: true });
+    await pub.ready();
+    let resolveAll!: () => void;
+    const all = new Promise<void>((r) => (resolveAll = r));
+    const reader = new FleetReader({ url: redis.url, prefix: 'fleet', maxlen: 10_000, buffer: 10_000 }, 'b', {
+      ban: async (b) => {
+        lat.push(Date.now() - b.time);
+        if (lat.length === F) resolveAll();
+      },
+      unban: async () => {},
+      catchUp: async () => {},
+      report: () => {},
+    });
+    reader.start();
+    await new Promise((r) => setTimeout(r, 300));
+    for (let i = 0; i < F; i++) {
+      pub.record([{ ...recs[i]!, time: Date.now(), gateway: 'a', origin: 'auto' }]);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    await Promise.race([all, new Promise((r) => setTimeout(r, 10_000))]);
+    lat.sort((a, b) => a - b);
+    const pct = (p: number) => lat[Math.min(lat.length - 1, Math.floor((lat.length * p) / 100))] ?? NaN;
+    line(`fleet: ${lat.length} bans from gateway A applied by gateway B through redis: p50 ${pct(50)} ms, p99 ${pct(99)} ms  (target p99 <= 100 ms: ${pct(99) <= 100 ? 'met' : 'MISSED'})`);
+    await reader.stop();
+    await pub.close();
+  } finally {
+    await redis.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) {
     console.error('bench: needs root (BPF_PROG_TEST_RUN); run `sudo make bench`');
@@ -267,6 +380,7 @@ async function main(): Promise<void> {
   if (!only.length || only.includes('bans')) banTable();
   if (!only.length || only.includes('nft')) await nftRate();
   if (!only.length || only.includes('daemon')) await daemonRss();
+  if (!only.length || only.includes('history')) await historyBench();
 }
 
 main().catch((e: Error) => {

@@ -1,7 +1,7 @@
 /**
  * Redis, through ioredis: the history store of a gateway and the channel of
  * a fleet. Layout (prefix "sentry-xdp" by default):
- *   PREFIX:events  stream  every alert, ban and unban (XADD MAXLEN ~ N)
+ *   PREFIX:events  stream  every alert (100 to an entry), ban and unban (XADD MAXLEN ~ N/100 entries)
  *   PREFIX:bans    hash    target → the latest ban in force (JSON), for restore and catch-up
  *   PREFIX:fleet   stream  bans and unbans for the other gateways
  * Nothing here waits on Redis on the alert path: writes are buffered (bounded)
@@ -83,30 +83,44 @@ export class RedisStore implements HistoryStore {
   }
 
   record(events: readonly HistoryEvent[]): void {
-    this.queue.push(...events);
+    for (const e of events) this.queue.push(e);
     const over = this.queue.length - this.s.buffer;
     if (over > 0) {
       this.queue.splice(0, over);
       this.lost += over;
     }
-    if (this.queue.length >= 1000) void this.flush();
+    // bans and unbans go out at once (the fleet waits for them); alerts in batches
+    if (this.queue.length >= 1000 || events.some((e) => e.op !== 'alert')) setImmediate(() => void this.flush());
   }
 
-  /** Writes the buffer in pipelines of 1000; keeps it when Redis is away. */
+  /** Writes the buffer in pipelines of 5000; keeps it when Redis is away. */
   async flush(): Promise<void> {
     if (this.flushing || !this.queue.length || this.client.status !== 'ready') return;
     this.flushing = true;
     try {
       while (this.queue.length && this.client.status === 'ready') {
-        const batch = this.queue.slice(0, 1000);
+        const batch = this.queue.slice(0, 5000);
         const p = this.client.pipeline();
+        // alerts go 100 to a stream entry (field "b"); bans and unbans one each (field "e")
+        let alerts: HistoryEvent[] = [];
+        const flushAlerts = () => {
+          if (alerts.length) p.xadd(this.key.events, 'MAXLEN', '~', String(Math.ceil(this.s.maxlen / 100)), '*', 'b', JSON.stringify(alerts));
+          alerts = [];
+        };
         for (const e of batch) {
-          p.xadd(this.key.events, 'MAXLEN', '~', String(this.s.maxlen), '*', 'e', JSON.stringify(e));
+          if (e.op === 'alert') {
+            alerts.push(e);
+            if (alerts.length >= 100) flushAlerts();
+            continue;
+          }
+          flushAlerts();
+          p.xadd(this.key.events, 'MAXLEN', '~', String(Math.ceil(this.s.maxlen / 100)), '*', 'e', JSON.stringify(e));
           if (e.op === 'ban') p.hset(this.key.bans, e.target, JSON.stringify(e));
           else if (e.op === 'unban') p.hdel(this.key.bans, e.target);
           const share = this.s.fleetSend && ((e.op === 'ban' && e.origin !== 'fleet') || (e.op === 'unban' && sharedUnban(e.why)));
           if (share) p.xadd(this.key.fleet, 'MAXLEN', '~', '100000', '*', 'e', JSON.stringify(e));
         }
+        flushAlerts();
         const res = await p.exec();
         if (res?.some(([err]) => err)) throw res.find(([err]) => err)![0]!;
         this.queue.splice(0, batch.length);
@@ -133,8 +147,11 @@ export class RedisStore implements HistoryStore {
       const rows = (await this.client.xrange(this.key.events, from, '+', 'COUNT', 10000)) as Array<[string, string[]]>;
       for (const [, fields] of rows) {
         try {
-          const e = JSON.parse(fields[1] ?? '') as HistoryEvent;
-          if (q.source === undefined || eventSource(e) === q.source) out.push(e);
+          const v = JSON.parse(fields[1] ?? '') as HistoryEvent | HistoryEvent[];
+          for (const e of Array.isArray(v) ? v : [v]) {
+            if (q.since !== undefined && e.time < q.since) continue;
+            if (q.source === undefined || eventSource(e) === q.source) out.push(e);
+          }
         } catch {
           /* not ours */
         }

@@ -13,8 +13,16 @@ export interface Cidr {
  * Parses "1.2.3.4", "2001:db8::1", "203.0.113.0/24", "2001:db8::/48".
  * Rejects "/33", "300.1.1.1" and anything else with a one-line reason.
  */
+const DOTTED_QUAD = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
+
 export function parseCidr(input: string): Cidr {
   const text = input.trim();
+  // fast path for the common case (bulk files, restores): a plain IPv4 address
+  const q = DOTTED_QUAD.exec(text);
+  if (q) {
+    const bytes = Buffer.from([Number(q[1]), Number(q[2]), Number(q[3]), Number(q[4])]);
+    return { family: 4, bytes, prefix: 32, text };
+  }
   const [addrText, prefixText, extra] = text.split('/');
   if (extra !== undefined || !addrText) throw badAddress(input, 'write an address or a CIDR like 203.0.113.0/24');
   if (!ipaddr.isValid(addrText) || (addrText.includes('.') && !ipaddr.IPv4.isValidFourPartDecimal(addrText) && !addrText.includes(':'))) {

@@ -146,7 +146,15 @@ export class BanService {
    */
   async restore(records: readonly BanRecord[], opts: { origin?: Origin; nft?: boolean } = {}): Promise<number> {
     const wall = Date.now();
-    const reqs: BanRequest[] = [];
+    const now = kernelClockNs();
+    const empty = this.table.size() === 0; // a fresh boot: nothing to look up
+    // exact IPv4 addresses (nearly all of a big table) are packed straight into batches
+    const v4 = this.gw.obj.map('sentry_bans_v4');
+    const keys = Buffer.alloc(records.length * v4.keySize);
+    const vals = Buffer.alloc(records.length * v4.valueSize);
+    let n4 = 0;
+    const others: BanRequest[] = [];
+    const forNft: Array<{ target: string; timeoutSeconds: number }> = [];
     for (const b of records) {
       if (b.expires !== null && b.expires <= wall) continue;
       let target: Cidr;
@@ -155,8 +163,8 @@ export class BanService {
       } catch {
         continue;
       }
-      if (this.table.get(target)) continue;
-      reqs.push({
+      if (!empty && this.table.get(target)) continue;
+      const req: BanRequest = {
         target,
         ttl: b.expires === null ? 0 : Math.max(1, Math.ceil((b.expires - wall) / 1000)),
         reason: b.reason,
@@ -164,17 +172,24 @@ export class BanService {
         by: b.by,
         ...(b.port !== undefined ? { port: b.port } : {}),
         ...(b.proto ? { proto: b.proto } : {}),
-      });
+      };
+      if (opts.nft !== false) forNft.push({ target: target.text, timeoutSeconds: req.ttl });
+      if (target.family === 4 && target.prefix === 32) {
+        target.bytes.copy(keys, n4 * v4.keySize);
+        encodeBan(this.value(req, now), vals, n4 * v4.valueSize);
+        n4++;
+      } else others.push(req);
     }
-    this.toKernel(reqs, kernelClockNs());
-    if (opts.nft !== false) await this.nft?.add(reqs.map((r) => ({ target: r.target.text, timeoutSeconds: r.ttl })));
-    return reqs.length;
+    const CHUNK = 65536;
+    for (let i = 0; i < n4; i += CHUNK) {
+      const c = Math.min(CHUNK, n4 - i);
+      v4.updateBatch(keys.subarray(i * v4.keySize, (i + c) * v4.keySize), vals.subarray(i * v4.valueSize, (i + c) * v4.valueSize), c);
+    }
+    this.toKernel(others, now);
+    if (forNft.length) await this.nft?.add(forNft);
+    return n4 + others.length;
   }
 
-  /**
-   * Applies bans to the kernel (exact addresses in batches), the journal (one
-   * write) and nftables (a handful of batches). onProgress reports per stage.
-   */
   async ban(reqs: readonly BanRequest[], onProgress?: (stage: string, done: number, total: number) => void): Promise<void> {
     const wall = Date.now();
     this.toKernel(reqs, kernelClockNs(), onProgress);
