@@ -7,6 +7,7 @@ BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 -Wall -Werror -I$(ARCH_INC) -Ibpf
 LIBBPF_CFLAGS := $(shell pkg-config --cflags libbpf 2>/dev/null)
 LIBBPF_LIBS := $(shell pkg-config --libs libbpf 2>/dev/null || echo -lbpf)
 PREFIX ?= /usr/local
+SYSTEMD_UNIT_DIR ?= /etc/systemd/system
 
 BPF_OBJS := build/sentry.bpf.o build/empty.bpf.o build/bench_ringbuf.bpf.o
 NATIVE := build/libsentry_shim.so build/abi_dump
@@ -68,9 +69,15 @@ install: build
 	install -d $(DESTDIR)$(PREFIX)/bin
 	printf '#!/bin/sh\nexec node $(PREFIX)/lib/sentry-xdp/dist/src/cli/main.js "$$@"\n' > $(DESTDIR)$(PREFIX)/bin/sentry-xdp
 	chmod 755 $(DESTDIR)$(PREFIX)/bin/sentry-xdp
+	install -d $(DESTDIR)$(SYSTEMD_UNIT_DIR) $(DESTDIR)/etc/default
+	sed 's#^ExecStart=/usr/local/bin/sentry-xdp #ExecStart=$(PREFIX)/bin/sentry-xdp #' packaging/sentry-xdp.service > $(DESTDIR)$(SYSTEMD_UNIT_DIR)/sentry-xdp.service
+	chmod 644 $(DESTDIR)$(SYSTEMD_UNIT_DIR)/sentry-xdp.service
+	[ -e $(DESTDIR)/etc/default/sentry-xdp ] || install -m 644 packaging/sentry-xdp.default $(DESTDIR)/etc/default/sentry-xdp
+	@echo "systemd: set SENTRY_XDP_IFACES in /etc/default/sentry-xdp, then: systemctl daemon-reload && systemctl enable --now sentry-xdp"
 
 uninstall:
 	rm -rf $(DESTDIR)$(PREFIX)/lib/sentry-xdp $(DESTDIR)$(PREFIX)/bin/sentry-xdp
+	rm -f $(DESTDIR)$(SYSTEMD_UNIT_DIR)/sentry-xdp.service
 
 clean:
 	rm -rf build dist

@@ -52,6 +52,12 @@ export interface MetricsOptions {
    * their usual unprefixed names so stock dashboards work; default true.
    */
   processMetrics?: boolean;
+  /**
+   * Called on every scrape before the values are served, so they are never older than the
+   * scrape (no timer needed). If it throws, the scrape gets a 500 and Prometheus marks the
+   * target down. Without it, the values are those of the last `update()`.
+   */
+  source?: () => MetricsSnapshot;
 }
 
 /** Kernel counters: snapshot name → metric family and labels. */
@@ -113,6 +119,7 @@ export class Metrics {
   readonly host: string;
   readonly port: number;
   private server: Server | undefined;
+  private readonly source: (() => MetricsSnapshot) | undefined;
   private readonly kernel: Record<KernelFamily, Counter<string>>;
   private readonly probesByPort: Counter<string>;
   private readonly bansInForce: Gauge<string>;
@@ -134,6 +141,7 @@ export class Metrics {
     if (!Number.isInteger(this.port) || this.port < 0 || this.port > 65535) {
       throw new SentryError('CONFIG', `metrics port ${this.port} is not a TCP port`, 'use a port from 1 to 65535');
     }
+    this.source = opts.source;
     const registry = opts.registry ?? new Registry();
     this.registry = registry;
     const registers = [registry];
@@ -296,6 +304,7 @@ export class Metrics {
       return;
     }
     try {
+      if (this.source) this.update(this.source());
       const body = await this.registry.metrics();
       res.writeHead(200, { 'Content-Type': this.registry.contentType });
       res.end(req.method === 'HEAD' ? undefined : body);

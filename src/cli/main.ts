@@ -240,15 +240,89 @@ export function buildProgram(): Command {
 
   program
     .command('top')
-    .description('the worst offenders, ports and scan kinds over a period')
-    .option('--since <duration>', 'the period', '1h')
-    .option('--json', 'print JSON')
+    .description('live view: drop rate, recent alerts, worst offenders (on a terminal); --once prints one report')
+    .option('--since <duration>', 'the period for offenders, ports and kinds', '1h')
+    .option('--once', 'print one report and exit (the default when not on a terminal)')
+    .option('--interval <seconds>', 'refresh every N seconds', '2')
+    .option('--json', 'print JSON (implies --once)')
     .option('-c, --config <file>', 'config (redis)')
-    .action(async (o: { since: string; json?: boolean }, c: Command) => {
-      const r = await bans.history(pathsOf(c), configOf(c), { since: o.since }, warn);
-      const report = topReport(r.events, r.since ?? 0);
-      if (o.json) return out(JSON.stringify(report));
-      for (const l of topText(report, Date.now())) out(l);
+    .action(async (o: { since: string; once?: boolean; interval: string; json?: boolean }, c: Command) => {
+      const report = async () => {
+        const r = await bans.history(pathsOf(c), configOf(c), { since: o.since }, warn);
+        return { report: topReport(r.events, r.since ?? 0), events: r.events };
+      };
+      if (o.json || o.once || !process.stdout.isTTY) {
+        const { report: rep } = await report();
+        if (o.json) return out(JSON.stringify(rep));
+        for (const l of topText(rep, Date.now())) out(l);
+        return;
+      }
+      const every = Math.max(0.5, Number(o.interval) || 2) * 1000;
+      let prev: { t: number; passed: number; dropped: number } | undefined;
+      let stop = false;
+      process.once('SIGINT', () => (stop = true));
+      if (process.stdin.isTTY) {
+        process.stdin.setRawMode(true);
+        process.stdin.on('data', (b) => {
+          if (b[0] === 0x71 || b[0] === 0x03) stop = true; // q, Ctrl-C
+        });
+      }
+      while (!stop) {
+        const s = cmd.status(pathsOf(c));
+        const { report: rep, events } = await report();
+        const now = Date.now();
+        const passed = Number(s.counters.passed ?? 0);
+        const dropped = Number(s.counters.dropped ?? 0);
+        const rate = prev ? ((dropped - prev.dropped) * 1000) / (now - prev.t) : 0;
+        const prate = prev ? ((passed - prev.passed) * 1000) / (now - prev.t) : 0;
+        prev = { t: now, passed, dropped };
+        const lines = [
+          `sentry-xdp top  ${new Date(now).toISOString()}  daemon ${s.daemonPid ? `pid ${s.daemonPid}` : 'not running'}  interfaces ${s.interfaces.map((i) => `${i.name}(${i.mode})`).join(' ') || '-'}`,
+          `drop rate ${rate.toFixed(0)} pkt/s  pass rate ${prate.toFixed(0)} pkt/s  dropped ${dropped}  alerts ${s.counters.alerts ?? 0}  bans in force ${s.bansInForce}  ring-buffer lost ${s.counters.rb_lost ?? 0}`,
+          '',
+          'recent alerts',
+          ...(events.filter((e) => e.op === 'alert').slice(-8).map((e) => `  ${eventLine(e)}`) || []),
+          '',
+          ...topText(rep, now),
+          '',
+          'q quits',
+        ];
+        process.stdout.write(`\x1b[H\x1b[2J${lines.join('\n')}\n`);
+        for (let waited = 0; waited < every && !stop; waited += 100) await new Promise((r) => setTimeout(r, 100));
+      }
+      if (process.stdin.isTTY) process.stdin.setRawMode(false);
+      process.stdin.pause();
+    });
+
+  program
+    .command('reload')
+    .description('make the running daemon re-read its config (SIGHUP); a config that fails validation is refused and the running one stays')
+    .action((_o: object, c: Command) => {
+      const pid = cmd.reload(pathsOf(c));
+      out(`sent SIGHUP to the daemon (pid ${pid}); its log says whether the new config was taken`);
+    });
+
+  const configCmd = program.command('config').description('check a config file, or import a portsentry.conf');
+  configCmd
+    .command('check')
+    .description('validate a config file (default /etc/sentry-xdp/sentry.yaml) as the daemon would')
+    .argument('[file]', 'the config file')
+    .action((file: string | undefined) => {
+      const r = cmd.configCheck(file);
+      out(`${r.source}: ok`);
+    });
+  configCmd
+    .command('import-portsentry')
+    .description('write an equivalent sentry.yaml from a portsentry.conf; what has no equivalent is listed')
+    .argument('<portsentry.conf>', "PortSentry's config, e.g. /etc/portsentry/portsentry.conf")
+    .option('--ignore <file>', "PortSentry's ignore file (IGNORE_FILE), imported as the allow list")
+    .option('--modes <list>', 'PortSentry run modes to carry over: tcp,udp,stcp,sudp,atcp,audp (default: what the file configures)')
+    .option('-o, --output <file>', 'write the YAML here instead of stdout (refuses to overwrite)')
+    .action((file: string, o: { ignore?: string; modes?: string; output?: string }) => {
+      const r = cmd.importPortsentryFile(file, o.ignore, o.modes, o.output);
+      if (!o.output) process.stdout.write(r.yaml);
+      for (const n of r.notes) process.stderr.write(`${n.file}${n.line ? `:${n.line}` : ''}: ${n.message}\n`);
+      if (o.output) out(`wrote ${o.output}; ${r.notes.length} note(s) above; check it with \`sentry-xdp config check ${o.output}\``);
     });
 
   const allowCmd = program.command('allow').description("the allow list (PortSentry's portsentry.ignore): never counted, never banned");

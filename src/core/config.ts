@@ -122,6 +122,50 @@ export const ConfigSchema = z
       })
       .strict()
       .default({}),
+    /** Notifications that never flood: one digest per interval, immediate only for urgent events. */
+    notify: z
+      .object({
+        command: z.string().optional(),
+        webhook: z.string().url().optional(),
+        interval: duration('notify.interval', false).default('5m'),
+        urgent: z
+          .array(
+            z
+              .object({
+                cidr: cidr('notify.urgent.cidr').optional(),
+                port: z.number().int().min(1).max(65535).optional(),
+                proto: z.enum(['tcp', 'udp']).optional(),
+                kind: z.enum(['alert', 'ban', 'unban', 'not_blocked']).optional(),
+                origin: z.string().optional(),
+              })
+              .strict(),
+          )
+          .default([]),
+        timeout: duration('notify.timeout', false).default('10s'),
+      })
+      .strict()
+      .default({}),
+    /** Also log to syslog with PortSentry's facility (daemon) and wording. */
+    syslog: z
+      .object({
+        enabled: z.boolean().default(false),
+        facility: z.string().default('daemon'),
+        tag: z.string().default('sentry-xdp'),
+        path: z.string().default('/dev/log'),
+      })
+      .strict()
+      .default({}),
+    /** Prometheus endpoint; localhost by default. */
+    metrics: z
+      .object({
+        enabled: z.boolean().default(true),
+        host: z.string().default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(9641),
+      })
+      .strict()
+      .default({}),
+    /** PortSentry's RESOLVE_HOST: names of sources in alert lines, looked up off the hot path. */
+    resolve_host: z.boolean().default(false),
     /** PortSentry's KILL_* commands, with $TARGET$, $PORT$ and $MODE$. */
     hooks: z
       .object({

@@ -2,11 +2,13 @@
  * What each verb does, with its side effects passed in. The CLI only parses
  * argv and prints what these return or report.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { importPortsentry, parseModes, type ImportResult } from '../core/portsentry-import.js';
+import { parseConfig } from '../core/config.js';
 import type { Config } from '../core/config.js';
 import { formatPortList } from '../core/ports.js';
 import { formatDuration } from '../core/ttl.js';
-import { computeWatchSet, type WatchSet } from '../core/watch.js';
+import { computeWatchSet, type Listeners, type WatchSet } from '../core/watch.js';
 import { SentryError } from '../errors.js';
 import { loadConfig } from '../adapters/config-file.js';
 import { ifNameToIndex, type AttachModeName } from '../adapters/kernel.js';
@@ -24,6 +26,9 @@ import { runDaemon, type Reporter } from './daemon.js';
 import { detachIface, Gateway, listInterfaces, removeAll, type AttachedIface } from './gateway.js';
 import { HostsDeny } from './hosts-deny.js';
 import { NftSync } from './nft-sync.js';
+import { makeOutputs } from './outputs.js';
+import { Metrics } from '../adapters/metrics.js';
+import { metricsSnapshot } from './metrics-snapshot.js';
 import { BanTable } from './ban-table.js';
 import { currentProtected, gatewayName, openHistory, syncLists, ttlRules } from './context.js';
 
@@ -36,6 +41,25 @@ export interface AttachOptions {
   paths: Paths;
   reporter: Reporter;
   signal: AbortSignal;
+}
+
+/** Lines for ports that became or stopped being tripwires since the last look, and why. */
+export function watchChanges(before: WatchSet, after: WatchSet, was: Listeners, now: Listeners): string[] {
+  const out: string[] = [];
+  for (const proto of ['tcp', 'udp'] as const) {
+    const b = new Set(before[proto]);
+    const a = new Set(after[proto]);
+    const P = proto.toUpperCase();
+    for (const p of before[proto]) {
+      if (a.has(p)) continue;
+      out.push(now[proto].has(p) ? `${P} ${p}: a local service listens there now; no longer watched` : `${P} ${p}: no longer watched (config)`);
+    }
+    for (const p of after[proto]) {
+      if (b.has(p)) continue;
+      out.push(was[proto].has(p) && !now[proto].has(p) ? `${P} ${p}: nothing listens there any more; watched again` : `${P} ${p}: now watched (config)`);
+    }
+  }
+  return out;
 }
 
 function summarizeWatch(w: WatchSet): string[] {
@@ -118,7 +142,10 @@ export async function attach(o: AttachOptions): Promise<void> {
     o.reporter.info(describeConfig(config, source));
     for (const line of summarizeWatch(watch)) o.reporter.info(line);
     if (!o.daemon) return;
-    const history = openHistory(config, o.paths, (l) => o.reporter.info(l));
+    const outputs = makeOutputs(config, o.reporter, (l) => o.reporter.info(l));
+    cleanup.push(() => outputs.close());
+    const rep = outputs.reporter;
+    const history = openHistory(config, o.paths, (l) => rep.info(l));
     cleanup.push(() => history.close());
     if (history instanceof JournalStore) history.bans.compactIfLarger(config.history.max_bytes, Date.now());
     const nft = config.nft.enabled ? new NftSync(new Nft({ table: config.nft.table }), (l) => o.reporter.info(l), config.nft.table) : undefined;
@@ -136,10 +163,10 @@ export async function attach(o: AttachOptions): Promise<void> {
     const n = await nft?.reconcile(new BanTable(gw.obj));
     if (n !== undefined) o.reporter.info(`nftables: table inet ${config.nft.table} holds the ${n} ban(s) in force`);
     if (config.redis && config.fleet.receive) {
-      const fleet = new FleetReader({ ...config.redis }, gateway, fleetHandlers(service, config, o.paths, o.reporter));
+      const fleet = new FleetReader({ ...config.redis }, gateway, fleetHandlers(service, config, o.paths, rep));
       fleet.start();
       cleanup.push(() => fleet.stop());
-      o.reporter.info(`fleet: gateway "${gateway}" ${config.fleet.send ? 'shares its bans and ' : ''}follows the others' on redis`);
+      rep.info(`fleet: gateway "${gateway}" ${config.fleet.send ? 'shares its bans and ' : ''}follows the others' on redis`);
     }
     const hooks = new HookRunner({
       timeoutMs: config.hooks.timeout * 1000,
@@ -150,15 +177,69 @@ export async function attach(o: AttachOptions): Promise<void> {
     o.reporter.info(`PortSentry-compatible alerts follow; pins in ${o.paths.pinRoot}; Ctrl-C stops the daemon, bans stay enforced`);
     const gwRef = gw;
     let lastStats = 0;
+    // live: watched ports follow the host's listening sockets; SIGHUP reloads the config
+    let current = watch;
+    let lastHeard = readListeners();
+    let reloadWanted = false;
+    const onHup = () => (reloadWanted = true);
+    process.on('SIGHUP', onHup);
+    cleanup.push(async () => void process.off('SIGHUP', onHup));
+    let nextWatch = 0;
+    const metrics = config.metrics.enabled ? new Metrics({ host: config.metrics.host, port: config.metrics.port }) : undefined;
+    if (metrics) {
+      try {
+        const { url } = await metrics.start();
+        rep.info(`metrics: ${url}`);
+        cleanup.push(() => metrics.stop());
+      } catch (e) {
+        rep.info(`metrics: cannot listen on ${config.metrics.host}:${config.metrics.port} (${(e as Error).message.split('\n')[0]}); going on without`);
+      }
+    }
+    let nextMetrics = 0;
+    const onLoop = () => {
+      const now = Date.now();
+      if (reloadWanted) {
+        reloadWanted = false;
+        try {
+          const next = loadConfig(o.config);
+          gwRef.writeConfig(next.config);
+          gwRef.writeTtlRules(ttlRules(next.config));
+          syncLists(gwRef, next.config, o.paths);
+          Object.assign(config, next.config);
+          nextWatch = 0;
+          rep.info(`reloaded ${next.source}: ${describeConfig(config, next.source).replace(/^config: [^;]*; /, '')}`);
+        } catch (e) {
+          const err = e as SentryError;
+          rep.info(`reload refused, the running config stays: ${err.message}${err.hint ? `; ${err.hint}` : ''}`);
+        }
+      }
+      if (now >= nextWatch) {
+        nextWatch = now + 1000;
+        const heard = readListeners();
+        const w = computeWatchSet(config, heard);
+        for (const line of watchChanges(current, w, lastHeard, heard)) rep.info(line);
+        lastHeard = heard;
+        if (JSON.stringify(w) !== JSON.stringify(current)) {
+          gwRef.writePorts(w);
+          run.writeWatch(w);
+          current = w;
+        }
+      }
+      if (metrics && now >= nextMetrics) {
+        nextMetrics = now + 1000;
+        metrics.update(metricsSnapshot(gwRef, run, history));
+      }
+    };
     const why = await runDaemon(gw, {
-      reporter: o.reporter,
+      reporter: rep,
+      onLoop,
       signal: o.signal,
       config,
       history,
       gateway,
       nft,
       hooks,
-      hostsDeny: new HostsDeny(config.hooks.hosts_deny_file, (l) => o.reporter.info(l)),
+      hostsDeny: new HostsDeny(config.hooks.hosts_deny_file, (l) => rep.info(l)),
       refreshLists: () => syncLists(gwRef, config, o.paths),
       onTick: (t) => {
         if (Date.now() - lastStats < 1000) return;
@@ -292,4 +373,41 @@ export function status(paths: Paths): Status {
   } finally {
     gw.close();
   }
+}
+
+/** `reload`: SIGHUP to the running daemon. */
+export function reload(paths: Paths): number {
+  const pid = new RunDir(paths.runDir).daemonPid();
+  if (!pid) throw new SentryError('NOT_ATTACHED', 'no sentry-xdp daemon is running', 'start it with `sentry-xdp attach IFACE`');
+  process.kill(pid, 'SIGHUP');
+  return pid;
+}
+
+/** `config check`: the same validation the daemon does. */
+export function configCheck(file?: string): { source: string } {
+  const { source } = loadConfig(file);
+  return { source };
+}
+
+/** `config import-portsentry`. */
+export function importPortsentryFile(file: string, ignore?: string, modes?: string, output?: string): ImportResult {
+  const read = (f: string, what: string) => {
+    try {
+      return readFileSync(f, 'utf8');
+    } catch (e) {
+      throw new SentryError('USAGE', `${f}: cannot read the ${what} (${(e as NodeJS.ErrnoException).code})`, 'check the path');
+    }
+  };
+  const r = importPortsentry({
+    conf: read(file, 'portsentry.conf'),
+    confName: file,
+    ...(ignore ? { ignore: read(ignore, 'ignore file'), ignoreName: ignore } : {}),
+    ...(modes ? { modes: parseModes(modes) } : {}),
+  });
+  parseConfig(r.yaml, output ?? 'imported.yaml'); // never write what the daemon would refuse
+  if (output) {
+    if (existsSync(output)) throw new SentryError('USAGE', `${output} exists; not overwriting it`, 'choose another --output or remove it first');
+    writeFileSync(output, r.yaml);
+  }
+  return r;
 }

@@ -115,6 +115,8 @@ export interface DaemonOptions {
   hostsDeny?: HostsDeny | undefined;
   /** Re-reads this host's addresses, gateways and resolvers into the never-ban list. */
   refreshLists?: () => void;
+  /** Called on every loop turn (at least every 200 ms): reloads, the watched-port refresh. */
+  onLoop?: () => Promise<void> | void;
   /** Called on every loop turn with the daemon's totals. */
   onTick?: (t: { bansExpired: number; evicted: number; nftHealthy: boolean | null; history: object }) => void;
   sweepMs?: number;
@@ -125,7 +127,8 @@ export async function runDaemon(gw: Gateway, opts: DaemonOptions): Promise<'sign
   const { config: cfg, reporter } = opts;
   const rb = new RingBuffer(gw.obj.mapFd('sentry_events'), Layout.sx_event.size, 4096);
   const bans = new BanTable(gw.obj);
-  const rules: TtlRule[] = cfg.ttl_rules.map((r) => ({ net: parseCidr(r.cidr), ttl: r.ttl }));
+  // cfg may be replaced in place by a reload (SIGHUP): read the rules from it each time
+  const rules = (): TtlRule[] => cfg.ttl_rules.map((r) => ({ net: parseCidr(r.cidr), ttl: r.ttl }));
   const offences = new OffenceTracker(cfg.escalation.lookback * 1000);
   try {
     const past = await opts.history.query({ since: Date.now() - cfg.escalation.lookback * 1000 });
@@ -158,7 +161,7 @@ export async function runDaemon(gw: Gateway, opts: DaemonOptions): Promise<'sign
   /** Policy on a ban the kernel just made: TTL escalation, then journal, nft, hooks. */
   const onBanned = (a: Alert, ev: AlertEvent, nftAdds: Array<{ target: string; timeoutSeconds: number }>) => {
     const target = parseCidr(a.source);
-    const base = ttlFor(target, rules, cfg.ban_ttl);
+    const base = ttlFor(target, rules(), cfg.ban_ttl);
     const n = offences.record(a.source, a.time.getTime());
     const ttl = escalate(base, n, cfg.escalation);
     if (ttl !== a.banSeconds) {
@@ -289,6 +292,7 @@ export async function runDaemon(gw: Gateway, opts: DaemonOptions): Promise<'sign
         nextRefresh = Date.now() + 30_000;
       }
       opts.onTick?.({ ...totals, nftHealthy: opts.nft?.healthy ?? null, history: opts.history.health() });
+      await opts.onLoop?.();
     }
     return 'signal';
   } finally {

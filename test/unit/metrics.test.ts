@@ -183,3 +183,32 @@ test('defaults to 127.0.0.1:9641; a busy port is one clear error', async () => {
     await new Promise((r) => blocker.close(r));
   }
 });
+
+test('with a source, every scrape pulls a fresh snapshot; a failing source is a 500', async () => {
+  let n = 0;
+  let fail = false;
+  const m = new Metrics({
+    host: '127.0.0.1',
+    port: 0,
+    registry: new Registry(),
+    processMetrics: false,
+    source: () => {
+      if (fail) throw new Error('reading counters: EBADF');
+      n += 1;
+      return snapshot(n);
+    },
+  });
+  const { url } = await m.start();
+  try {
+    const a = await (await fetch(url)).text();
+    const b = await (await fetch(url)).text();
+    assert.equal(value(a, 'sentry_xdp_alerts_total'), 1);
+    assert.equal(value(b, 'sentry_xdp_alerts_total'), 2);
+    fail = true;
+    const r = await fetch(url);
+    assert.equal(r.status, 500);
+    assert.match(await r.text(), /EBADF/);
+  } finally {
+    await m.stop();
+  }
+});

@@ -1,0 +1,51 @@
+/** What the Prometheus endpoint shows, read from the kernel and the daemon's totals. */
+import { Layout } from '../core/abi.js';
+import type { HistoryStore } from '../adapters/history.js';
+import type { MetricsSnapshot } from '../adapters/metrics.js';
+import type { RunDir } from '../adapters/run-dir.js';
+import type { Gateway } from './gateway.js';
+
+const MAPS: Record<string, number> = {
+  sentry_bans_v4: 1_200_000,
+  sentry_bans_v6: 262_144,
+  sentry_ban_cidr_v4: 65_536,
+  sentry_ban_cidr_v6: 65_536,
+  sentry_allow_v4: 16_384,
+  sentry_allow_v6: 16_384,
+  sentry_sources: 131_072,
+};
+const ORIGINS = ['auto', 'manual', 'imported', 'fleet'];
+
+let slow: { at: number; inForce: Record<string, number>; fill: MetricsSnapshot['mapFill'] } | undefined;
+
+/** Kernel counters every call; ban counts by origin and map fill at most every 10 s (they walk whole maps). */
+export function metricsSnapshot(gw: Gateway, run: RunDir, history: HistoryStore): MetricsSnapshot {
+  const now = Date.now();
+  if (!slow || now - slow.at > 10_000) {
+    const inForce: Record<string, number> = { auto: 0, manual: 0, imported: 0, fleet: 0 };
+    const fill: MetricsSnapshot['mapFill'] = {};
+    for (const [name, max] of Object.entries(MAPS)) {
+      const m = gw.obj.map(name);
+      if (name.startsWith('sentry_ban')) {
+        const { values, count } = m.dump(Math.max(1024, m.count() + 1024));
+        for (let i = 0; i < count; i++) {
+          const origin = ORIGINS[values[i * Layout.sx_ban.size + Layout.sx_ban.fields.origin[0]]! - 1] ?? 'manual';
+          inForce[origin] = (inForce[origin] ?? 0) + 1;
+        }
+        fill[name] = { entries: count, max };
+      } else fill[name] = { entries: m.count(), max };
+    }
+    slow = { at: now, inForce, fill };
+  }
+  const stats = gw.stats();
+  const d = (run.readDaemonStats() ?? {}) as { bansExpired?: number; hooks?: MetricsSnapshot['hooks'] };
+  return {
+    kernel: Object.fromEntries(Object.entries(stats).map(([k, v]) => [k.toLowerCase(), v])),
+    bansInForce: slow.inForce,
+    bansAdded: { auto: stats.BANS_ADDED ?? 0n },
+    bansExpired: d.bansExpired ?? 0,
+    mapFill: slow.fill,
+    historyStore: history.health(),
+    ...(d.hooks ? { hooks: d.hooks } : {}),
+  };
+}
