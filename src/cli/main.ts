@@ -216,8 +216,11 @@ export function buildProgram(): Command {
       const w = Math.max(6, ...entries.map((e) => e.target.length));
       out(`${'TARGET'.padEnd(w)}  ORIGIN    EXPIRES IN   DROPS  REASON`);
       for (const e of entries) {
-        const reason = [e.probe, e.reason && e.reason !== e.probe ? e.reason : ''].filter(Boolean).join('; ');
-        out(`${e.target.padEnd(w)}  ${e.origin.padEnd(8)}  ${remaining(e).padEnd(11)}  ${String(e.drops).padStart(5)}  ${reason}${e.by && e.origin !== 'auto' ? ` (by ${e.by})` : ''}`);
+        const who = e.origin === 'fleet' && e.gateway ? `from ${e.gateway}` : e.by && e.origin !== 'auto' ? `by ${e.by}` : '';
+        const reason = [e.probe, e.reason && e.reason !== e.probe && !e.reason.startsWith('scan: ') ? e.reason : '', who ? `(${who})` : '']
+          .filter(Boolean)
+          .join(' ');
+        out(`${e.target.padEnd(w)}  ${e.origin.padEnd(8)}  ${remaining(e).padEnd(11)}  ${String(e.drops).padStart(5)}  ${reason}`);
       }
     });
 

@@ -631,9 +631,9 @@ export function importPortsentry(input: ImportInput): ImportResult {
   const resolve = get('RESOLVE_HOST');
   if (resolve) {
     const on = atoi(resolve.value).n !== 0;
-    notes.add('RESOLVE_HOST', resolve.line, `RESOLVE_HOST=${show(resolve.value)} has no equivalent yet: alerts show addresses only; kept as a comment`);
-    trailer.push(`# RESOLVE_HOST${at(resolve)}: no equivalent yet`);
-    trailer.push(`# resolve_host: ${on}`);
+    if (on) notes.add('RESOLVE_HOST', resolve.line, 'RESOLVE_HOST=1: names are looked up off the alert path (2 s timeout, cached); the first alert of a source shows its address');
+    trailer.push(`# RESOLVE_HOST${at(resolve)}: names of sources in alert lines`);
+    trailer.push(`resolve_host: ${on}`);
   }
   for (const key of ['HISTORY_FILE', 'BLOCKED_FILE'] as const) {
     const s = get(key);

@@ -67,9 +67,8 @@ test('the Gentoo portsentry.conf (seed 002) imports into a config that validates
   assert.ok(noteFor(r, 'BLOCKED_FILE', /no equivalent/));
   assert.ok(noteFor(r, 'IGNORE_FILE', /pass --ignore FILE/));
   assert.ok(noteFor(r, 'ban_ttl', /never expired.*ban_ttl: permanent/));
-  // RESOLVE_HOST = "0" (spaces around =) becomes a comment, not a key the schema would reject
-  assert.ok(noteFor(r, 'RESOLVE_HOST', /no equivalent yet/));
-  assert.match(r.yaml, /^# resolve_host: false$/m);
+  // RESOLVE_HOST = "0" (spaces around =) becomes resolve_host
+  assert.match(r.yaml, /^resolve_host: false$/m);
   // every note with a line points at the line holding that setting
   const lines = text.split('\n');
   for (const n of r.notes.filter((x) => x.line > 0 && /^[A-Z_]+$/.test(x.key))) {
@@ -146,7 +145,7 @@ test("seed 004: KILL_RUN_CMD survives byte for byte and the daemon's hook planne
   assert.equal(planHook(c.hooks.kill_route, { target: '203.0.113.9', port: 23, mode: 'tcp' }).kind, 'argv');
   assert.equal(c.hooks.unban_cmd, '/sbin/iptables -D INPUT -s $TARGET$ -j DROP');
   assert.ok(noteFor(r, 'KILL_RUN_CMD', /hooks\.timeout.*ttl_rules/));
-  assert.match(r.yaml, /^# resolve_host: true$/m);
+  assert.match(r.yaml, /^resolve_host: true$/m);
   assert.ok(!r.notes.some((n) => /cannot run this command/.test(n.message)));
 });
 
