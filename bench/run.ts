@@ -9,7 +9,7 @@
  */
 import { dataView, decodeEvent, encodeBan, Layout, Origin } from '../src/core/abi.js';
 import { parseCidr } from '../src/core/addr.js';
-import { artifactPath, benchProducerJoin, benchProducerStart, BpfObject, kernelClockNs, PACKAGE_ROOT, RingBuffer } from '../src/adapters/kernel.js';
+import { artifactPath, type BpfMap, benchProducerJoin, benchProducerStart, BpfObject, kernelClockNs, PACKAGE_ROOT, RingBuffer } from '../src/adapters/kernel.js';
 import { BanTable } from '../src/daemon/ban-table.js';
 import { Gateway } from '../src/daemon/gateway.js';
 import { commandRunner, Nft } from '../src/adapters/nft.js';
@@ -137,24 +137,29 @@ function randomV4Keys(n: number): Buffer {
   return keys;
 }
 
+const FILL_CHUNK = 16384;
+
+/** Writes one-hour bans of the packed IPv4 keys into a ban map, FILL_CHUNK per batched call. */
+function fillBans(m: BpfMap, keys: Buffer, n: number, onChunk?: (done: number) => void): void {
+  const now = kernelClockNs();
+  const one = encodeBan({ expiresNs: now + 3_600_000_000_000n, createdNs: now, drops: 0n, port: 0, proto: 0, kind: 0, origin: Origin.IMPORTED });
+  const vals = Buffer.alloc(FILL_CHUNK * one.length);
+  for (let i = 0; i < FILL_CHUNK; i++) one.copy(vals, i * one.length);
+  for (let i = 0; i < n; i += FILL_CHUNK) {
+    const c = Math.min(FILL_CHUNK, n - i);
+    m.updateBatch(keys.subarray(i * 4, (i + c) * 4), vals, c);
+    onChunk?.(i + c);
+  }
+}
+
 function banTable(): void {
   const N = Number(process.env.BENCH_BANS ?? 1_000_000);
   const k = new KernelFixture();
   k.reset();
-  const m = k.obj.map('sentry_bans_v4');
   const keys = randomV4Keys(N);
-  const now = kernelClockNs();
-  const one = encodeBan({ expiresNs: now + 3_600_000_000_000n, createdNs: now, drops: 0n, port: 0, proto: 0, kind: 0, origin: Origin.IMPORTED });
-  const CHUNK = 16384;
-  const vals = Buffer.alloc(CHUNK * one.length);
-  for (let i = 0; i < CHUNK; i++) one.copy(vals, i * one.length);
-  line(`ban table: ${N.toLocaleString('en-US')} random IPv4 bans into the kernel hash, batched ${CHUNK} per call (the path \`ban --file\` takes)`);
+  line(`ban table: ${N.toLocaleString('en-US')} random IPv4 bans into the kernel hash, batched ${FILL_CHUNK} per call (the path \`ban --file\` takes)`);
   const t0 = process.hrtime.bigint();
-  for (let i = 0; i < N; i += CHUNK) {
-    const n = Math.min(CHUNK, N - i);
-    m.updateBatch(keys.subarray(i * 4, (i + n) * 4), vals, n);
-    if ((i / CHUNK) % 8 === 0) progress(`  ${i}/${N}`);
-  }
+  fillBans(k.obj.map('sentry_bans_v4'), keys, N, (d) => progress(`  ${d}/${N}`));
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
   const rate = N / secs;
   line(`  ${Math.round(rate).toLocaleString('en-US')} bans/s into the kernel table (${secs.toFixed(2)} s)  (target >= 100,000/s: ${rate >= 100_000 ? 'met' : 'MISSED'})`);
@@ -229,14 +234,7 @@ async function daemonRss(): Promise<void> {
     line(`daemon memory: the real daemon, attached in a scratch namespace, with ${N.toLocaleString('en-US')} bans in its table`);
     sh(inNs([bin, 'attach', 'sxb0', '--no-daemon']), env);
     const gw = Gateway.open(env.SENTRY_XDP_PIN_ROOT);
-    const m = gw.obj.map('sentry_bans_v4');
-    const keys = randomV4Keys(N);
-    const now = kernelClockNs();
-    const one = encodeBan({ expiresNs: now + 3_600_000_000_000n, createdNs: now, drops: 0n, port: 0, proto: 0, kind: 0, origin: Origin.IMPORTED });
-    const CHUNK = 16384;
-    const vals = Buffer.alloc(CHUNK * one.length);
-    for (let i = 0; i < CHUNK; i++) one.copy(vals, i * one.length);
-    for (let i = 0; i < N; i += CHUNK) m.updateBatch(keys.subarray(i * 4, Math.min(N, i + CHUNK) * 4), vals, Math.min(CHUNK, N - i));
+    fillBans(gw.obj.map('sentry_bans_v4'), randomV4Keys(N), N);
     gw.close();
     const conf = `${env.SENTRY_XDP_RUN_DIR}-bench.yaml`;
     writeFileSync(conf, 'nft: { enabled: false }\n');

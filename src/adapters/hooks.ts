@@ -1,5 +1,4 @@
-import { spawn } from 'node:child_process';
-import { performance } from 'node:perf_hooks';
+import { oneLine, runInGroup } from './process-group.js';
 import { describeHook, planHook, type HookPlan, type HookTokens } from '../core/hook-command.js';
 
 /**
@@ -56,10 +55,6 @@ export interface HookStats {
 
 /** Bytes of stdout and of stderr kept per hook. */
 const TAIL_BYTES = 4096;
-/** After the hook's main process exits, how long to wait for its pipes to close (a backgrounded child may hold them). */
-const PIPE_GRACE_MS = 200;
-/** After SIGKILL, how long to wait for the exit event before reporting anyway. */
-const KILL_GRACE_MS = 2000;
 
 interface Job {
   name: string;
@@ -139,7 +134,7 @@ export class HookRunner {
     }
   }
 
-  private execute(job: Job): Promise<HookResult> {
+  private async execute(job: Job): Promise<HookResult> {
     const description = describeHook(job.plan);
     const file: string = job.plan.kind === 'shell' ? '/bin/sh' : job.plan.argv[0]!;
     const args: string[] = job.plan.kind === 'shell' ? ['-c', job.plan.script] : job.plan.argv.slice(1);
@@ -150,94 +145,23 @@ export class HookRunner {
       SENTRY_PORT: String(job.tokens.port),
       SENTRY_MODE: job.tokens.mode,
     };
-    const t0 = performance.now();
-
-    return new Promise<HookResult>((resolve) => {
-      const stdout = new Tail(TAIL_BYTES);
-      const stderr = new Tail(TAIL_BYTES);
-      let timedOut = false;
-      let done = false;
-      let spawnError: string | undefined;
-      let exitCode: number | null = null;
-      let signal: NodeJS.Signals | null = null;
-      let timer: NodeJS.Timeout | undefined;
-      let graceTimer: NodeJS.Timeout | undefined;
-
-      const complete = (): void => {
-        if (done) return;
-        done = true;
-        if (timer) clearTimeout(timer);
-        if (graceTimer) clearTimeout(graceTimer);
-        child?.stdout?.destroy();
-        child?.stderr?.destroy();
-        const result: HookResult = {
-          name: job.name,
-          plan: description,
-          ok: !timedOut && spawnError === undefined && exitCode === 0,
-          exitCode,
-          signal,
-          timedOut,
-          durationMs: Math.round(performance.now() - t0),
-          stderrTail: stderr.text(),
-          stdoutTail: stdout.text(),
-        };
-        if (timedOut) result.error = `timed out after ${this.timeoutMs} ms; process group killed`;
-        else if (spawnError !== undefined) result.error = spawnError;
-        else if (signal) result.error = `killed by ${signal}`;
-        else if (exitCode !== 0) result.error = `exited with status ${exitCode}`;
-        resolve(this.finish(result, result.ok ? 'ok' : timedOut ? 'timedOut' : 'failed'));
-      };
-
-      let child: ReturnType<typeof spawn> | undefined;
-      try {
-        child = spawn(file, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env, windowsHide: true });
-      } catch (e) {
-        spawnError = `cannot start ${file}: ${oneLine(e instanceof Error ? e.message : String(e))}`;
-        complete();
-        return;
-      }
-      const pid = child.pid;
-
-      child.stdout?.on('data', (b: Buffer) => stdout.push(b));
-      child.stderr?.on('data', (b: Buffer) => stderr.push(b));
-      child.stdout?.on('error', () => {});
-      child.stderr?.on('error', () => {});
-      child.on('error', (e: NodeJS.ErrnoException) => {
-        spawnError = `cannot start ${file}: ${oneLine(e.code ?? e.message)}`;
-        // A child that never started emits no exit; one that did will still emit exit/close.
-        if (pid === undefined) complete();
-      });
-      child.on('exit', (code, sig) => {
-        exitCode = code;
-        signal = sig;
-        // Wait briefly for the pipes; something the hook left running in the background may hold them open.
-        if (!done && !graceTimer) graceTimer = setTimeout(complete, PIPE_GRACE_MS);
-      });
-      child.on('close', (code, sig) => {
-        if (pid !== undefined) {
-          exitCode = code;
-          signal = sig;
-        }
-        complete();
-      });
-
-      if (pid !== undefined) {
-        timer = setTimeout(() => {
-          if (done) return;
-          timedOut = true;
-          try {
-            process.kill(-pid, 'SIGKILL');
-          } catch {
-            try {
-              child?.kill('SIGKILL');
-            } catch {
-              /* already gone */
-            }
-          }
-          graceTimer ??= setTimeout(complete, KILL_GRACE_MS);
-        }, this.timeoutMs);
-      }
-    });
+    const r = await runInGroup(file, args, { env, timeoutMs: this.timeoutMs, tailBytes: TAIL_BYTES });
+    const result: HookResult = {
+      name: job.name,
+      plan: description,
+      ok: !r.timedOut && r.spawnError === undefined && r.exitCode === 0,
+      exitCode: r.exitCode,
+      signal: r.signal,
+      timedOut: r.timedOut,
+      durationMs: r.durationMs,
+      stderrTail: r.stderr,
+      stdoutTail: r.stdout,
+    };
+    if (r.timedOut) result.error = `timed out after ${this.timeoutMs} ms; process group killed`;
+    else if (r.spawnError !== undefined) result.error = r.spawnError.replace('cannot start', `cannot start ${file}`);
+    else if (r.signal) result.error = `killed by ${r.signal}`;
+    else if (r.exitCode !== 0) result.error = `exited with status ${r.exitCode}`;
+    return this.finish(result, result.ok ? 'ok' : r.timedOut ? 'timedOut' : 'failed');
   }
 
   private finish(r: HookResult, outcome: 'ok' | 'failed' | 'timedOut' | 'dropped'): HookResult {
@@ -259,34 +183,4 @@ function blank(name: string, plan: string): HookResult {
 
 function positive(v: number | undefined, dflt: number): number {
   return v !== undefined && Number.isFinite(v) && v > 0 ? v : dflt;
-}
-
-function oneLine(s: string): string {
-  const t = s.replace(/[\r\n]+/g, ' ').trim();
-  return t.length > 400 ? `${t.slice(0, 397)}...` : t;
-}
-
-/** Keeps the last `max` bytes written to it. */
-class Tail {
-  private chunks: Buffer[] = [];
-  private size = 0;
-  private dropped = false;
-  constructor(private readonly max: number) {}
-  push(b: Buffer): void {
-    this.chunks.push(b);
-    this.size += b.length;
-    while (this.size - this.chunks[0]!.length >= this.max) {
-      this.size -= this.chunks.shift()!.length;
-      this.dropped = true;
-    }
-  }
-  text(): string {
-    let buf = Buffer.concat(this.chunks);
-    if (buf.length > this.max) {
-      buf = buf.subarray(buf.length - this.max);
-      this.dropped = true;
-    }
-    const s = buf.toString('utf8');
-    return this.dropped ? `...${s}` : s;
-  }
 }

@@ -12,7 +12,7 @@
  * - At most `maxInFlight` deliveries run at once; beyond that a message is dropped and reported, so a hung
  *   mailer cannot pile up processes.
  */
-import { spawn } from 'node:child_process';
+import { oneLine, runInGroup } from './process-group.js';
 import type { DigestMessage } from '../core/digest.js';
 import { SentryError } from '../errors.js';
 
@@ -31,10 +31,6 @@ export interface NotifierOptions {
   report: (line: string) => void;
 }
 
-/** After the command exits, how long its stderr pipe may stay open (a backgrounded child may hold it). */
-const PIPE_GRACE_MS = 200;
-/** After SIGKILL, how long to wait for the exit event before giving up on it. */
-const KILL_GRACE_MS = 2000;
 const STDERR_TAIL = 2048;
 
 export class Notifier {
@@ -105,88 +101,20 @@ export class Notifier {
     }
   }
 
-  private runCommand(template: string[], m: DigestMessage): Promise<boolean> {
+  private async runCommand(template: string[], m: DigestMessage): Promise<boolean> {
     const subject = oneLine(m.subject, 998);
     const argv = template.map((a) => a.split('$SUBJECT$').join(subject));
     const file = argv[0]!;
     const env = { ...(this.env ?? process.env), SENTRY_SUBJECT: subject, SENTRY_URGENT: m.urgent ? '1' : '0' };
     const what = `notify command ${file}`;
 
-    return new Promise<boolean>((resolve) => {
-      let done = false;
-      let timedOut = false;
-      let spawnError: string | undefined;
-      let exitCode: number | null = null;
-      let signal: NodeJS.Signals | null = null;
-      let timer: NodeJS.Timeout | undefined;
-      let graceTimer: NodeJS.Timeout | undefined;
-      let stderr = '';
-
-      const complete = (): void => {
-        if (done) return;
-        done = true;
-        if (timer) clearTimeout(timer);
-        if (graceTimer) clearTimeout(graceTimer);
-        child?.stdin?.destroy();
-        child?.stderr?.destroy();
-        const err = stderr.trim() ? `: ${oneLine(stderr, 300)}` : '';
-        if (timedOut) this.report(`${what}: timed out after ${this.timeoutMs} ms; process group killed${err}`);
-        else if (spawnError !== undefined) this.report(`${what}: ${spawnError}`);
-        else if (signal) this.report(`${what}: killed by ${signal}${err}`);
-        else if (exitCode !== 0) this.report(`${what}: exited with status ${exitCode}${err}`);
-        resolve(!timedOut && spawnError === undefined && !signal && exitCode === 0);
-      };
-
-      let child: ReturnType<typeof spawn> | undefined;
-      try {
-        child = spawn(file, argv.slice(1), { detached: true, stdio: ['pipe', 'ignore', 'pipe'], env, windowsHide: true });
-      } catch (e) {
-        spawnError = `cannot start: ${oneLine(e instanceof Error ? e.message : String(e))}`;
-        complete();
-        return;
-      }
-      const pid = child.pid;
-
-      child.stderr?.on('data', (b: Buffer) => {
-        stderr = (stderr + b.toString('utf8')).slice(-STDERR_TAIL);
-      });
-      child.stderr?.on('error', () => {});
-      // A command that does not read its stdin (or dies) makes writes fail with EPIPE: not our failure to report.
-      child.stdin?.on('error', () => {});
-      child.on('error', (e: NodeJS.ErrnoException) => {
-        spawnError = `cannot start: ${e.code ?? oneLine(e.message)}`;
-        if (pid === undefined) complete();
-      });
-      child.on('exit', (code, sig) => {
-        exitCode = code;
-        signal = sig;
-        if (!done && !graceTimer) graceTimer = setTimeout(complete, PIPE_GRACE_MS);
-      });
-      child.on('close', (code, sig) => {
-        if (pid !== undefined) {
-          exitCode = code;
-          signal = sig;
-        }
-        complete();
-      });
-      if (pid === undefined) return;
-
-      child.stdin?.end(m.text);
-      timer = setTimeout(() => {
-        if (done) return;
-        timedOut = true;
-        try {
-          process.kill(-pid, 'SIGKILL');
-        } catch {
-          try {
-            child?.kill('SIGKILL');
-          } catch {
-            /* already gone */
-          }
-        }
-        graceTimer ??= setTimeout(complete, KILL_GRACE_MS);
-      }, this.timeoutMs);
-    });
+    const r = await runInGroup(file, argv.slice(1), { env, timeoutMs: this.timeoutMs, stdin: m.text, tailBytes: STDERR_TAIL });
+    const err = r.stderr.trim() ? `: ${oneLine(r.stderr, 300)}` : '';
+    if (r.timedOut) this.report(`${what}: timed out after ${this.timeoutMs} ms; process group killed${err}`);
+    else if (r.spawnError !== undefined) this.report(`${what}: ${r.spawnError}`);
+    else if (r.signal) this.report(`${what}: killed by ${r.signal}${err}`);
+    else if (r.exitCode !== 0) this.report(`${what}: exited with status ${r.exitCode}${err}`);
+    return !r.timedOut && r.spawnError === undefined && !r.signal && r.exitCode === 0;
   }
 
   private async post(url: URL, m: DigestMessage): Promise<boolean> {
@@ -263,8 +191,3 @@ function fetchError(e: unknown, timeoutMs: number): string {
   return oneLine(e instanceof Error ? e.message : String(e));
 }
 
-function oneLine(s: string, max = 400): string {
-  // eslint-disable-next-line no-control-regex
-  const t = s.replace(/[\x00-\x1f\x7f]+/g, ' ').trim();
-  return t.length > max ? `${t.slice(0, max - 3)}...` : t;
-}

@@ -50,6 +50,25 @@ export function connectRedis(s: RedisSettings, extra: Partial<RedisOptions> = {}
   return new Redis(url, common);
 }
 
+/** The bans in force of a PREFIX:bans hash, read with HSCAN (corrupt entries skipped). */
+export async function scanLiveBans(client: RedisClient, key: string, now: number): Promise<BanRecord[]> {
+  const out: BanRecord[] = [];
+  let cursor = '0';
+  do {
+    const [next, kv] = await client.hscan(key, cursor, 'COUNT', 10000);
+    cursor = next;
+    for (let i = 1; i < kv.length; i += 2) {
+      try {
+        const b = JSON.parse(kv[i]!) as BanRecord;
+        if (b.expires === null || b.expires > now) out.push(b);
+      } catch {
+        /* skip a corrupt entry */
+      }
+    }
+  } while (cursor !== '0');
+  return out;
+}
+
 export class RedisStore implements HistoryStore {
   readonly kind = 'redis' as const;
   readonly client: RedisClient;
@@ -166,21 +185,7 @@ export class RedisStore implements HistoryStore {
 
   async liveBans(now: number): Promise<BanRecord[]> {
     await this.needReady();
-    const out: BanRecord[] = [];
-    let cursor = '0';
-    do {
-      const [next, kv] = await this.client.hscan(this.key.bans, cursor, 'COUNT', 10000);
-      cursor = next;
-      for (let i = 1; i < kv.length; i += 2) {
-        try {
-          const b = JSON.parse(kv[i]!) as BanRecord;
-          if (b.expires === null || b.expires > now) out.push(b);
-        } catch {
-          /* skip a corrupt entry */
-        }
-      }
-    } while (cursor !== '0');
-    return out;
+    return scanLiveBans(this.client, this.key.bans, now);
   }
 
   health(): HistoryHealth {

@@ -79,17 +79,23 @@ export class BanTable {
     return gone;
   }
 
+  /** The whole of one map, packed; the buffer grows until it holds everything. */
+  private dumpAll(name: string, m: BpfMap): { keys: Buffer; values: Buffer; count: number } {
+    let max = this.capacity.get(name) ?? 1024;
+    let dump = m.dump(max);
+    while (dump.count >= max) {
+      max *= 4;
+      dump = m.dump(max);
+    }
+    this.capacity.set(name, Math.max(1024, dump.count * 2));
+    return dump;
+  }
+
   /** Every entry of the four maps, expired or not. */
   entries(): BanEntry[] {
     const out: BanEntry[] = [];
     for (const [name, m] of this.maps) {
-      let max = this.capacity.get(name) ?? 1024;
-      let dump = m.dump(max);
-      while (dump.count >= max) {
-        max *= 4;
-        dump = m.dump(max);
-      }
-      this.capacity.set(name, Math.max(1024, dump.count * 2));
+      const dump = this.dumpAll(name, m);
       for (let i = 0; i < dump.count; i++) {
         const key = Buffer.from(dump.keys.subarray(i * m.keySize, (i + 1) * m.keySize));
         out.push({ ...keyText(name, key), map: name, key, value: decodeBan(dump.values, i * m.valueSize) });
@@ -124,13 +130,7 @@ export class BanTable {
   /** Live bans in chunks, decoded one chunk at a time (1M bans never become 1M objects at once). */
   *liveChunks(nowNs: bigint, size: number): Generator<Array<{ target: string; expiresNs: bigint }>> {
     for (const [name, m] of this.maps) {
-      let max = this.capacity.get(name) ?? 1024;
-      let dump = m.dump(max);
-      while (dump.count >= max) {
-        max *= 4;
-        dump = m.dump(max);
-      }
-      this.capacity.set(name, Math.max(1024, dump.count * 2));
+      const dump = this.dumpAll(name, m);
       let chunk: Array<{ target: string; expiresNs: bigint }> = [];
       for (let i = 0; i < dump.count; i++) {
         const exp = dump.values.readBigUInt64LE(i * m.valueSize);

@@ -7,7 +7,7 @@
  * PREFIX:bans, the fleet-wide table of bans in force.
  */
 import type { BanRecord, UnbanRecord } from '../adapters/journal.js';
-import { connectRedis, type RedisClient, type RedisSettings } from '../adapters/redis.js';
+import { connectRedis, scanLiveBans, type RedisClient, type RedisSettings } from '../adapters/redis.js';
 
 export interface FleetHandlers {
   ban(b: BanRecord): Promise<void>;
@@ -40,21 +40,7 @@ export class FleetReader {
   private async catchUp(c: RedisClient): Promise<void> {
     const last = (await c.xrevrange(`${this.s.prefix}:fleet`, '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
     this.lastId = last[0]?.[0] ?? '0-0';
-    const bans: BanRecord[] = [];
-    let cursor = '0';
-    const now = Date.now();
-    do {
-      const [next, kv] = await c.hscan(`${this.s.prefix}:bans`, cursor, 'COUNT', 10000);
-      cursor = next;
-      for (let i = 1; i < kv.length; i += 2) {
-        try {
-          const b = JSON.parse(kv[i]!) as BanRecord;
-          if (b.expires === null || b.expires > now) bans.push(b);
-        } catch {
-          /* skip */
-        }
-      }
-    } while (cursor !== '0');
+    const bans = await scanLiveBans(c, `${this.s.prefix}:bans`, Date.now());
     await this.h.catchUp(bans);
     this.caughtUp = true;
   }
