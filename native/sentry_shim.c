@@ -510,6 +510,62 @@ done:
 	return err ? err : (int)out;
 }
 
+/* Counts entries by the value of one byte of their value (e.g. sx_ban.origin)
+ * into counts[256]; returns the number of entries. In C, so a 1M-entry table
+ * never crosses into JavaScript just to be counted. */
+int sx_map_histogram(int fd, uint32_t key_size, uint32_t val_size, uint32_t offset, uint32_t *counts)
+{
+	enum { CHUNK = 4096 };
+	if (key_size > 64 || val_size > 256 || offset >= val_size)
+		return -EINVAL;
+	char *keys = malloc((size_t)CHUNK * key_size), *vals = malloc((size_t)CHUNK * val_size);
+	char token[64], prev[64], next[64];
+	void *pk = NULL;
+	int total = 0, first = 1, use_batch = 1, err = 0;
+	memset(counts, 0, 256 * sizeof(uint32_t));
+	if (!keys || !vals) {
+		err = -ENOMEM;
+		goto done;
+	}
+	for (;;) {
+		uint32_t n = CHUNK;
+		int last = 0;
+		if (use_batch) {
+			LIBBPF_OPTS(bpf_map_batch_opts, opts);
+			int r = bpf_map_lookup_batch(fd, first ? NULL : token, token, keys, vals, &n, &opts);
+			int e = errno;
+			if (r && e != ENOENT) {
+				if (first && (e == EINVAL || e == ENOTSUPP || e == EOPNOTSUPP)) {
+					use_batch = 0;
+					continue;
+				}
+				err = -e;
+				goto done;
+			}
+			first = 0;
+			last = r != 0;
+		} else {
+			n = 0;
+			while (n < CHUNK && bpf_map_get_next_key(fd, pk, next) == 0) {
+				memcpy(prev, next, key_size);
+				pk = prev;
+				if (bpf_map_lookup_elem(fd, next, vals + (size_t)n * val_size) == 0)
+					n++;
+			}
+			last = n < CHUNK;
+		}
+		for (uint32_t i = 0; i < n; i++)
+			counts[(uint8_t)vals[(size_t)i * val_size + offset]]++;
+		total += n;
+		if (last || n == 0)
+			break;
+	}
+done:
+	free(keys);
+	free(vals);
+	return err ? err : total;
+}
+
 /* ---- ring buffer: our own consumer, so one call copies many records ---- */
 
 struct sx_rb {

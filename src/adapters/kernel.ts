@@ -56,6 +56,7 @@ interface Shim {
   map_dump: Fn;
   map_count: Fn;
   bans_sweep: Fn;
+  map_histogram: Fn;
   rb_open: Fn;
   rb_drain: Fn;
   rb_close: Fn;
@@ -101,6 +102,7 @@ function load(): Shim {
     map_delete_batch: lib.func('int sx_map_delete_batch(int fd, const void *keys, uint32_t count, uint32_t ks)'),
     map_dump: lib.func('int sx_map_dump(int fd, void *keys, void *vals, uint32_t max, uint32_t ks, uint32_t vs)'),
     map_count: lib.func('int sx_map_count(int fd, uint32_t ks)'),
+    map_histogram: lib.func('int sx_map_histogram(int fd, uint32_t ks, uint32_t vs, uint32_t offset, void *counts)'),
     bans_sweep: lib.func(
       'int sx_bans_sweep(int fd, uint32_t ks, uint32_t vs, uint64_t now, void *keys, void *vals, uint32_t max)',
     ),
@@ -236,6 +238,12 @@ export class BpfMap {
   }
   count(): number {
     return check(load().map_count(this.fd, this.keySize), `counting ${this.name}`);
+  }
+  /** Entries counted by one byte of their value (e.g. the ban origin): [total, counts[256]]. */
+  histogram(offset: number): { total: number; counts: Uint32Array } {
+    const counts = new Uint32Array(256);
+    const total = check(load().map_histogram(this.fd, this.keySize, this.valueSize, offset, counts), `counting ${this.name}`);
+    return { total, counts };
   }
   /** Deletes entries whose first u64 (expires_ns) has passed; returns them packed. */
   sweepExpired(nowNs: bigint, max: number): { keys: Buffer; values: Buffer; count: number } {

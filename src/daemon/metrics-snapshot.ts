@@ -27,12 +27,13 @@ export function metricsSnapshot(gw: Gateway, run: RunDir, history: HistoryStore)
     for (const [name, max] of Object.entries(MAPS)) {
       const m = gw.obj.map(name);
       if (name.startsWith('sentry_ban')) {
-        const { values, count } = m.dump(Math.max(1024, m.count() + 1024));
-        for (let i = 0; i < count; i++) {
-          const origin = ORIGINS[values[i * Layout.sx_ban.size + Layout.sx_ban.fields.origin[0]]! - 1] ?? 'manual';
-          inForce[origin] = (inForce[origin] ?? 0) + 1;
-        }
-        fill[name] = { entries: count, max };
+        const { total, counts } = m.histogram(Layout.sx_ban.fields.origin[0]);
+        counts.forEach((n, code) => {
+          if (!n) return;
+          const origin = ORIGINS[code - 1] ?? 'manual';
+          inForce[origin] = (inForce[origin] ?? 0) + n;
+        });
+        fill[name] = { entries: total, max };
       } else fill[name] = { entries: m.count(), max };
     }
     slow = { at: now, inForce, fill };
