@@ -226,6 +226,19 @@ export class BpfMap {
       `writing ${count} entries to ${this.name}`,
     );
   }
+  /** The same on a worker thread, so the caller can go on (e.g. parse the next chunk) meanwhile. */
+  updateBatchAsync(keys: Buffer, values: Buffer, count: number, flags = 0): Promise<number> {
+    return new Promise((res, rej) => {
+      load().map_update_batch.async(this.fd, keys, values, count, this.keySize, this.valueSize, flags, (err: unknown, n: number) => {
+        if (err) return rej(err);
+        try {
+          res(check(n, `writing ${count} entries to ${this.name}`));
+        } catch (e) {
+          rej(e);
+        }
+      });
+    });
+  }
   deleteBatch(keys: Buffer, count: number): number {
     return check(load().map_delete_batch(this.fd, keys, count, this.keySize), `deleting from ${this.name}`);
   }

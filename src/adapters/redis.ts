@@ -188,6 +188,27 @@ export class RedisStore implements HistoryStore {
     return scanLiveBans(this.client, this.key.bans, now);
   }
 
+  /** The hash of bans in force, in HSCAN chunks (no unbans: the hash holds only what is in force). */
+  async *streamBans(): AsyncIterable<BanRecord[]> {
+    await this.needReady();
+    // the next HSCAN is on its way while this chunk is parsed and written
+    let ask = this.client.hscan(this.key.bans, '0', 'COUNT', 20000);
+    for (;;) {
+      const [next, kv] = await ask;
+      if (next !== '0') ask = this.client.hscan(this.key.bans, next, 'COUNT', 20000);
+      const out: BanRecord[] = [];
+      for (let i = 1; i < kv.length; i += 2) {
+        try {
+          out.push(JSON.parse(kv[i]!) as BanRecord);
+        } catch {
+          /* skip a corrupt entry */
+        }
+      }
+      if (out.length) yield out;
+      if (next === '0') break;
+    }
+  }
+
   health(): HistoryHealth {
     const healthy = this.client.status === 'ready' && !this.lastError;
     return { kind: 'redis', healthy, buffered: this.queue.length, lost: this.lost, ...(this.lastError ? { error: this.lastError } : {}) };

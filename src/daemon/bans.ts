@@ -11,7 +11,7 @@ import { contains } from '../core/policy.js';
 import { kindKey, scanName } from '../core/scan-kind.js';
 import { SentryError } from '../errors.js';
 import { kernelClockNs } from '../adapters/kernel.js';
-import type { BanRecord, Origin } from '../adapters/journal.js';
+import type { BanRecord, Origin, UnbanRecord } from '../adapters/journal.js';
 import type { HistoryStore } from '../adapters/history.js';
 import { BanTable, banKey } from './ban-table.js';
 import type { Gateway } from './gateway.js';
@@ -164,15 +164,7 @@ export class BanService {
         continue;
       }
       if (!empty && this.table.get(target)) continue;
-      const req: BanRequest = {
-        target,
-        ttl: b.expires === null ? 0 : Math.max(1, Math.ceil((b.expires - wall) / 1000)),
-        reason: b.reason,
-        origin: opts.origin ?? (b.gateway && b.gateway !== this.gateway ? 'fleet' : b.origin),
-        by: b.by,
-        ...(b.port !== undefined ? { port: b.port } : {}),
-        ...(b.proto ? { proto: b.proto } : {}),
-      };
+      const req = this.fromRecord(b, target, wall, opts.origin);
       if (opts.nft !== false) forNft.push({ target: target.text, timeoutSeconds: req.ttl });
       if (target.family === 4 && target.prefix === 32) {
         target.bytes.copy(keys, n4 * v4.keySize);
@@ -188,6 +180,64 @@ export class BanService {
     this.toKernel(others, now);
     if (forNft.length) await this.nft?.add(forNft);
     return n4 + others.length;
+  }
+
+  /**
+   * Restore into an EMPTY table (a fresh boot) from the ordered ban history, a
+   * chunk at a time: the kernel writes of one chunk run on a worker thread
+   * while the next chunk is parsed. A later record of a target wins, as in a
+   * replay. Returns how many bans are in force afterwards.
+   */
+  async restoreStream(stream: AsyncIterable<ReadonlyArray<BanRecord | UnbanRecord>>): Promise<number> {
+    const v4 = this.gw.obj.map('sentry_bans_v4');
+    let pending: Promise<unknown> = Promise.resolve();
+    for await (const chunk of stream) {
+      const wall = Date.now();
+      const now = kernelClockNs();
+      const last = new Map<string, BanRecord | UnbanRecord>();
+      for (const r of chunk) if (typeof r?.target === 'string') last.set(r.target, r);
+      const keys = Buffer.alloc(last.size * v4.keySize);
+      const vals = Buffer.alloc(last.size * v4.valueSize);
+      let n4 = 0;
+      const others: BanRequest[] = [];
+      const gone: Cidr[] = [];
+      for (const r of last.values()) {
+        let target: Cidr;
+        try {
+          target = parseCidr(r.target);
+        } catch {
+          continue;
+        }
+        if (r.op !== 'ban' || (r.expires !== null && r.expires <= wall)) {
+          gone.push(target);
+          continue;
+        }
+        const req = this.fromRecord(r, target, wall);
+        if (target.family === 4 && target.prefix === 32) {
+          target.bytes.copy(keys, n4 * v4.keySize);
+          encodeBan(this.value(req, now), vals, n4 * v4.valueSize);
+          n4++;
+        } else others.push(req);
+      }
+      await pending; // the previous chunk is in: its targets may be unbanned by this one
+      for (const t of gone) this.table.remove(t);
+      this.toKernel(others, now);
+      pending = n4 ? v4.updateBatchAsync(keys.subarray(0, n4 * v4.keySize), vals.subarray(0, n4 * v4.valueSize), n4) : Promise.resolve();
+    }
+    await pending;
+    return this.table.size();
+  }
+
+  private fromRecord(b: BanRecord, target: Cidr, wall: number, origin?: Origin): BanRequest {
+    return {
+      target,
+      ttl: b.expires === null ? 0 : Math.max(1, Math.ceil((b.expires - wall) / 1000)),
+      reason: b.reason,
+      origin: origin ?? (b.gateway && b.gateway !== this.gateway ? 'fleet' : b.origin),
+      by: b.by,
+      ...(b.port !== undefined ? { port: b.port } : {}),
+      ...(b.proto ? { proto: b.proto } : {}),
+    };
   }
 
   async ban(reqs: readonly BanRequest[], onProgress?: (stage: string, done: number, total: number) => void): Promise<void> {

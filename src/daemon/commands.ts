@@ -154,7 +154,11 @@ export async function attach(o: AttachOptions): Promise<void> {
     // bans in force in the store that the kernel lacks (a reboot wiped bpffs, or kill -9 and a wipe)
     try {
       const t0 = Date.now();
-      const restored = await service.restore(await history.liveBans(Date.now()), { nft: false });
+      const table = new BanTable(gw.obj);
+      const restored =
+        table.size() === 0
+          ? await service.restoreStream(history.streamBans()) // a fresh boot: the fast path
+          : await service.restore(await history.liveBans(Date.now()), { nft: false });
       if (restored) o.reporter.info(`restored ${restored} ban(s) in force from the ${history.kind} in ${Date.now() - t0} ms`);
     } catch (e) {
       o.reporter.info(`history: cannot restore bans (${(e as Error).message.split(';')[0]}); the kernel table is used as it is`);
