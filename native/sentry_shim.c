@@ -391,6 +391,8 @@ int sx_map_dump(int fd, void *keys, void *vals, uint32_t max, uint32_t key_size,
 			continue;
 		if (e == ENOENT)
 			return got;
+		if (e == ENOSPC)
+			return max; /* a bucket did not fit: "full", so the caller asks again with more room */
 		if (e == EINVAL || e == ENOTSUPP || e == EOPNOTSUPP) {
 			if (got)
 				return -e;
