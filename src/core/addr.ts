@@ -13,7 +13,8 @@ export interface Cidr {
  * Parses "1.2.3.4", "2001:db8::1", "203.0.113.0/24", "2001:db8::/48".
  * Rejects "/33", "300.1.1.1" and anything else with a one-line reason.
  */
-const DOTTED_QUAD = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
+/** A plain IPv4 address in canonical dotted-quad form (no leading zeros). */
+export const DOTTED_QUAD = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
 
 export function parseCidr(input: string): Cidr {
   const text = input.trim();

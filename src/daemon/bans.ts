@@ -5,8 +5,8 @@
  * (reason, who, wall-clock times) and nftables (visibility, interfaces without
  * XDP). Works with or without a running daemon.
  */
-import { encodeBan, Origin as KernelOrigin } from '../core/abi.js';
-import { parseCidr, type Cidr } from '../core/addr.js';
+import { encodeBan, Layout, Origin as KernelOrigin } from '../core/abi.js';
+import { DOTTED_QUAD, parseCidr, type Cidr } from '../core/addr.js';
 import { contains } from '../core/policy.js';
 import { kindKey, scanName } from '../core/scan-kind.js';
 import { SentryError } from '../errors.js';
@@ -201,23 +201,35 @@ export class BanService {
       let n4 = 0;
       const others: BanRequest[] = [];
       const gone: Cidr[] = [];
+      const F = Layout.sx_ban.fields;
       for (const r of last.values()) {
+        const live = r.op === 'ban' && (r.expires === null || r.expires > wall);
+        const q = live ? DOTTED_QUAD.exec(r.target) : null;
+        if (q && r.op === 'ban') {
+          // the bulk of a big table: packed straight into the batch, no objects on the way
+          const k = n4 * v4.keySize;
+          keys[k] = Number(q[1]);
+          keys[k + 1] = Number(q[2]);
+          keys[k + 2] = Number(q[3]);
+          keys[k + 3] = Number(q[4]);
+          const v = n4 * v4.valueSize;
+          const ttl = r.expires === null ? 0 : Math.max(1, Math.ceil((r.expires - wall) / 1000));
+          vals.writeBigUInt64LE(ttl ? now + BigInt(ttl) * 1_000_000_000n : 0n, v + F.expires_ns[0]);
+          vals.writeBigUInt64LE(now, v + F.created_ns[0]);
+          vals.writeUInt16LE(r.port ?? 0, v + F.port[0]);
+          vals[v + F.proto[0]] = r.proto === 'tcp' ? 6 : r.proto === 'udp' ? 17 : 0;
+          vals[v + F.origin[0]] = ORIGIN_CODE[r.gateway && r.gateway !== this.gateway ? 'fleet' : r.origin];
+          n4++;
+          continue;
+        }
         let target: Cidr;
         try {
           target = parseCidr(r.target);
         } catch {
           continue;
         }
-        if (r.op !== 'ban' || (r.expires !== null && r.expires <= wall)) {
-          gone.push(target);
-          continue;
-        }
-        const req = this.fromRecord(r, target, wall);
-        if (target.family === 4 && target.prefix === 32) {
-          target.bytes.copy(keys, n4 * v4.keySize);
-          encodeBan(this.value(req, now), vals, n4 * v4.valueSize);
-          n4++;
-        } else others.push(req);
+        if (!live || r.op !== 'ban') gone.push(target);
+        else others.push(this.fromRecord(r, target, wall));
       }
       await pending; // the previous chunk is in: its targets may be unbanned by this one
       for (const t of gone) this.table.remove(t);

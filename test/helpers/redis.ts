@@ -29,6 +29,9 @@ export class RedisServer {
       ['--port', '0', '--unixsocket', this.socket, '--unixsocketperm', '700', '--dir', this.dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--daemonize', 'no'],
       { stdio: 'ignore' },
     );
+    const child = this.child;
+    // never outlive the test process, whatever way it ends
+    process.once('exit', () => child.kill('SIGKILL'));
     for (let i = 0; i < 100 && !existsSync(this.socket); i++) await sleep(50);
     if (!existsSync(this.socket)) throw new Error(`redis-server did not start (socket ${this.socket} missing)`);
   }
