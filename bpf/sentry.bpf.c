@@ -160,6 +160,15 @@ struct {
 	__type(value, struct sx_presence);
 } sentry_presence SEC(".maps");
 
+/* Probes per destination port: key = port (TCP) or 65536 + port (UDP), value =
+ * per-CPU count. Touched on the probe path only. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 131072);
+	__type(key, __u32);
+	__type(value, __u64);
+} sentry_port_probes SEC(".maps");
+
 /* Counters: key = enum sx_stat, value = per-CPU packet count. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -482,6 +491,10 @@ static __always_inline int on_probe(struct xdp_md *ctx, struct pkt *p, __u8 kind
 				    struct sx_config *cfg, __u64 now, __u8 never_ban)
 {
 	count(SX_STAT_PROBE_SYN + kind - SX_KIND_SYN);
+	__u32 pk = bpf_ntohs(p->dport) + (p->l4proto == IPPROTO_UDP ? 65536 : 0);
+	__u64 *pc = bpf_map_lookup_elem(&sentry_port_probes, &pk);
+	if (pc)
+		*pc += 1;
 
 	struct sx_source *st = bpf_map_lookup_elem(&sentry_sources, &p->saddr);
 	/* A source we banned that probes again got here past the ban check: its

@@ -319,6 +319,23 @@ int sx_stats_read(int fd, uint32_t n, uint64_t *out)
 	return 0;
 }
 
+/* One key of a per-CPU u64 array, summed over the CPUs. */
+int sx_percpu_sum(int fd, uint32_t key, uint64_t *out)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	if (ncpu <= 0)
+		return ncpu ? ncpu : -EINVAL;
+	uint64_t *vals = calloc(ncpu, sizeof(uint64_t));
+	if (!vals)
+		return -ENOMEM;
+	int err = bpf_map_lookup_elem(fd, &key, vals) ? -errno : 0;
+	*out = 0;
+	for (int c = 0; !err && c < ncpu; c++)
+		*out += vals[c];
+	free(vals);
+	return err;
+}
+
 int sx_map_update(int fd, const void *key, const void *val, uint64_t flags)
 {
 	return bpf_map_update_elem(fd, key, val, flags) ? -errno : 0;

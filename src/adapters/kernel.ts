@@ -57,6 +57,7 @@ interface Shim {
   map_count: Fn;
   bans_sweep: Fn;
   map_histogram: Fn;
+  percpu_sum: Fn;
   rb_open: Fn;
   rb_drain: Fn;
   rb_close: Fn;
@@ -102,6 +103,7 @@ function load(): Shim {
     map_delete_batch: lib.func('int sx_map_delete_batch(int fd, const void *keys, uint32_t count, uint32_t ks)'),
     map_dump: lib.func('int sx_map_dump(int fd, void *keys, void *vals, uint32_t max, uint32_t ks, uint32_t vs)'),
     map_count: lib.func('int sx_map_count(int fd, uint32_t ks)'),
+    percpu_sum: lib.func('int sx_percpu_sum(int fd, uint32_t key, void *out)'),
     map_histogram: lib.func('int sx_map_histogram(int fd, uint32_t ks, uint32_t vs, uint32_t offset, void *counts)'),
     bans_sweep: lib.func(
       'int sx_bans_sweep(int fd, uint32_t ks, uint32_t vs, uint64_t now, void *keys, void *vals, uint32_t max)',
@@ -285,6 +287,7 @@ const MAP_SIZES: Record<string, [number, number]> = {
   sentry_ttl_v6: [Layout.sx_lpm_v6.size, 8],
   sentry_ratecap: [4, Layout.sx_ratecap.size],
   sentry_stats: [4, 8],
+  sentry_port_probes: [4, 8],
   bench_lost: [4, 8],
 };
 
@@ -329,6 +332,16 @@ export class BpfObject {
     const out = [0];
     check(load().attach(this.handle, ifindex, AttachMode[mode], linkPin, out), `attaching XDP to ifindex ${ifindex}`);
     return out[0]!;
+  }
+
+  /** Per-CPU counters summed, for the given keys of a per-CPU u64 array. */
+  readPercpu(map: string, keys: readonly number[]): bigint[] {
+    const fd = this.mapFd(map);
+    const one = Buffer.alloc(8);
+    return keys.map((k) => {
+      check(load().percpu_sum(fd, k, one), `reading ${map}`);
+      return one.readBigUInt64LE(0);
+    });
   }
 
   readStats(): bigint[] {

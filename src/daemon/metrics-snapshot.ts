@@ -16,7 +16,9 @@ const MAPS: Record<string, number> = {
 };
 const ORIGINS = ['auto', 'manual', 'imported', 'fleet'];
 
-let slow: { at: number; inForce: Record<string, number>; fill: MetricsSnapshot['mapFill'] } | undefined;
+let slow:
+  | { at: number; inForce: Record<string, number>; fill: MetricsSnapshot['mapFill']; ports: NonNullable<MetricsSnapshot['probesByPort']> }
+  | undefined;
 
 /** Kernel counters every call; ban counts by origin and map fill at most every 10 s (they walk whole maps). */
 export function metricsSnapshot(gw: Gateway, run: RunDir, history: HistoryStore): MetricsSnapshot {
@@ -36,13 +38,24 @@ export function metricsSnapshot(gw: Gateway, run: RunDir, history: HistoryStore)
         fill[name] = { entries: total, max };
       } else fill[name] = { entries: m.count(), max };
     }
-    slow = { at: now, inForce, fill };
+    // probes per watched port (the kernel counts every port; the watched ones are the interesting ones)
+    const w = run.readWatch();
+    const ports: NonNullable<MetricsSnapshot['probesByPort']> = [];
+    if (w) {
+      const keys = [...w.tcp, ...w.udp.map((p) => 65536 + p)];
+      gw.obj.readPercpu('sentry_port_probes', keys).forEach((count, i) => {
+        const k = keys[i]!;
+        if (count > 0n) ports.push({ proto: k >= 65536 ? 'udp' : 'tcp', port: k & 0xffff, count });
+      });
+    }
+    slow = { at: now, inForce, fill, ports };
   }
   const stats = gw.stats();
   const d = (run.readDaemonStats() ?? {}) as { bansExpired?: number; hooks?: MetricsSnapshot['hooks'] };
   return {
     kernel: Object.fromEntries(Object.entries(stats).map(([k, v]) => [k.toLowerCase(), v])),
     bansInForce: slow.inForce,
+    probesByPort: slow.ports,
     bansAdded: { auto: stats.BANS_ADDED ?? 0n },
     bansExpired: d.bansExpired ?? 0,
     mapFill: slow.fill,

@@ -109,6 +109,7 @@ test('the metrics endpoint (localhost) shows the counters moving during a scan',
   assert.equal(after.alerts, 1, after.text.slice(0, 2000));
   assert.ok(after.dropped > 0);
   assert.match(after.text, /^sentry_xdp_bans_in_force\{origin="auto"\} 1$/m);
+  assert.match(after.text, /^sentry_xdp_probes_by_port_total\{proto="tcp",port="(1|11|15)"\} 1$/m, 'probes by port');
 });
 
 test('`top` renders in a terminal (tmux)', { timeout: 60_000 }, async (t) => {
