@@ -2,7 +2,7 @@
  * The kernel ban table: exact IPv4/IPv6 addresses in hashes, CIDRs in LPM
  * tries. One table serves every attached interface.
  */
-import { decodeBan, encodeBan, Layout, type BanValue } from '../core/abi.js';
+import { decodeBan, encodeBan, type BanValue } from '../core/abi.js';
 import { addr16ToString, type Cidr } from '../core/addr.js';
 import type { BpfMap, BpfObject } from '../adapters/kernel.js';
 import ipaddr from 'ipaddr.js';

@@ -148,7 +148,7 @@ export async function attach(o: AttachOptions): Promise<void> {
     const history = openHistory(config, o.paths, (l) => rep.info(l));
     cleanup.push(() => history.close());
     if (history instanceof JournalStore) history.bans.compactIfLarger(config.history.max_bytes, Date.now());
-    const nft = config.nft.enabled ? new NftSync(new Nft({ table: config.nft.table }), (l) => o.reporter.info(l), config.nft.table) : undefined;
+    const nft = config.nft.enabled ? new NftSync(new Nft({ table: config.nft.table }), (l) => rep.info(l), config.nft.table) : undefined;
     const gateway = gatewayName(config);
     const service = new BanService(gw, history, nft, gateway);
     // bans in force in the store that the kernel lacks (a reboot wiped bpffs, or kill -9 and a wipe)
@@ -159,13 +159,13 @@ export async function attach(o: AttachOptions): Promise<void> {
         table.size() === 0
           ? await service.restoreStream(history.streamBans()) // a fresh boot: the fast path
           : await service.restore(await history.liveBans(Date.now()), { nft: false });
-      if (restored) o.reporter.info(`restored ${restored} ban(s) in force from the ${history.kind} in ${Date.now() - t0} ms`);
+      if (restored) rep.info(`restored ${restored} ban(s) in force from the ${history.kind} in ${Date.now() - t0} ms`);
     } catch (e) {
-      o.reporter.info(`history: cannot restore bans (${(e as Error).message.split(';')[0]}); the kernel table is used as it is`);
+      rep.info(`history: cannot restore bans (${(e as Error).message.split(';')[0]}); the kernel table is used as it is`);
     }
-    if (history instanceof JournalStore) for (const p of history.problems.splice(0)) o.reporter.info(`journal: ${p}`);
+    if (history instanceof JournalStore) for (const p of history.problems.splice(0)) rep.info(`journal: ${p}`);
     const n = await nft?.reconcile(new BanTable(gw.obj));
-    if (n !== undefined) o.reporter.info(`nftables: table inet ${config.nft.table} holds the ${n} ban(s) in force`);
+    if (n !== undefined) rep.info(`nftables: table inet ${config.nft.table} holds the ${n} ban(s) in force`);
     if (config.redis && config.fleet.receive) {
       const fleet = new FleetReader({ ...config.redis }, gateway, fleetHandlers(service, config, o.paths, rep));
       fleet.start();
@@ -175,10 +175,10 @@ export async function attach(o: AttachOptions): Promise<void> {
     const hooks = new HookRunner({
       timeoutMs: config.hooks.timeout * 1000,
       onResult: (r) => {
-        if (!r.ok) o.reporter.info(`hook ${r.name} failed: ${r.timedOut ? `killed after ${config.hooks.timeout}s` : (r.error ?? `exit ${r.exitCode}`)} (${r.plan})`);
+        if (!r.ok) rep.info(`hook ${r.name} failed: ${r.timedOut ? `killed after ${config.hooks.timeout}s` : (r.error ?? `exit ${r.exitCode}`)} (${r.plan})`);
       },
     });
-    o.reporter.info(`PortSentry-compatible alerts follow; pins in ${o.paths.pinRoot}; Ctrl-C stops the daemon, bans stay enforced`);
+    rep.info(`PortSentry-compatible alerts follow; pins in ${o.paths.pinRoot}; Ctrl-C stops the daemon, bans stay enforced`);
     const gwRef = gw;
     let lastStats = 0;
     // live: watched ports follow the host's listening sockets; SIGHUP reloads the config
