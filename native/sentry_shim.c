@@ -449,99 +449,20 @@ int sx_map_count(int fd, uint32_t key_size)
 	return n;
 }
 
-/* Deletes the bans whose expiry (the first __u64 of the value) has passed and
- * copies them out; returns how many (at most max: call again when it returns
- * max). Each entry is read again just before deletion, so a ban renewed
- * meanwhile survives. Runs in C so the daemon never holds the whole table. */
-int sx_bans_sweep(int fd, uint32_t key_size, uint32_t val_size, uint64_t now,
-		  void *keys_out, void *vals_out, uint32_t max)
+/* Walks a whole map a chunk at a time (lookup_batch where the map has it,
+ * get_next_key otherwise) and hands each chunk to cb; cb returns non-zero to
+ * stop. Returns 0 or -errno. */
+typedef int (*chunk_cb)(void *ctx, char *keys, char *vals, uint32_t n);
+
+static int walk_chunks(int fd, uint32_t key_size, uint32_t val_size, chunk_cb cb, void *ctx)
 {
 	enum { CHUNK = 4096 };
 	if (key_size > 64 || val_size > 256)
 		return -E2BIG;
 	char *keys = malloc((size_t)CHUNK * key_size), *vals = malloc((size_t)CHUNK * val_size);
-	char cur[256];
-	uint32_t out = 0;
-	int err = 0;
-	if (!keys || !vals) {
-		err = -ENOMEM;
-		goto done;
-	}
-	char token[64];
-	int first = 1, use_batch = 1;
-	char prev[64], next[64];
-	void *pk = NULL;
-	while (out < max) {
-		uint32_t n = CHUNK;
-		if (use_batch) {
-			LIBBPF_OPTS(bpf_map_batch_opts, opts);
-			int r = bpf_map_lookup_batch(fd, first ? NULL : token, token, keys, vals, &n, &opts);
-			int e = errno;
-			if (r && e != ENOENT) {
-				if (first && (e == EINVAL || e == ENOTSUPP || e == EOPNOTSUPP)) {
-					use_batch = 0;
-					continue;
-				}
-				err = -e;
-				goto done;
-			}
-			first = 0;
-			if (r && e == ENOENT && n == 0)
-				break;
-			if (r)
-				use_batch = 2; /* last chunk */
-		} else {
-			n = 0;
-			while (n < CHUNK && bpf_map_get_next_key(fd, pk, next) == 0) {
-				memcpy(prev, next, key_size);
-				pk = prev;
-				if (bpf_map_lookup_elem(fd, next, vals + (size_t)n * val_size) == 0) {
-					memcpy(keys + (size_t)n * key_size, next, key_size);
-					n++;
-				}
-			}
-			if (n == 0)
-				break;
-		}
-		for (uint32_t i = 0; i < n && out < max; i++) {
-			uint64_t exp;
-			memcpy(&exp, vals + (size_t)i * val_size, 8);
-			if (!exp || exp > now)
-				continue;
-			char *k = keys + (size_t)i * key_size;
-			if (bpf_map_lookup_elem(fd, k, cur))
-				continue; /* someone else removed it */
-			memcpy(&exp, cur, 8);
-			if (!exp || exp > now)
-				continue;
-			if (bpf_map_delete_elem(fd, k))
-				continue;
-			memcpy((char *)keys_out + (size_t)out * key_size, k, key_size);
-			memcpy((char *)vals_out + (size_t)out * val_size, cur, val_size);
-			out++;
-		}
-		if (use_batch == 2)
-			break;
-	}
-done:
-	free(keys);
-	free(vals);
-	return err ? err : (int)out;
-}
-
-/* Counts entries by the value of one byte of their value (e.g. sx_ban.origin)
- * into counts[256]; returns the number of entries. In C, so a 1M-entry table
- * never crosses into JavaScript just to be counted. */
-int sx_map_histogram(int fd, uint32_t key_size, uint32_t val_size, uint32_t offset, uint32_t *counts)
-{
-	enum { CHUNK = 4096 };
-	if (key_size > 64 || val_size > 256 || offset >= val_size)
-		return -EINVAL;
-	char *keys = malloc((size_t)CHUNK * key_size), *vals = malloc((size_t)CHUNK * val_size);
 	char token[64], prev[64], next[64];
 	void *pk = NULL;
-	int total = 0, first = 1, use_batch = 1, err = 0;
-	memset(counts, 0, 256 * sizeof(uint32_t));
+	int err = 0, first = 1, use_batch = 1;
 	if (!keys || !vals) {
 		err = -ENOMEM;
 		goto done;
@@ -568,21 +489,95 @@ int sx_map_histogram(int fd, uint32_t key_size, uint32_t val_size, uint32_t offs
 			while (n < CHUNK && bpf_map_get_next_key(fd, pk, next) == 0) {
 				memcpy(prev, next, key_size);
 				pk = prev;
-				if (bpf_map_lookup_elem(fd, next, vals + (size_t)n * val_size) == 0)
+				if (bpf_map_lookup_elem(fd, next, vals + (size_t)n * val_size) == 0) {
+					memcpy(keys + (size_t)n * key_size, next, key_size);
 					n++;
+				}
 			}
 			last = n < CHUNK;
 		}
-		for (uint32_t i = 0; i < n; i++)
-			counts[(uint8_t)vals[(size_t)i * val_size + offset]]++;
-		total += n;
+		if (n && cb(ctx, keys, vals, n))
+			break;
 		if (last || n == 0)
 			break;
 	}
 done:
 	free(keys);
 	free(vals);
-	return err ? err : total;
+	return err;
+}
+
+struct sweep_ctx {
+	int fd;
+	uint32_t key_size, val_size, max, out;
+	uint64_t now;
+	char *keys_out, *vals_out;
+};
+
+static int sweep_chunk(void *p, char *keys, char *vals, uint32_t n)
+{
+	struct sweep_ctx *c = p;
+	char cur[256];
+	for (uint32_t i = 0; i < n && c->out < c->max; i++) {
+		uint64_t exp;
+		memcpy(&exp, vals + (size_t)i * c->val_size, 8);
+		if (!exp || exp > c->now)
+			continue;
+		char *k = keys + (size_t)i * c->key_size;
+		if (bpf_map_lookup_elem(c->fd, k, cur))
+			continue; /* someone else removed it */
+		memcpy(&exp, cur, 8);
+		if (!exp || exp > c->now)
+			continue; /* renewed meanwhile */
+		if (bpf_map_delete_elem(c->fd, k))
+			continue;
+		memcpy(c->keys_out + (size_t)c->out * c->key_size, k, c->key_size);
+		memcpy(c->vals_out + (size_t)c->out * c->val_size, cur, c->val_size);
+		c->out++;
+	}
+	return c->out >= c->max;
+}
+
+/* Deletes the bans whose expiry (the first __u64 of the value) has passed and
+ * copies them out; returns how many (at most max: call again when it returns
+ * max). Each entry is read again just before deletion, so a ban renewed
+ * meanwhile survives. Runs in C so the daemon never holds the whole table. */
+int sx_bans_sweep(int fd, uint32_t key_size, uint32_t val_size, uint64_t now,
+		  void *keys_out, void *vals_out, uint32_t max)
+{
+	struct sweep_ctx c = { fd, key_size, val_size, max, 0, now, keys_out, vals_out };
+	if (val_size > 256)
+		return -E2BIG;
+	int err = walk_chunks(fd, key_size, val_size, sweep_chunk, &c);
+	return err ? err : (int)c.out;
+}
+
+struct hist_ctx {
+	uint32_t val_size, offset, total;
+	uint32_t *counts;
+};
+
+static int hist_chunk(void *p, char *keys, char *vals, uint32_t n)
+{
+	struct hist_ctx *c = p;
+	(void)keys;
+	for (uint32_t i = 0; i < n; i++)
+		c->counts[(uint8_t)vals[(size_t)i * c->val_size + c->offset]]++;
+	c->total += n;
+	return 0;
+}
+
+/* Counts entries by the value of one byte of their value (e.g. sx_ban.origin)
+ * into counts[256]; returns the number of entries. In C, so a 1M-entry table
+ * never crosses into JavaScript just to be counted. */
+int sx_map_histogram(int fd, uint32_t key_size, uint32_t val_size, uint32_t offset, uint32_t *counts)
+{
+	struct hist_ctx c = { val_size, offset, 0, counts };
+	if (offset >= val_size)
+		return -EINVAL;
+	memset(counts, 0, 256 * sizeof(uint32_t));
+	int err = walk_chunks(fd, key_size, val_size, hist_chunk, &c);
+	return err ? err : (int)c.total;
 }
 
 /* ---- ring buffer: our own consumer, so one call copies many records ---- */
