@@ -8,9 +8,7 @@
  *     and how many were lost.
  */
 import { dataView, decodeEvent, encodeBan, Layout, Origin } from '../src/core/abi.js';
-import { parseCidr } from '../src/core/addr.js';
 import { artifactPath, type BpfMap, benchProducerJoin, benchProducerStart, BpfObject, kernelClockNs, PACKAGE_ROOT, RingBuffer } from '../src/adapters/kernel.js';
-import { BanTable } from '../src/daemon/ban-table.js';
 import { Gateway } from '../src/daemon/gateway.js';
 import { commandRunner, Nft } from '../src/adapters/nft.js';
 import { spawn, spawnSync } from 'node:child_process';
@@ -44,16 +42,7 @@ function perPacket(): void {
   const empty = BpfObject.open(artifactPath('empty.bpf.o', 'SENTRY_XDP_EMPTY_OBJ'), null);
   const k = new KernelFixture();
   k.reset({ trigger: 0xffffffff }); // probes are counted, never cross the trigger
-  const now = kernelClockNs();
-  new BanTable(k.obj).add(parseCidr('198.18.0.66'), {
-    expiresNs: now + 3_600_000_000_000n,
-    createdNs: now,
-    drops: 0n,
-    port: 0,
-    proto: 0,
-    kind: 0,
-    origin: Origin.MANUAL,
-  });
+  k.ban('198.18.0.66', 3600);
   const paths = {
     pass: packet({ src: '198.18.0.2', proto: 'tcp', dport: 80, flags: TH.ACK }),
     'banned-drop': packet({ src: '198.18.0.66', proto: 'tcp', dport: 80, flags: TH.ACK }),

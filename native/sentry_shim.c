@@ -297,28 +297,6 @@ int sx_xdp_query(int ifindex, uint32_t *prog_id, uint32_t *mode)
 
 /* ---- maps ---- */
 
-int sx_stats_read(int fd, uint32_t n, uint64_t *out)
-{
-	int ncpu = libbpf_num_possible_cpus();
-	if (ncpu <= 0)
-		return ncpu ? ncpu : -EINVAL;
-	uint64_t *vals = calloc(ncpu, sizeof(uint64_t));
-	if (!vals)
-		return -ENOMEM;
-	for (uint32_t k = 0; k < n; k++) {
-		out[k] = 0;
-		if (bpf_map_lookup_elem(fd, &k, vals)) {
-			int err = -errno;
-			free(vals);
-			return err;
-		}
-		for (int c = 0; c < ncpu; c++)
-			out[k] += vals[c];
-	}
-	free(vals);
-	return 0;
-}
-
 /* One key of a per-CPU u64 array, summed over the CPUs. */
 int sx_percpu_sum(int fd, uint32_t key, uint64_t *out)
 {
@@ -334,6 +312,17 @@ int sx_percpu_sum(int fd, uint32_t key, uint64_t *out)
 		*out += vals[c];
 	free(vals);
 	return err;
+}
+
+/* Keys 0..n-1 of a per-CPU u64 array (the counters), each summed over the CPUs. */
+int sx_stats_read(int fd, uint32_t n, uint64_t *out)
+{
+	for (uint32_t k = 0; k < n; k++) {
+		int err = sx_percpu_sum(fd, k, &out[k]);
+		if (err)
+			return err;
+	}
+	return 0;
 }
 
 int sx_map_update(int fd, const void *key, const void *val, uint64_t flags)

@@ -35,18 +35,7 @@ const probe = (counter: Counter): Partial<Record<Counter, number>> => ({
 });
 const pass = (extra: Partial<Record<Counter, number>> = {}): Partial<Record<Counter, number>> => ({ SEEN: 1, PASSED: 1, ...extra });
 
-const ban = (target: string, ttlSeconds: number | null) => (k: KernelFixture) => {
-  const now = kernelClockNs();
-  new BanTable(k.obj).add(parseCidr(target), {
-    expiresNs: ttlSeconds === null ? 0n : now + BigInt(ttlSeconds) * 1_000_000_000n,
-    createdNs: now,
-    drops: 0n,
-    port: 0,
-    proto: 0,
-    kind: 0,
-    origin: Origin.MANUAL,
-  });
-};
+const ban = (target: string, ttlSeconds: number | null) => (k: KernelFixture) => k.ban(target, ttlSeconds);
 const allow = (target: string) => (k: KernelFixture) => new AllowList(k.obj).add(parseCidr(target));
 const neverBan = (target: string) => (k: KernelFixture) => new AllowList(k.obj).add(parseCidr(target), NEVER_BAN);
 

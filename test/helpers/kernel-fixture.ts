@@ -2,8 +2,10 @@
  * A sentry object loaded without pins, for BPF_PROG_TEST_RUN tests: reset()
  * empties every map and writes a known config and port table.
  */
-import { dataView, decodeEvent, encodeConfig, Layout, PORT_TCP, PORT_UDP, Stat, type AlertEvent, type KernelConfig } from '../../src/core/abi.js';
-import { artifactPath, BpfObject, RingBuffer } from '../../src/adapters/kernel.js';
+import { dataView, decodeEvent, encodeConfig, Layout, Origin, PORT_TCP, PORT_UDP, Stat, type AlertEvent, type KernelConfig } from '../../src/core/abi.js';
+import { artifactPath, BpfObject, kernelClockNs, RingBuffer } from '../../src/adapters/kernel.js';
+import { parseCidr } from '../../src/core/addr.js';
+import { BanTable } from '../../src/daemon/ban-table.js';
 
 export type Counter = keyof typeof Stat | 'SEEN';
 export const XDP_DROP = 1;
@@ -62,6 +64,20 @@ export class KernelFixture {
     for (const p of ports.udp ?? [7, 161]) vals[p]! |= PORT_UDP;
     this.obj.map('sentry_ports').updateBatch(keys, vals, 65536);
     this.events();
+  }
+
+  /** A manual ban straight into the kernel table; ttlSeconds null = permanent, negative = already lapsed. */
+  ban(target: string, ttlSeconds: number | null): void {
+    const now = kernelClockNs();
+    new BanTable(this.obj).add(parseCidr(target), {
+      expiresNs: ttlSeconds === null ? 0n : now + BigInt(ttlSeconds) * 1_000_000_000n,
+      createdNs: now,
+      drops: 0n,
+      port: 0,
+      proto: 0,
+      kind: 0,
+      origin: Origin.MANUAL,
+    });
   }
 
   /** Counters by name; SEEN is derived (passed + dropped), as status shows it. */
