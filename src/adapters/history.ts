@@ -7,6 +7,7 @@ import { appendFileSync, closeSync, createReadStream, existsSync, mkdirSync, ope
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { BanJournal, type BanRecord, type JournalRecord } from './journal.js';
+import type { PackedBans } from '../core/ban-pack.js';
 
 export interface AlertRecord {
   op: 'alert';
@@ -47,8 +48,11 @@ export interface HistoryStore {
   /**
    * The ban history in order, in chunks, for a fast restore into an empty
    * table: replaying it (a later record of a target wins) gives liveBans().
+   * A chunk is records, or plain IPv4 bans packed (src/core/ban-pack.ts).
    */
-  streamBans(): AsyncIterable<JournalRecord[]>;
+  streamBans(): AsyncIterable<JournalRecord[] | PackedBans>;
+  /** Housekeeping on the daemon's timer; a line worth reporting, or undefined. */
+  maintain?(): Promise<string | undefined>;
   health(): HistoryHealth;
   /** Writes what is buffered (best effort) and closes. */
   close(): Promise<void>;

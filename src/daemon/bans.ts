@@ -7,6 +7,7 @@
  */
 import { encodeBan, Layout, Origin as KernelOrigin } from '../core/abi.js';
 import { DOTTED_QUAD, parseCidr, type Cidr } from '../core/addr.js';
+import { isPacked, PACKED_RECORD, PR, type PackedBans } from '../core/ban-pack.js';
 import { contains } from '../core/policy.js';
 import { kindKey, scanName } from '../core/scan-kind.js';
 import { SentryError } from '../errors.js';
@@ -188,48 +189,70 @@ export class BanService {
    * while the next chunk is parsed. A later record of a target wins, as in a
    * replay. Returns how many bans are in force afterwards.
    */
-  async restoreStream(stream: AsyncIterable<ReadonlyArray<BanRecord | UnbanRecord>>): Promise<number> {
+  async restoreStream(stream: AsyncIterable<ReadonlyArray<BanRecord | UnbanRecord> | PackedBans>): Promise<number> {
     const v4 = this.gw.obj.map('sentry_bans_v4');
+    const F = Layout.sx_ban.fields;
     let pending: Promise<unknown> = Promise.resolve();
     for await (const chunk of stream) {
       const wall = Date.now();
       const now = kernelClockNs();
-      const last = new Map<string, BanRecord | UnbanRecord>();
-      for (const r of chunk) if (typeof r?.target === 'string') last.set(r.target, r);
-      const keys = Buffer.alloc(last.size * v4.keySize);
-      const vals = Buffer.alloc(last.size * v4.valueSize);
+      const nowNs = Number(now);
+      const nowLo = Number(now & 0xffffffffn);
+      const nowHi = Number(now >> 32n);
+      const size = isPacked(chunk) ? chunk.count : chunk.length;
+      const keys = Buffer.alloc(size * v4.keySize);
+      const vals = Buffer.alloc(size * v4.valueSize);
       let n4 = 0;
+      // the bulk of a big table, plain IPv4 bans: packed straight into the batch, no objects on the way
+      const put = (a: number, b: number, c: number, d: number, expires: number, port: number, proto: number, origin: number) => {
+        const k = n4 * v4.keySize;
+        keys[k] = a;
+        keys[k + 1] = b;
+        keys[k + 2] = c;
+        keys[k + 3] = d;
+        const v = n4 * v4.valueSize;
+        // nanoseconds as doubles: exact below 2^53 (104 days of uptime), off by a few ns after
+        const ns = expires ? nowNs + Math.max(1, Math.ceil((expires - wall) / 1000)) * 1e9 : 0;
+        vals.writeUInt32LE(ns % 0x100000000, v + F.expires_ns[0]);
+        vals.writeUInt32LE(Math.floor(ns / 0x100000000), v + F.expires_ns[0] + 4);
+        vals.writeUInt32LE(nowLo, v + F.created_ns[0]);
+        vals.writeUInt32LE(nowHi, v + F.created_ns[0] + 4);
+        vals.writeUInt16LE(port, v + F.port[0]);
+        vals[v + F.proto[0]] = proto;
+        vals[v + F.origin[0]] = origin;
+        n4++;
+      };
       const others: BanRequest[] = [];
       const gone: Cidr[] = [];
-      const F = Layout.sx_ban.fields;
-      for (const r of last.values()) {
-        const live = r.op === 'ban' && (r.expires === null || r.expires > wall);
-        const q = live ? DOTTED_QUAD.exec(r.target) : null;
-        if (q && r.op === 'ban') {
-          // the bulk of a big table: packed straight into the batch, no objects on the way
-          const k = n4 * v4.keySize;
-          keys[k] = Number(q[1]);
-          keys[k + 1] = Number(q[2]);
-          keys[k + 2] = Number(q[3]);
-          keys[k + 3] = Number(q[4]);
-          const v = n4 * v4.valueSize;
-          const ttl = r.expires === null ? 0 : Math.max(1, Math.ceil((r.expires - wall) / 1000));
-          vals.writeBigUInt64LE(ttl ? now + BigInt(ttl) * 1_000_000_000n : 0n, v + F.expires_ns[0]);
-          vals.writeBigUInt64LE(now, v + F.created_ns[0]);
-          vals.writeUInt16LE(r.port ?? 0, v + F.port[0]);
-          vals[v + F.proto[0]] = r.proto === 'tcp' ? 6 : r.proto === 'udp' ? 17 : 0;
-          vals[v + F.origin[0]] = ORIGIN_CODE[r.gateway && r.gateway !== this.gateway ? 'fleet' : r.origin];
-          n4++;
-          continue;
+      if (isPacked(chunk)) {
+        const { buf } = chunk;
+        const fleet = chunk.gateways.map((g) => g !== '' && g !== this.gateway);
+        for (let i = 0, at = chunk.offset; i < chunk.count; i++, at += PACKED_RECORD) {
+          const expires = buf.readDoubleLE(at + PR.expires);
+          if (expires && expires <= wall) continue;
+          const origin = fleet[buf.readUInt16LE(at + PR.gateway)] ? KernelOrigin.FLEET : buf[at + PR.origin]!;
+          put(buf[at]!, buf[at + 1]!, buf[at + 2]!, buf[at + 3]!, expires, buf.readUInt16LE(at + PR.port), buf[at + PR.proto]!, origin);
         }
-        let target: Cidr;
-        try {
-          target = parseCidr(r.target);
-        } catch {
-          continue;
+      } else {
+        const last = new Map<string, BanRecord | UnbanRecord>();
+        for (const r of chunk) if (typeof r?.target === 'string') last.set(r.target, r);
+        for (const r of last.values()) {
+          const live = r.op === 'ban' && (r.expires === null || r.expires > wall);
+          const q = live ? DOTTED_QUAD.exec(r.target) : null;
+          if (q && r.op === 'ban') {
+            const origin = ORIGIN_CODE[r.gateway && r.gateway !== this.gateway ? 'fleet' : r.origin];
+            put(Number(q[1]), Number(q[2]), Number(q[3]), Number(q[4]), r.expires ?? 0, r.port ?? 0, r.proto === 'tcp' ? 6 : r.proto === 'udp' ? 17 : 0, origin);
+            continue;
+          }
+          let target: Cidr;
+          try {
+            target = parseCidr(r.target);
+          } catch {
+            continue;
+          }
+          if (!live || r.op !== 'ban') gone.push(target);
+          else others.push(this.fromRecord(r, target, wall));
         }
-        if (!live || r.op !== 'ban') gone.push(target);
-        else others.push(this.fromRecord(r, target, wall));
       }
       await pending; // the previous chunk is in: its targets may be unbanned by this one
       for (const t of gone) this.table.remove(t);

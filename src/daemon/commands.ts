@@ -16,7 +16,7 @@ import { readListeners } from '../adapters/listeners.js';
 import type { Paths } from '../adapters/paths.js';
 import { requirePrivileges } from '../adapters/privileges.js';
 import { RunDir } from '../adapters/run-dir.js';
-import { JournalStore } from '../adapters/history.js';
+import { JournalStore, type HistoryStore } from '../adapters/history.js';
 import { parseCidr } from '../core/addr.js';
 import { BanService, checkProtected } from './bans.js';
 import { FleetReader, type FleetHandlers } from './fleet.js';
@@ -164,6 +164,16 @@ export async function attach(o: AttachOptions): Promise<void> {
       rep.info(`history: cannot restore bans (${(e as Error).message.split(';')[0]}); the kernel table is used as it is`);
     }
     if (history instanceof JournalStore) for (const p of history.problems.splice(0)) rep.info(`journal: ${p}`);
+    const store: HistoryStore = history;
+    if (store.maintain) {
+      // the store's housekeeping (Redis: a fresh snapshot for the next restore, when due)
+      const maintain = store.maintain.bind(store);
+      const housekeeping = () => void maintain().then((l) => l && rep.info(l), (e: Error) => rep.info(`history: housekeeping failed (${e.message.split('\n')[0]})`));
+      housekeeping();
+      const timer = setInterval(housekeeping, 60_000);
+      timer.unref();
+      cleanup.push(async () => clearInterval(timer));
+    }
     const n = await nft?.reconcile(new BanTable(gw.obj));
     if (n !== undefined) rep.info(`nftables: table inet ${config.nft.table} holds the ${n} ban(s) in force`);
     if (config.redis && config.fleet.receive) {

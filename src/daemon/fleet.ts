@@ -7,7 +7,7 @@
  * PREFIX:bans, the fleet-wide table of bans in force.
  */
 import type { BanRecord, UnbanRecord } from '../adapters/journal.js';
-import { connectRedis, scanLiveBans, type RedisClient, type RedisSettings } from '../adapters/redis.js';
+import { connectRedis, redisKeys, scanLiveBans, type RedisClient, type RedisSettings } from '../adapters/redis.js';
 
 export interface FleetHandlers {
   ban(b: BanRecord): Promise<void>;
@@ -38,9 +38,9 @@ export class FleetReader {
   }
 
   private async catchUp(c: RedisClient): Promise<void> {
-    const last = (await c.xrevrange(`${this.s.prefix}:fleet`, '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
+    const last = (await c.xrevrange(redisKeys(this.s).fleet, '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
     this.lastId = last[0]?.[0] ?? '0-0';
-    const bans = await scanLiveBans(c, `${this.s.prefix}:bans`, Date.now());
+    const bans = await scanLiveBans(c, redisKeys(this.s).bans, Date.now());
     await this.h.catchUp(bans);
     this.caughtUp = true;
   }
@@ -50,7 +50,7 @@ export class FleetReader {
     while (!this.stopped) {
       try {
         if (!this.caughtUp) await this.catchUp(c);
-        const res = (await c.xread('BLOCK', 1000, 'STREAMS', `${this.s.prefix}:fleet`, this.lastId)) as Array<
+        const res = (await c.xread('BLOCK', 1000, 'STREAMS', redisKeys(this.s).fleet, this.lastId)) as Array<
           [string, Array<[string, string[]]>]
         > | null;
         for (const [, rows] of res ?? []) {

@@ -1,0 +1,128 @@
+/**
+ * A compact binary form of a table of bans in force, so that a restart can
+ * read a million bans in a few large strings instead of a million small ones.
+ * Plain IPv4 bans (nearly all of a big table) become fixed-size records with
+ * just what the kernel needs; everything else (IPv6, networks) stays JSON.
+ *
+ * Layout, little-endian:
+ *   "SXB1" | u32 n | u32 trailer length | n x record | trailer (JSON)
+ *   record:  address[4] | expires, wall ms, f64 (0 = permanent) | port u16 | proto u8 | origin u8 | gateway u16
+ *   trailer: { "gateways": [names, indexed by the records], "others": [BanRecord, ...] }
+ * Origins are the kernel's codes (src/core/abi.ts).
+ */
+import type { BanRecord } from '../adapters/journal.js';
+import { DOTTED_QUAD } from './addr.js';
+import { Origin as KernelOrigin } from './abi.js';
+
+const MAGIC = 'SXB1';
+const HEAD = 12;
+export const PACKED_RECORD = 18;
+/** Offsets inside a record. */
+export const PR = { addr: 0, expires: 4, port: 12, proto: 14, origin: 15, gateway: 16 } as const;
+
+const ORIGIN_CODE: Record<string, number> = {
+  auto: KernelOrigin.AUTO,
+  manual: KernelOrigin.MANUAL,
+  imported: KernelOrigin.IMPORTED,
+  fleet: KernelOrigin.FLEET,
+};
+
+/** Plain IPv4 bans as packed records, read in place. */
+export interface PackedBans {
+  readonly packed: true;
+  readonly buf: Buffer;
+  readonly offset: number; // of the first record
+  readonly count: number;
+  readonly gateways: readonly string[]; // '' = none recorded
+}
+
+export interface UnpackedChunk {
+  v4: PackedBans;
+  others: BanRecord[];
+}
+
+export function isPacked(x: unknown): x is PackedBans {
+  return typeof x === 'object' && x !== null && (x as PackedBans).packed === true;
+}
+
+/** Packs bans (a record per target; the caller has dropped what lapsed). */
+export function packBans(bans: readonly BanRecord[]): Buffer {
+  const gateways: string[] = [''];
+  const gwIndex = new Map<string, number>([['', 0]]);
+  const others: BanRecord[] = [];
+  const body = Buffer.alloc(bans.length * PACKED_RECORD);
+  let n = 0;
+  for (const b of bans) {
+    const q = DOTTED_QUAD.exec(b.target);
+    const origin = ORIGIN_CODE[b.origin];
+    if (!q || origin === undefined) {
+      others.push(b);
+      continue;
+    }
+    const gw = b.gateway ?? '';
+    let g = gwIndex.get(gw);
+    if (g === undefined) {
+      if (gateways.length > 0xffff) {
+        others.push(b);
+        continue;
+      }
+      g = gateways.length;
+      gateways.push(gw);
+      gwIndex.set(gw, g);
+    }
+    const at = n * PACKED_RECORD;
+    body[at] = Number(q[1]);
+    body[at + 1] = Number(q[2]);
+    body[at + 2] = Number(q[3]);
+    body[at + 3] = Number(q[4]);
+    body.writeDoubleLE(b.expires ?? 0, at + PR.expires);
+    body.writeUInt16LE(b.port ?? 0, at + PR.port);
+    body[at + PR.proto] = b.proto === 'tcp' ? 6 : b.proto === 'udp' ? 17 : 0;
+    body[at + PR.origin] = origin;
+    body.writeUInt16LE(g, at + PR.gateway);
+    n++;
+  }
+  const trailer = Buffer.from(JSON.stringify({ gateways, others }));
+  const head = Buffer.alloc(HEAD);
+  head.write(MAGIC, 0, 'latin1');
+  head.writeUInt32LE(n, 4);
+  head.writeUInt32LE(trailer.length, 8);
+  return Buffer.concat([head, body.subarray(0, n * PACKED_RECORD), trailer]);
+}
+
+/** Reads a chunk written by packBans; throws on anything else (the caller falls back). */
+export function unpackBans(buf: Buffer): UnpackedChunk {
+  if (buf.length < HEAD || buf.toString('latin1', 0, 4) !== MAGIC) throw new Error('not a packed ban chunk');
+  const count = buf.readUInt32LE(4);
+  const tlen = buf.readUInt32LE(8);
+  const tat = HEAD + count * PACKED_RECORD;
+  if (tat + tlen !== buf.length) throw new Error('packed ban chunk of the wrong length');
+  const t = JSON.parse(buf.toString('utf8', tat)) as { gateways?: unknown; others?: unknown };
+  if (!Array.isArray(t.gateways) || !Array.isArray(t.others)) throw new Error('packed ban chunk without its trailer');
+  return { v4: { packed: true, buf, offset: HEAD, count, gateways: t.gateways as string[] }, others: t.others as BanRecord[] };
+}
+
+/** The records of a chunk as BanRecords again (tests, tools; the restore reads them in place). */
+export function* packedRecords(p: PackedBans): Generator<BanRecord> {
+  const ORIGIN_NAME = Object.fromEntries(Object.entries(ORIGIN_CODE).map(([k, v]) => [v, k])) as Record<number, BanRecord['origin']>;
+  for (let i = 0; i < p.count; i++) {
+    const at = p.offset + i * PACKED_RECORD;
+    const expires = p.buf.readDoubleLE(at + PR.expires);
+    const port = p.buf.readUInt16LE(at + PR.port);
+    const proto = p.buf[at + PR.proto];
+    const gateway = p.gateways[p.buf.readUInt16LE(at + PR.gateway)] ?? '';
+    yield {
+      op: 'ban',
+      time: 0,
+      target: `${p.buf[at]}.${p.buf[at + 1]}.${p.buf[at + 2]}.${p.buf[at + 3]}`,
+      ttl: 0,
+      expires: expires || null,
+      origin: ORIGIN_NAME[p.buf[at + PR.origin]!] ?? 'manual',
+      reason: '',
+      by: '',
+      ...(port ? { port } : {}),
+      ...(proto === 6 ? { proto: 'tcp' } : proto === 17 ? { proto: 'udp' } : {}),
+      ...(gateway ? { gateway } : {}),
+    };
+  }
+}
