@@ -5,6 +5,7 @@
  */
 import { appendFileSync, closeSync, createReadStream, existsSync, mkdirSync, openSync, readSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import { createInterface } from 'node:readline';
 import { BanJournal, type BanRecord, type JournalRecord } from './journal.js';
 import type { PackedBans } from '../core/ban-pack.js';
@@ -130,16 +131,30 @@ export class JournalStore implements HistoryStore {
     return [...r.bans.values()].filter((b) => b.expires === null || b.expires > now);
   }
 
-  async *streamBans(): AsyncIterable<JournalRecord[]> {
+  /** bans.snap (packed, written by the last compaction) if it still fits, then the lines after it. */
+  async *streamBans(): AsyncIterable<JournalRecord[] | PackedBans> {
+    let snap: ReturnType<BanJournal['readSnapshot']>;
+    try {
+      snap = this.bans.readSnapshot();
+    } catch (e) {
+      this.problems.push(`${this.bans.snapFile}: not used, ${(e as Error).message}; reading ${this.bans.file} whole`);
+    }
+    for (const chunk of snap?.chunks ?? []) {
+      yield chunk.v4;
+      if (chunk.others.length) yield chunk.others;
+    }
     if (!existsSync(this.bans.file)) return;
     const fd = openSync(this.bans.file, 'r');
     try {
       const buf = Buffer.alloc(8 << 20);
       let rest = '';
-      let lineNo = 0;
+      let lineNo = snap?.lines ?? 0;
+      let pos = snap?.covered ?? 0;
+      const utf8 = new StringDecoder('utf8'); // a character cut by the 8 MB boundary stays whole
       for (;;) {
-        const n = readSync(fd, buf, 0, buf.length, null);
-        const text = rest + buf.toString('utf8', 0, n);
+        const n = readSync(fd, buf, 0, buf.length, pos);
+        pos += n;
+        const text = rest + (n ? utf8.write(buf.subarray(0, n)) : utf8.end());
         const cut = n ? text.lastIndexOf('\n') + 1 : text.length;
         rest = text.slice(cut);
         const out: JournalRecord[] = [];

@@ -58,6 +58,11 @@ const ORIGIN_CODE: Record<Origin, number> = {
   imported: KernelOrigin.IMPORTED,
   fleet: KernelOrigin.FLEET,
 };
+/** The first of the IPv4 nets (base and mask as unsigned 32-bit numbers) that holds addr. */
+function protectedBy<T extends { base: number; mask: number }>(nets: readonly T[], addr: number): T | undefined {
+  for (const n of nets) if (((addr & n.mask) >>> 0) === n.base) return n;
+  return undefined;
+}
 const ORIGIN_NAME: Record<number, Origin> = { 1: 'auto', 2: 'manual', 3: 'imported', 4: 'fleet' };
 
 /** Refuses targets that would ban this host, its gateways, resolvers or the allow list. */
@@ -187,9 +192,26 @@ export class BanService {
    * Restore into an EMPTY table (a fresh boot) from the ordered ban history, a
    * chunk at a time: the kernel writes of one chunk run on a worker thread
    * while the next chunk is parsed. A later record of a target wins, as in a
-   * replay. Returns how many bans are in force afterwards.
+   * replay. Returns how many bans are in force afterwards. `foreign: false`
+   * leaves out the bans other gateways made (a gateway that does not follow
+   * the fleet); a ban of anything in `protect` (the allow and never-ban lists
+   * as they are now) is left out and passed to `refused`.
    */
-  async restoreStream(stream: AsyncIterable<ReadonlyArray<BanRecord | UnbanRecord> | PackedBans>): Promise<number> {
+  async restoreStream(
+    stream: AsyncIterable<ReadonlyArray<BanRecord | UnbanRecord> | PackedBans>,
+    opts: { foreign?: boolean; protect?: readonly Protected[]; refused?: (target: string, why: string) => void } = {},
+  ): Promise<number> {
+    const foreign = (gateway: string | undefined) => !!gateway && gateway !== this.gateway;
+    const skipForeign = opts.foreign === false;
+    const protect = opts.protect ?? [];
+    // the IPv4 ones as (base, mask) for the packed records
+    const nets4 = protect
+      .filter((p) => p.net.family === 4)
+      .map((p) => {
+        const mask = p.net.prefix ? (0xffffffff << (32 - p.net.prefix)) >>> 0 : 0;
+        return { base: (p.net.bytes.readUInt32BE(0) & mask) >>> 0, mask, why: p.why };
+      });
+    const refuse = (target: string, why: string) => opts.refused?.(target, why);
     const v4 = this.gw.obj.map('sentry_bans_v4');
     const F = Layout.sx_ban.fields;
     let pending: Promise<unknown> = Promise.resolve();
@@ -226,21 +248,35 @@ export class BanService {
       const gone: Cidr[] = [];
       if (isPacked(chunk)) {
         const { buf } = chunk;
-        const fleet = chunk.gateways.map((g) => g !== '' && g !== this.gateway);
+        const fleet = chunk.gateways.map(foreign);
         for (let i = 0, at = chunk.offset; i < chunk.count; i++, at += PACKED_RECORD) {
           const expires = buf.readDoubleLE(at + PR.expires);
           if (expires && expires <= wall) continue;
-          const origin = fleet[buf.readUInt16LE(at + PR.gateway)] ? KernelOrigin.FLEET : buf[at + PR.origin]!;
+          const other = fleet[buf.readUInt16LE(at + PR.gateway)];
+          if (other && skipForeign) continue;
+          if (nets4.length) {
+            const hit = protectedBy(nets4, buf.readUInt32BE(at));
+            if (hit) {
+              refuse(`${buf[at]}.${buf[at + 1]}.${buf[at + 2]}.${buf[at + 3]}`, `it is ${hit.why}`);
+              continue;
+            }
+          }
+          const origin = other ? KernelOrigin.FLEET : buf[at + PR.origin]!;
           put(buf[at]!, buf[at + 1]!, buf[at + 2]!, buf[at + 3]!, expires, buf.readUInt16LE(at + PR.port), buf[at + PR.proto]!, origin);
         }
       } else {
         const last = new Map<string, BanRecord | UnbanRecord>();
         for (const r of chunk) if (typeof r?.target === 'string') last.set(r.target, r);
         for (const r of last.values()) {
-          const live = r.op === 'ban' && (r.expires === null || r.expires > wall);
+          const live = r.op === 'ban' && (r.expires === null || r.expires > wall) && !(skipForeign && foreign(r.gateway));
           const q = live ? DOTTED_QUAD.exec(r.target) : null;
           if (q && r.op === 'ban') {
-            const origin = ORIGIN_CODE[r.gateway && r.gateway !== this.gateway ? 'fleet' : r.origin];
+            const hit = nets4.length ? protectedBy(nets4, ((+q[1]! << 24) | (+q[2]! << 16) | (+q[3]! << 8) | +q[4]!) >>> 0) : undefined;
+            if (hit) {
+              refuse(r.target, `it is ${hit.why}`);
+              continue;
+            }
+            const origin = ORIGIN_CODE[foreign(r.gateway) ? 'fleet' : r.origin];
             put(Number(q[1]), Number(q[2]), Number(q[3]), Number(q[4]), r.expires ?? 0, r.port ?? 0, r.proto === 'tcp' ? 6 : r.proto === 'udp' ? 17 : 0, origin);
             continue;
           }
@@ -250,8 +286,18 @@ export class BanService {
           } catch {
             continue;
           }
-          if (!live || r.op !== 'ban') gone.push(target);
-          else others.push(this.fromRecord(r, target, wall));
+          if (!live || r.op !== 'ban') {
+            gone.push(target);
+            continue;
+          }
+          try {
+            checkProtected([target], protect);
+          } catch (e) {
+            refuse(r.target, (e as Error).message.replace(/^refusing to ban [^:]+: /, ''));
+            gone.push(target); // an earlier chunk may have it
+            continue;
+          }
+          others.push(this.fromRecord(r, target, wall));
         }
       }
       await pending; // the previous chunk is in: its targets may be unbanned by this one

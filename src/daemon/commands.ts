@@ -17,9 +17,11 @@ import type { Paths } from '../adapters/paths.js';
 import { requirePrivileges } from '../adapters/privileges.js';
 import { RunDir } from '../adapters/run-dir.js';
 import { JournalStore, type HistoryStore } from '../adapters/history.js';
+import { RedisStore } from '../adapters/redis.js';
+import type { BanRecord } from '../adapters/journal.js';
 import { parseCidr } from '../core/addr.js';
 import { BanService, checkProtected } from './bans.js';
-import { FleetReader, type FleetHandlers } from './fleet.js';
+import { FleetReader, fleetMark, type FleetHandlers } from './fleet.js';
 import { HookRunner } from '../adapters/hooks.js';
 import { Nft } from '../adapters/nft.js';
 import { runDaemon, type Reporter } from './daemon.js';
@@ -147,23 +149,52 @@ export async function attach(o: AttachOptions): Promise<void> {
     const rep = outputs.reporter;
     const history = openHistory(config, o.paths, (l) => rep.info(l));
     cleanup.push(() => history.close());
-    if (history instanceof JournalStore) history.bans.compactIfLarger(config.history.max_bytes, Date.now());
     const nft = config.nft.enabled ? new NftSync(new Nft({ table: config.nft.table }), (l) => rep.info(l), config.nft.table) : undefined;
     const gateway = gatewayName(config);
     const service = new BanService(gw, history, nft, gateway);
     // bans in force in the store that the kernel lacks (a reboot wiped bpffs, or kill -9 and a wipe)
+    let fleetFrom: string | undefined;
     try {
+      // where the fleet reader takes over: the restore below covers every fleet ban made before
+      if (history instanceof RedisStore) {
+        if (!(await history.ready(3000))) throw new Error('redis: not reachable');
+        if (config.redis && config.fleet.receive) fleetFrom = await fleetMark(history.client, config.redis);
+      }
       const t0 = Date.now();
       const table = new BanTable(gw.obj);
+      // a gateway that does not follow the fleet takes back only its own bans; the allow and never-ban lists win
+      const foreign = !config.redis || config.fleet.receive;
+      const protect = currentProtected(config, o.paths);
+      let refused = 0;
+      const onRefused = (target: string, why: string) => {
+        if (++refused <= 10) rep.info(`not restoring the ban of ${target}: ${why}`);
+      };
+      const keep = (b: BanRecord) => {
+        if (!foreign && b.gateway && b.gateway !== gateway) return false;
+        try {
+          checkProtected([parseCidr(b.target)], protect);
+          return true;
+        } catch (e) {
+          onRefused(b.target, (e as Error).message.replace(/^refusing to ban [^:]+: /, ''));
+          return false;
+        }
+      };
       const restored =
         table.size() === 0
-          ? await service.restoreStream(history.streamBans()) // a fresh boot: the fast path
-          : await service.restore(await history.liveBans(Date.now()), { nft: false });
+          ? await service.restoreStream(history.streamBans(), { foreign, protect, refused: onRefused }) // a fresh boot: the fast path
+          : await service.restore((await history.liveBans(Date.now())).filter(keep), { nft: false });
+      if (refused > 10) rep.info(`... and ${refused - 10} more ban(s) not restored for the same reasons`);
       if (restored) rep.info(`restored ${restored} ban(s) in force from the ${history.kind} in ${Date.now() - t0} ms`);
     } catch (e) {
+      fleetFrom = undefined; // the fleet reader catches up by itself
       rep.info(`history: cannot restore bans (${(e as Error).message.split(';')[0]}); the kernel table is used as it is`);
     }
-    if (history instanceof JournalStore) for (const p of history.problems.splice(0)) rep.info(`journal: ${p}`);
+    if (history instanceof JournalStore) {
+      for (const p of history.problems.splice(0)) rep.info(`journal: ${p}`);
+      // after the restore, so that the bans are back first
+      const t0 = Date.now();
+      if (history.bans.compactIfLarger(config.history.max_bytes, Date.now())) rep.info(`journal: compacted to the bans in force in ${Date.now() - t0} ms`);
+    }
     const store: HistoryStore = history;
     if (store.maintain) {
       // the store's housekeeping (Redis: a fresh snapshot for the next restore, when due)
@@ -178,7 +209,7 @@ export async function attach(o: AttachOptions): Promise<void> {
     if (n !== undefined) rep.info(`nftables: table inet ${config.nft.table} holds the ${n} ban(s) in force`);
     if (config.redis && config.fleet.receive) {
       const fleet = new FleetReader({ ...config.redis }, gateway, fleetHandlers(service, config, o.paths, rep));
-      fleet.start();
+      fleet.start(fleetFrom);
       cleanup.push(() => fleet.stop());
       rep.info(`fleet: gateway "${gateway}" ${config.fleet.send ? 'shares its bans and ' : ''}follows the others' on redis`);
     }

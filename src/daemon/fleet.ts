@@ -17,6 +17,12 @@ export interface FleetHandlers {
   report(line: string): void;
 }
 
+/** The ID of the fleet stream's last message ('0-0' if none). */
+export async function fleetMark(c: RedisClient, s: Pick<RedisSettings, 'prefix' | 'cluster'>): Promise<string> {
+  const last = (await c.xrevrange(redisKeys(s).fleet, '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
+  return last[0]?.[0] ?? '0-0';
+}
+
 export class FleetReader {
   private client: RedisClient | undefined;
   private stopped = false;
@@ -30,7 +36,16 @@ export class FleetReader {
     private readonly h: FleetHandlers,
   ) {}
 
-  start(): void {
+  /**
+   * `from`: the fleet stream's last ID taken before the daemon restored every
+   * ban in force from the same Redis; the reader goes on from there and skips
+   * the catch-up (a second read of the whole table).
+   */
+  start(from?: string): void {
+    if (from) {
+      this.lastId = from;
+      this.caughtUp = true;
+    }
     // a connection of its own: XREAD BLOCK holds it
     this.client = connectRedis(this.s, { maxRetriesPerRequest: null, enableOfflineQueue: true });
     this.client.on('error', () => {}); // the history store reports Redis trouble once
@@ -38,8 +53,7 @@ export class FleetReader {
   }
 
   private async catchUp(c: RedisClient): Promise<void> {
-    const last = (await c.xrevrange(redisKeys(this.s).fleet, '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
-    this.lastId = last[0]?.[0] ?? '0-0';
+    this.lastId = await fleetMark(c, this.s);
     const bans = await scanLiveBans(c, redisKeys(this.s).bans, Date.now());
     await this.h.catchUp(bans);
     this.caughtUp = true;

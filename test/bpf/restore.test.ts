@@ -3,7 +3,7 @@
  * (a fresh boot) must end exactly where a replay of the journal ends.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -12,6 +12,7 @@ import type { BanRecord, JournalRecord } from '../../src/adapters/journal.js';
 import { BanService } from '../../src/daemon/bans.js';
 import type { Gateway } from '../../src/daemon/gateway.js';
 import { RedisStore } from '../../src/adapters/redis.js';
+import { parseCidr } from '../../src/core/addr.js';
 import { KernelFixture } from '../helpers/kernel-fixture.js';
 import { RedisServer } from '../helpers/redis.js';
 
@@ -113,5 +114,48 @@ test('from redis: the snapshot plus the changes since it restore exactly what th
   } finally {
     await store.close();
     await redis.destroy();
+  }
+});
+
+test('from the journal: bans.snap plus the lines after it restore what a replay gives; a corrupt line after it is reported by its number', async () => {
+  k.reset();
+  const jdir = mkdtempSync(join(tmpdir(), 'sx-restore-snap-'));
+  try {
+    const now = Date.now();
+    const store = new JournalStore(jdir);
+    store.bans.append(Array.from({ length: 300 }, (_, i) => ban(`10.3.${i >> 8}.${i & 255}`, now + 600_000, i % 2 ? 'here' : 'gw-b')));
+    store.bans.append([ban('2001:db8:3::/48', null), ban('10.3.0.1', now + 3_600_000)]);
+    assert.ok(store.bans.compactIfLarger(1000, now));
+    store.bans.append([ban('10.4.0.1', now + 600_000), { op: 'unban', time: now, target: '10.3.0.2', why: 'by hand' }]);
+    appendFileSync(store.bans.file, '{"op":"ban","targ\n');
+    store.bans.append([{ op: 'unban', time: now, target: '2001:db8:3::/48', why: 'by hand' }]);
+    const service = new BanService({ obj: k.obj } as unknown as Gateway, store, undefined, 'here');
+    const n = await service.restoreStream(store.streamBans());
+    assert.deepEqual(store.problems, [`${store.bans.file}:304: not valid JSON (truncated or corrupt); skipped`], 'bans.snap used, the line counted');
+    const listed = await service.list();
+    assert.equal(n, 300);
+    assert.deepEqual(listed.map((e) => e.target).sort(), (await store.liveBans(Date.now())).map((b) => b.target).sort());
+    assert.ok(listed.find((e) => e.target === '10.3.0.1')!.remainingSeconds! > 3500);
+    assert.equal(listed.find((e) => e.target === '10.3.0.0')!.origin, 'fleet');
+    k.reset(); // a gateway that does not follow the fleet takes back only its own
+    assert.equal(await service.restoreStream(store.streamBans(), { foreign: false }), 151);
+    assert.ok((await service.list()).every((e) => e.origin !== 'fleet'));
+    k.reset(); // the allow and never-ban lists as they are now win over what was stored
+    const refused: string[] = [];
+    const protect = [
+      { net: parseCidr('10.3.0.0/30'), why: 'on the allow list' },
+      { net: parseCidr('10.4.0.1'), why: "this host's address" },
+    ];
+    assert.equal(await service.restoreStream(store.streamBans(), { protect, refused: (t, why) => refused.push(`${t}: ${why}`) }), 296);
+    assert.deepEqual(refused.sort(), [
+      '10.3.0.0: it is on the allow list',
+      '10.3.0.1: it is on the allow list',
+      '10.3.0.2: it is on the allow list', // in bans.snap; unbanned after it, but met first
+      '10.3.0.3: it is on the allow list',
+      "10.4.0.1: it is this host's address",
+    ]);
+    assert.deepEqual([...new Set(store.problems)], [`${store.bans.file}:304: not valid JSON (truncated or corrupt); skipped`]);
+  } finally {
+    rmSync(jdir, { recursive: true, force: true });
   }
 });

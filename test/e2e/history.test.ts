@@ -155,6 +155,26 @@ describe('a fleet of two gateways on one redis', () => {
     assert.equal(da.matching(/has been blocked via fleet ban/).length, 0, `A does not get its own ban back\n${da.output()}`);
   });
 
+  test('a gateway that was away catches up when it starts: the fleet\'s bans in force, except what its own allow list protects', { timeout: 90_000 }, async (t) => {
+    const a = createLab(t);
+    const b = createLab(t);
+    const cfgA = config(a, redis, 'fleet: { name: gw-a2 }\n');
+    const cfgB = config(b, redis, 'fleet: { name: gw-b2 }\nallow: [198.51.100.77]\n');
+    for (const target of ['198.51.100.66', '198.51.100.77']) {
+      const r = await a.cli(['ban', target, '--ttl', '10m', '--config', cfgA]);
+      assert.equal(r.code, 0, describeRun(r));
+    }
+    const db = await b.startDaemon({ config: cfgB });
+    await db.waitForLine(/^sentry-xdp: fleet: gateway "gw-b2"/, 5000);
+    assert.equal(db.matching(/^sentry-xdp: not restoring the ban of 198\.51\.100\.77: it is on the allow list$/).length, 1, db.output());
+    const lb = await listJson(b, cfgB);
+    const caught = lb.find((e) => e.target === '198.51.100.66');
+    assert.equal(caught?.origin, 'fleet', JSON.stringify(lb));
+    assert.equal(caught?.gateway, 'gw-a2');
+    assert.ok(caught!.remainingSeconds! > 500 && caught!.remainingSeconds! <= 600, JSON.stringify(caught));
+    assert.ok(!lb.some((e) => e.target === '198.51.100.77'), 'the local allow list wins');
+  });
+
   test('redis away for 30 s in the middle of a scan: no crash, blocking goes on, that history appears once it is back', { timeout: 120_000 }, async (t) => {
     const lab = createLab(t);
     const cfg = config(lab, redis);

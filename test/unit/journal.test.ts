@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -47,6 +47,32 @@ test('compaction keeps only live bans', () => {
     assert.ok(j.compactIfLarger(100, 2000));
     assert.deepEqual([...j.replay().bans.keys()], ['1.1.1.1']);
     assert.ok(statSync(j.file).size < 200);
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
+});
+
+test('compaction writes bans.snap; it stands for the journal until the journal is rewritten, and a table large by itself is not rewritten at every start', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sx-journal-'));
+  try {
+    const j = new BanJournal(dir);
+    assert.equal(j.readSnapshot(), undefined, 'none before a compaction');
+    j.append(Array.from({ length: 50 }, (_, i) => ban(`10.0.0.${i}`, i, null)));
+    j.append(Array.from({ length: 50 }, (_, i) => ban(`10.0.0.${i}`, 100 + i, null))); // renewals: half the lines are dead
+    assert.ok(j.compactIfLarger(100, 2000));
+    const snap = j.readSnapshot()!;
+    assert.equal(snap.covered, statSync(j.file).size);
+    assert.equal(snap.lines, 50);
+    assert.equal(snap.chunks[0]!.v4.count, 50);
+    j.append([ban('10.0.1.1', 500, null)]);
+    assert.equal(j.readSnapshot()!.covered, snap.covered, 'appending keeps it valid');
+    assert.equal(j.compactIfLarger(100, 2000), false, 'not yet twice what the last compaction left');
+    const text = readFileSync(j.file, 'utf8');
+    writeFileSync(`${j.file}.new`, text);
+    renameSync(`${j.file}.new`, j.file); // replaced, as an editor does
+    assert.throws(() => j.readSnapshot(), /bans.jsonl was replaced or rewritten since/);
+    writeFileSync(j.snapFile, 'garbage');
+    assert.throws(() => j.readSnapshot(), /header is unreadable/);
   } finally {
     rmSync(dir, { recursive: true });
   }
