@@ -220,20 +220,22 @@ async function daemonRss(): Promise<void> {
   sh(['ip', '-n', ns, 'link', 'set', 'sxb1', 'up']);
   let child: ReturnType<typeof spawn> | undefined;
   try {
-    line(`daemon memory: the real daemon, attached in a scratch namespace, with ${N.toLocaleString('en-US')} bans in its table`);
+    line(`daemon memory: the real daemon (default config: nftables on), attached in a scratch namespace, with ${N.toLocaleString('en-US')} bans in its table`);
     sh(inNs([bin, 'attach', 'sxb0', '--no-daemon']), env);
     const gw = Gateway.open(env.SENTRY_XDP_PIN_ROOT);
     fillBans(gw.obj.map('sentry_bans_v4'), randomV4Keys(N), N);
     gw.close();
     const conf = `${env.SENTRY_XDP_RUN_DIR}-bench.yaml`;
-    writeFileSync(conf, 'nft: { enabled: false }\n');
+    writeFileSync(conf, 'metrics: { enabled: false }\n'); // otherwise the defaults: nftables on, the journal
     child = spawn(inNs([bin, 'attach', 'sxb0', '--config', conf])[0]!, inNs([bin, 'attach', 'sxb0', '--config', conf]).slice(1), {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
     child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+    const t0 = Date.now();
     for (let i = 0; i < 600 && !out.includes('alerts follow'); i++) await new Promise((r) => setTimeout(r, 100));
+    line(`  started (table adopted, ${N.toLocaleString('en-US')} bans into nftables) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     await new Promise((r) => setTimeout(r, 5000)); // a few sweeps of the full table
     const pid = Number(readFileSync(`${env.SENTRY_XDP_RUN_DIR}/daemon.pid`, 'utf8'));
     const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;

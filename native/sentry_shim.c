@@ -379,6 +379,27 @@ int sx_map_delete_batch(int fd, const void *keys, uint32_t count, uint32_t key_s
 
 /* Copies up to max entries out; returns how many. Uses lookup_batch where the
  * map supports it, get_next_key otherwise. */
+/* One step of a batched walk of a hash map: up to max entries after the
+ * position in token (64 bytes, kept by the caller; first != 0 starts over).
+ * Returns how many were read, and sets *done when the walk has ended;
+ * -errno on failure (-EINVAL: the map has no batch lookup, -ENOSPC: max too
+ * small for one bucket). Lets user space walk a big table in small buffers. */
+int sx_map_lookup_step(int fd, void *token, int first, void *keys, void *vals, uint32_t max, int *done)
+{
+	uint32_t n = max;
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	int r = bpf_map_lookup_batch(fd, first ? NULL : token, token, keys, vals, &n, &opts);
+	int e = errno;
+	*done = 0;
+	if (r == 0)
+		return (int)n;
+	if (e == ENOENT) {
+		*done = 1;
+		return (int)n;
+	}
+	return -e;
+}
+
 int sx_map_dump(int fd, void *keys, void *vals, uint32_t max, uint32_t key_size, uint32_t val_size)
 {
 	char token[64];

@@ -46,6 +46,7 @@ int sx_map_update_batch(int fd, const void *keys, const void *vals, uint32_t cou
 int sx_map_delete_batch(int fd, const void *keys, uint32_t count, uint32_t key_size);
 int sx_map_dump(int fd, void *keys, void *vals, uint32_t max, uint32_t key_size, uint32_t val_size);
 int sx_map_count(int fd, uint32_t key_size);
+int sx_map_lookup_step(int fd, void *token, int first, void *keys, void *vals, uint32_t max, int *done);
 int sx_map_histogram(int fd, uint32_t key_size, uint32_t val_size, uint32_t offset, uint32_t *counts);
 int sx_bans_sweep(int fd, uint32_t key_size, uint32_t val_size, uint64_t now,
 		  void *keys_out, void *vals_out, uint32_t max);

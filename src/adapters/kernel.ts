@@ -55,6 +55,7 @@ interface Shim {
   map_delete_batch: Fn;
   map_dump: Fn;
   map_count: Fn;
+  map_lookup_step: Fn;
   bans_sweep: Fn;
   map_histogram: Fn;
   percpu_sum: Fn;
@@ -103,6 +104,7 @@ function load(): Shim {
     map_delete_batch: lib.func('int sx_map_delete_batch(int fd, const void *keys, uint32_t count, uint32_t ks)'),
     map_dump: lib.func('int sx_map_dump(int fd, void *keys, void *vals, uint32_t max, uint32_t ks, uint32_t vs)'),
     map_count: lib.func('int sx_map_count(int fd, uint32_t ks)'),
+    map_lookup_step: lib.func('int sx_map_lookup_step(int fd, void *token, int first, void *keys, void *vals, uint32_t max, void *done)'),
     percpu_sum: lib.func('int sx_percpu_sum(int fd, uint32_t key, void *out)'),
     map_histogram: lib.func('int sx_map_histogram(int fd, uint32_t ks, uint32_t vs, uint32_t offset, void *counts)'),
     bans_sweep: lib.func(
@@ -250,6 +252,29 @@ export class BpfMap {
     const values = Buffer.alloc(max * this.valueSize);
     const count = check(load().map_dump(this.fd, keys, values, max, this.keySize, this.valueSize), `reading ${this.name}`);
     return { keys, values, count };
+  }
+  /**
+   * Every entry, `size` at a time, in the same two buffers (copy what you keep).
+   * Hash maps only; undefined for a map without batch lookup (use dump()).
+   */
+  chunks(size: number): Iterable<{ keys: Buffer; values: Buffer; count: number }> | undefined {
+    const keys = Buffer.alloc(size * this.keySize);
+    const values = Buffer.alloc(size * this.valueSize);
+    const token = Buffer.alloc(64);
+    const done = Buffer.alloc(4);
+    const step = (first: boolean) => load().map_lookup_step(this.fd, token, first ? 1 : 0, keys, values, size, done) as number;
+    const n0 = step(true);
+    if (n0 === -22 || n0 === -95 || n0 === -524) return undefined; // EINVAL, EOPNOTSUPP, ENOTSUPP: no batch ops
+    const name = this.name;
+    return (function* () {
+      let n = check(n0, `reading ${name}`);
+      for (;;) {
+        const last = done.readInt32LE(0) !== 0;
+        if (n) yield { keys, values, count: n };
+        if (last) return;
+        n = check(step(false), `reading ${name}`);
+      }
+    })();
   }
   count(): number {
     return check(load().map_count(this.fd, this.keySize), `counting ${this.name}`);

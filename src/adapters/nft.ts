@@ -219,7 +219,12 @@ export class Nft {
    * one in its set cannot be held by an nftables interval set: it is left out,
    * the rest is added, and then a SentryError names what was refused.
    */
-  async add(bans: NftBan[], onProgress?: (done: number, total: number) => void): Promise<void> {
+  /**
+   * `fresh`: the sets were just flushed, so every element is new and one
+   * `add` does (an element already there needs add, delete, add again to take
+   * its new timeout).
+   */
+  async add(bans: NftBan[], onProgress?: (done: number, total: number) => void, fresh = false): Promise<void> {
     const byTarget = new Map<string, Item>();
     for (const b of bans) {
       const item = toItem(b);
@@ -238,7 +243,7 @@ export class Nft {
     let done = 0;
     for (let i = 0; i < total; i += this.batchSize) {
       const chunk = items.slice(i, i + this.batchSize);
-      await this.addChunk(chunk, refused);
+      await this.addChunk(chunk, refused, fresh);
       done += chunk.length;
       onProgress?.(done, total);
     }
@@ -378,12 +383,10 @@ export class Nft {
    * One atomic batch: "add" (a no-op when present), "delete", "add with the new
    * timeout". If the kernel refuses an element, split to find it, keep the rest.
    */
-  private async addChunk(chunk: Item[], refused: Refusal[]): Promise<void> {
-    const cmds = [
-      ...this.elementCommands('add', chunk, false),
-      ...this.elementCommands('delete', chunk, false),
-      ...this.elementCommands('add', chunk, true),
-    ];
+  private async addChunk(chunk: Item[], refused: Refusal[], fresh: boolean): Promise<void> {
+    const cmds = fresh
+      ? this.elementCommands('add', chunk, true)
+      : [...this.elementCommands('add', chunk, false), ...this.elementCommands('delete', chunk, false), ...this.elementCommands('add', chunk, true)];
     const failed = await this.apply(cmds);
     if (!failed) return;
     if (!/overlap|conflicting interval|File exists/i.test(failed.stderr)) {
@@ -394,8 +397,8 @@ export class Nft {
       return;
     }
     const half = Math.ceil(chunk.length / 2);
-    await this.addChunk(chunk.slice(0, half), refused);
-    await this.addChunk(chunk.slice(half), refused);
+    await this.addChunk(chunk.slice(0, half), refused, fresh);
+    await this.addChunk(chunk.slice(half), refused, fresh);
   }
 
   /** One `verb element` command per set the items fall in. */

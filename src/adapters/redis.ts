@@ -305,7 +305,8 @@ export class RedisStore implements HistoryStore {
     const c = this.client;
     const k = this.key;
     const [meta, logged, live] = await Promise.all([c.hgetall(k.snap), c.xlen(k.banlog), c.hlen(k.bans)]);
-    const due = meta.gen ? logged > 10_000 + Number(meta.bans ?? 0) / 4 : live > 10_000 || logged > 10_000;
+    // `base`: what the banlog held right after the last snapshot (entries it already covers)
+    const due = meta.gen ? logged - Number(meta.base ?? 0) > 10_000 + Number(meta.bans ?? 0) / 4 : live > 10_000 || logged > 10_000;
     if (!force && !due) return undefined;
     const token = `${process.pid}-${Date.now()}`;
     if ((await c.set(k.snapLock, token, 'PX', 600_000, 'NX')) !== 'OK') return undefined; // another gateway is at it
@@ -335,9 +336,12 @@ export class RedisStore implements HistoryStore {
       m.hset(k.snap, { gen, id, chunks, bans, time: Date.now() });
       // a restore that has just read the previous snapshot has two minutes to fetch it, and its banlog stays
       for (let i = 0; i < Number(meta.chunks ?? 0); i++) m.pexpire(`${k.snap}:${meta.gen}:${i}`, 120_000);
-      if (meta.id) m.xtrim(k.banlog, 'MINID', '~', meta.id);
+      // with no snapshot before, nobody reads the banlog from further back than this one
+      m.xtrim(k.banlog, 'MINID', '~', meta.id ?? id, 'LIMIT', 0); // LIMIT 0: all of it, not 10 000 a call
+      m.xlen(k.banlog);
       const res = await m.exec();
       if (res?.some(([err]) => err)) throw res.find(([err]) => err)![0]!;
+      await c.hset(k.snap, 'base', Number(res?.[res.length - 1]?.[1] ?? 0));
       return { bans, ms: Date.now() - t0 };
     } finally {
       if ((await c.get(k.snapLock)) === token) await c.del(k.snapLock);

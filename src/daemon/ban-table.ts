@@ -130,18 +130,16 @@ export class BanTable {
   /** Live bans in chunks, decoded one chunk at a time (1M bans never become 1M objects at once). */
   *liveChunks(nowNs: bigint, size: number): Generator<Array<{ target: string; expiresNs: bigint }>> {
     for (const [name, m] of this.maps) {
-      const dump = this.dumpAll(name, m);
-      let chunk: Array<{ target: string; expiresNs: bigint }> = [];
-      for (let i = 0; i < dump.count; i++) {
-        const exp = dump.values.readBigUInt64LE(i * m.valueSize);
-        if (exp !== 0n && exp <= nowNs) continue;
-        chunk.push({ target: keyText(name, dump.keys.subarray(i * m.keySize, (i + 1) * m.keySize)).target, expiresNs: exp });
-        if (chunk.length >= size) {
-          yield chunk;
-          chunk = [];
+      // hash maps in small batches (a million bans never sit in memory at once), tries whole
+      for (const part of m.chunks(size) ?? [this.dumpAll(name, m)]) {
+        const chunk: Array<{ target: string; expiresNs: bigint }> = [];
+        for (let i = 0; i < part.count; i++) {
+          const exp = part.values.readBigUInt64LE(i * m.valueSize);
+          if (exp !== 0n && exp <= nowNs) continue;
+          chunk.push({ target: keyText(name, part.keys.subarray(i * m.keySize, (i + 1) * m.keySize)).target, expiresNs: exp });
         }
+        if (chunk.length) yield chunk;
       }
-      if (chunk.length) yield chunk;
     }
   }
 

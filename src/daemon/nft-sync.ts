@@ -11,7 +11,7 @@ import type { NftBans } from './bans.js';
 export interface NftApi {
   exists(): Promise<boolean>;
   ensure(): Promise<boolean>;
-  add(bans: Array<{ target: string; timeoutSeconds: number }>, onProgress?: (done: number, total: number) => void): Promise<void>;
+  add(bans: Array<{ target: string; timeoutSeconds: number }>, onProgress?: (done: number, total: number) => void, fresh?: boolean): Promise<void>;
   remove(targets: string[]): Promise<number>;
   flush(): Promise<void>;
 }
@@ -79,12 +79,15 @@ export class NftSync implements NftBans {
       await this.nft.flush();
       const now = kernelClockNs();
       let n = 0;
-      for (const chunk of bans.liveChunks(now, 20000)) {
+      // in small chunks: a million elements' worth of garbage at once costs ~60 MB of peak memory
+      for (const chunk of bans.liveChunks(now, 5000)) {
         await this.nft.add(
           chunk.map((b) => ({
             target: b.target,
             timeoutSeconds: b.expiresNs === 0n ? 0 : Math.max(1, Math.ceil(Number(b.expiresNs - now) / 1e9)),
           })),
+          undefined,
+          true, // just flushed
         );
         n += chunk.length;
       }
