@@ -236,11 +236,14 @@ async function daemonRss(): Promise<void> {
     const t0 = Date.now();
     for (let i = 0; i < 600 && !out.includes('alerts follow'); i++) await new Promise((r) => setTimeout(r, 100));
     line(`  started (table adopted, ${N.toLocaleString('en-US')} bans into nftables) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    await new Promise((r) => setTimeout(r, 5000)); // a few sweeps of the full table
     const pid = Number(readFileSync(`${env.SENTRY_XDP_RUN_DIR}/daemon.pid`, 'utf8'));
-    const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
-    const hwm = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
-    line(`  resident memory ${rss.toFixed(0)} MB (peak ${hwm.toFixed(0)} MB) with ${N.toLocaleString('en-US')} bans  (target < 150 MB: ${hwm < 150 ? 'met' : 'MISSED'})`);
+    const mb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+    for (const wait of [5, 30]) {
+      await new Promise((r) => setTimeout(r, (wait === 5 ? 5 : 25) * 1000)); // sweeps of the full table meanwhile
+      const rss = mb('VmRSS');
+      const hwm = mb('VmHWM');
+      line(`  ${wait} s after the start: resident memory ${rss.toFixed(0)} MB (peak so far ${hwm.toFixed(0)} MB)  (target < 150 MB: ${hwm < 150 ? 'met' : 'MISSED'})`);
+    }
     rmSync(conf, { force: true });
   } finally {
     child?.kill('SIGTERM');
