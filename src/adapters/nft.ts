@@ -258,6 +258,26 @@ export class Nft {
     }
   }
 
+  /**
+   * Adds plain addresses (no networks) to a freshly flushed bans_v4/bans_v6
+   * set, `seconds[i]` to live (0 = permanent). The batch text is written
+   * directly: a million bans at start make no object per element.
+   */
+  async addAddresses(set: 'bans_v4' | 'bans_v6', targets: readonly string[], seconds: readonly number[]): Promise<void> {
+    for (let i = 0; i < targets.length; i += this.batchSize) {
+      const elems: string[] = [];
+      for (let j = i; j < Math.min(i + this.batchSize, targets.length); j++) {
+        const t = targets[j]!;
+        if (!/^[0-9a-fA-F.:]+$/.test(t)) throw new SentryError('USAGE', `nft: ${JSON.stringify(t)} is not a plain address`);
+        const secs = Math.ceil(seconds[j]!);
+        elems.push(secs > 0 ? `{"elem":{"val":"${t}","timeout":${secs}}}` : `"${t}"`);
+      }
+      const element = `{"family":"${FAMILY}","table":${JSON.stringify(this.table)},"name":"${set}","elem":[${elems.join(',')}]}`;
+      const r = await this.run(['-j', '-f', '-'], `{"nftables":[{"add":{"element":${element}}}]}`);
+      if (r.exitCode !== 0) throw this.failure(`adding ${plural(elems.length, 'element')} to table ${this.where}`, r.stderr || `exit status ${r.exitCode}`);
+    }
+  }
+
   /** Removes elements; absent ones are not an error. Returns how many were there and are now gone. */
   async remove(targets: string[]): Promise<number> {
     const byTarget = new Map<string, Item>();

@@ -2,7 +2,7 @@
  * The kernel ban table: exact IPv4/IPv6 addresses in hashes, CIDRs in LPM
  * tries. One table serves every attached interface.
  */
-import { decodeBan, encodeBan, type BanValue } from '../core/abi.js';
+import { decodeBan, encodeBan, Layout, type BanValue } from '../core/abi.js';
 import { addr16ToString, type Cidr } from '../core/addr.js';
 import type { BpfMap, BpfObject } from '../adapters/kernel.js';
 import ipaddr from 'ipaddr.js';
@@ -127,18 +127,25 @@ export class BanTable {
     return out;
   }
 
-  /** Live bans in chunks, decoded one chunk at a time (1M bans never become 1M objects at once). */
-  *liveChunks(nowNs: bigint, size: number): Generator<Array<{ target: string; expiresNs: bigint }>> {
+  /**
+   * Live bans in chunks, as columns (no object per ban): the map, the targets
+   * and their seconds left (0 = permanent). A million bans never sit in memory
+   * at once: hash maps are read in batches of `size`, tries whole (they are small).
+   */
+  *liveChunks(nowNs: bigint, size: number): Generator<{ map: string; targets: string[]; seconds: number[] }> {
+    const now = Number(nowNs);
     for (const [name, m] of this.maps) {
-      // hash maps in small batches (a million bans never sit in memory at once), tries whole
       for (const part of m.chunks(size) ?? [this.dumpAll(name, m)]) {
-        const chunk: Array<{ target: string; expiresNs: bigint }> = [];
+        const targets: string[] = [];
+        const seconds: number[] = [];
         for (let i = 0; i < part.count; i++) {
-          const exp = part.values.readBigUInt64LE(i * m.valueSize);
-          if (exp !== 0n && exp <= nowNs) continue;
-          chunk.push({ target: keyText(name, part.keys.subarray(i * m.keySize, (i + 1) * m.keySize)).target, expiresNs: exp });
+          const at = i * m.valueSize + Layout.sx_ban.fields.expires_ns[0];
+          const exp = part.values.readUInt32LE(at) + part.values.readUInt32LE(at + 4) * 0x100000000;
+          if (exp !== 0 && exp <= now) continue;
+          targets.push(keyText(name, part.keys.subarray(i * m.keySize, (i + 1) * m.keySize)).target);
+          seconds.push(exp === 0 ? 0 : Math.max(1, Math.ceil((exp - now) / 1e9)));
         }
-        if (chunk.length) yield chunk;
+        if (targets.length) yield { map: name, targets, seconds };
       }
     }
   }

@@ -12,6 +12,7 @@ export interface NftApi {
   exists(): Promise<boolean>;
   ensure(): Promise<boolean>;
   add(bans: Array<{ target: string; timeoutSeconds: number }>, onProgress?: (done: number, total: number) => void, fresh?: boolean): Promise<void>;
+  addAddresses(set: 'bans_v4' | 'bans_v6', targets: readonly string[], seconds: readonly number[]): Promise<void>;
   remove(targets: string[]): Promise<number>;
   flush(): Promise<void>;
 }
@@ -79,17 +80,12 @@ export class NftSync implements NftBans {
       await this.nft.flush();
       const now = kernelClockNs();
       let n = 0;
-      // in small chunks: a million elements' worth of garbage at once costs ~60 MB of peak memory
-      for (const chunk of bans.liveChunks(now, 5000)) {
-        await this.nft.add(
-          chunk.map((b) => ({
-            target: b.target,
-            timeoutSeconds: b.expiresNs === 0n ? 0 : Math.max(1, Math.ceil(Number(b.expiresNs - now) / 1e9)),
-          })),
-          undefined,
-          true, // just flushed
-        );
-        n += chunk.length;
+      // in small chunks, as text: a million elements' worth of objects at once costs ~100 MB of peak memory
+      for (const c of bans.liveChunks(now, 5000)) {
+        const exact = c.map === 'sentry_bans_v4' ? 'bans_v4' : c.map === 'sentry_bans_v6' ? 'bans_v6' : undefined;
+        if (exact) await this.nft.addAddresses(exact, c.targets, c.seconds);
+        else await this.nft.add(c.targets.map((target, i) => ({ target, timeoutSeconds: c.seconds[i]! })), undefined, true); // networks: overlaps are checked there
+        n += c.targets.length;
       }
       return n;
     });

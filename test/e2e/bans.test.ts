@@ -239,13 +239,16 @@ test('nftables: our table survives `nft flush ruleset` (re-created by the daemon
   const d = await start(lab);
   const b = await lab.cli(['ban', '203.0.113.7', '2001:db8:9::/48', '--ttl', '1h']);
   assert.equal(b.code, 0, describeRun(b));
+  const p = await lab.cli(['ban', '2001:db8:7::7', '--ttl', 'permanent']);
+  assert.equal(p.code, 0, describeRun(p));
   const other = await lab.gw(['nft', 'list', 'table', 'inet', 'other']);
   assert.equal(other.code, 0, `the other table is untouched\n${describeRun(other)}`);
   assert.match(other.stdout, /counter/);
   const fl = await lab.gw(['nft', 'flush', 'ruleset']);
   assert.equal(fl.code, 0, describeRun(fl));
-  await d.waitForLine(/nft table inet sentry_xdp was gone .*re-created it with 2 ban\(s\)/, 6000);
+  await d.waitForLine(/nft table inet sentry_xdp was gone .*re-created it with 3 ban\(s\)/, 6000);
   assert.ok((await nftElements(lab, 'bans_v4')).some((e) => e.includes('203.0.113.7')));
+  assert.deepEqual(await nftElements(lab, 'bans_v6'), ['2001:db8:7::7']);
   assert.equal((await nftElements(lab, 'nets_v6')).length, 1);
 });
 

@@ -303,3 +303,14 @@ test('a missing nft binary makes available() false and other calls a KERNEL erro
   const echo = commandRunner(['cat']);
   assert.deepEqual(await echo([], 'stdin reaches the command'), { stdout: 'stdin reaches the command', stderr: '', exitCode: 0 });
 });
+
+test('addAddresses writes one add per batch straight into the set, timeouts only where the ban ends, and refuses anything but an address', async () => {
+  const r = recorder(() => ok());
+  const n = new Nft({ run: r.run, batchSize: 2 });
+  await n.addAddresses('bans_v4', ['192.0.2.1', '192.0.2.2', '192.0.2.3'], [3600, 0, 1.2]);
+  const b = r.batches();
+  assert.equal(b.length, 2, 'two batches of at most 2');
+  assert.deepEqual(b[0], [{ add: { element: { family: 'inet', table: 'sentry_xdp', name: 'bans_v4', elem: [{ elem: { val: '192.0.2.1', timeout: 3600 } }, '192.0.2.2'] } } }]);
+  assert.deepEqual(b[1]![0].add.element.elem, [{ elem: { val: '192.0.2.3', timeout: 2 } }]);
+  await assert.rejects(n.addAddresses('bans_v6', ['2001:db8::1"]}'], [0]), (e: SentryError) => e.code === 'USAGE');
+});
