@@ -15,6 +15,7 @@ GW=sxdemo-gw-$id
 ATK=sxdemo-atk-$id
 export SENTRY_XDP_PIN_ROOT=/sys/fs/bpf/sentry-xdp-demo-$id
 export SENTRY_XDP_RUN_DIR=/tmp/sentry-xdp-demo-$id
+export SENTRY_XDP_STATE_DIR=/tmp/sentry-xdp-demo-$id-state # its own journal, not the machine's
 LOG=$(mktemp /tmp/sentry-xdp-demo-$id.XXXX.log)
 CONF=$(mktemp /tmp/sentry-xdp-demo-$id.XXXX.yaml)
 DAEMON=
@@ -29,7 +30,7 @@ cleanup() {
   [[ -e /run/netns/$GW ]] && gw ./bin/sentry-xdp detach --all >/dev/null 2>&1
   ip netns del $GW 2>/dev/null
   ip netns del $ATK 2>/dev/null
-  rm -rf "$SENTRY_XDP_RUN_DIR" "$LOG" "$CONF"
+  rm -rf "$SENTRY_XDP_RUN_DIR" "$SENTRY_XDP_STATE_DIR" "$LOG" "$CONF"
 }
 trap cleanup EXIT INT TERM
 
