@@ -562,8 +562,10 @@ int sx_map_count(int fd, uint32_t key_size)
 	struct bpf_map_info info = {};
 	uint32_t len = sizeof(info), n = 0;
 	if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 &&
-	    (info.type == BPF_MAP_TYPE_HASH || info.type == BPF_MAP_TYPE_LRU_HASH) && info.value_size <= 256) {
-		int err = walk_chunks(fd, key_size, info.value_size, count_chunk, &n);
+	    (info.type == BPF_MAP_TYPE_HASH || info.type == BPF_MAP_TYPE_LRU_HASH) && info.key_size <= 64 &&
+	    info.value_size <= 256) {
+		/* the kernel's sizes, not the caller's: the buffers must fit what it writes */
+		int err = walk_chunks(fd, info.key_size, info.value_size, count_chunk, &n);
 		return err ? err : (int)n;
 	}
 	char prev[64], next[64];

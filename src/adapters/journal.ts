@@ -3,7 +3,7 @@
  * directory. It keeps what the kernel table cannot hold (reason, who, wall-clock
  * times) and lets `list` and a restart know them.
  */
-import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { packBans, unpackBans, type UnpackedChunk } from '../core/ban-pack.js';
 
@@ -95,21 +95,24 @@ export class BanJournal {
     const live = [...bans.values()].filter((b) => b.expires === null || b.expires > now);
     const tmp = `${this.file}.tmp`;
     const fd = openSync(tmp, 'w', 0o640);
+    let written: { size: number; ino: number; tail: string };
     try {
       for (let i = 0; i < live.length; i += SNAP_CHUNK) writeSync(fd, live.slice(i, i + SNAP_CHUNK).map((r) => JSON.stringify(r) + '\n').join(''));
+      // what the snapshot stands for: these bytes, not whatever another process appends after the rename
+      const st = fstatSync(fd);
+      written = { size: st.size, ino: st.ino, tail: readTail(tmp, st.size) };
     } finally {
       closeSync(fd);
     }
+    rmSync(this.snapFile, { force: true }); // the old one describes the old file
     renameSync(tmp, this.file);
-    this.writeSnapshot(live);
+    this.writeSnapshot(live, written);
     return true;
   }
 
-  /** bans.snap for the journal as it is now (every record in it live, one per target). */
-  private writeSnapshot(live: readonly BanRecord[]): void {
-    const st = statSync(this.file);
-    const tail = readTail(this.file, st.size);
-    const meta: SnapMeta = { covered: st.size, lines: live.length, ino: st.ino, tail, bans: live.length };
+  /** bans.snap for the journal just written (every record in it live, one per target). */
+  private writeSnapshot(live: readonly BanRecord[], st: { size: number; ino: number; tail: string }): void {
+    const meta: SnapMeta = { covered: st.size, lines: live.length, ino: st.ino, tail: st.tail, bans: live.length };
     const parts: Buffer[] = [];
     const metaBuf = Buffer.from(JSON.stringify(meta));
     parts.push(u32(metaBuf.length), metaBuf);

@@ -264,7 +264,8 @@ export class BpfMap {
     const done = Buffer.alloc(4);
     const step = (first: boolean) => load().map_lookup_step(this.fd, token, first ? 1 : 0, keys, values, size, done) as number;
     const n0 = step(true);
-    if (n0 === -22 || n0 === -95 || n0 === -524) return undefined; // EINVAL, EOPNOTSUPP, ENOTSUPP: no batch ops
+    // EINVAL, EOPNOTSUPP, ENOTSUPP: no batch ops; ENOSPC: a bucket bigger than `size`
+    if (n0 === -22 || n0 === -95 || n0 === -524 || n0 === -28) return undefined;
     const name = this.name;
     return (function* () {
       let n = check(n0, `reading ${name}`);

@@ -74,6 +74,18 @@ export function redisKeys(s: Pick<RedisSettings, 'prefix' | 'cluster'>) {
   };
 }
 
+/** A stream's last ID and how many entries were ever added to it (Redis 7+; undefined before). No stream: 0-0, 0. */
+async function streamMark(client: RedisClient, key: string): Promise<{ id: string; added: number | undefined }> {
+  const info = (await client.xinfo('STREAM', key).catch(() => undefined)) as unknown[] | undefined;
+  if (!info) return { id: '0-0', added: 0 };
+  const field = (name: string) => {
+    const i = info.indexOf(name);
+    return i >= 0 ? info[i + 1] : undefined;
+  };
+  const added = field('entries-added');
+  return { id: String(field('last-generated-id') ?? '0-0'), added: typeof added === 'number' ? added : undefined };
+}
+
 /** The ID right after a stream ID (XRANGE's start is inclusive). */
 function nextId(id: string): string {
   const [ms, seq] = id.split('-');
@@ -107,6 +119,8 @@ export async function scanLiveBans(client: RedisClient, key: string, now: number
 }
 
 const SNAP_CHUNK = 65536;
+/** The layout of PREFIX:snap and its chunks; a snapshot without it (or another) is not used. */
+const SNAP_VERSION = '1';
 
 export class RedisStore implements HistoryStore {
   readonly kind = 'redis' as const;
@@ -158,7 +172,9 @@ export class RedisStore implements HistoryStore {
     try {
       while (this.queue.length && this.client.status === 'ready') {
         const batch = this.queue.slice(0, 5000);
-        const p = this.client.pipeline();
+        // one transaction: the hash and the banlog change together or not at all (Redis out of memory
+        // refuses some writes and not others; a half-applied batch would fool the next restore)
+        const p = this.client.multi();
         // alerts go 100 to a stream entry (field "b"); bans and unbans one each (field "e")
         let alerts: HistoryEvent[] = [];
         const flushAlerts = () => {
@@ -183,7 +199,8 @@ export class RedisStore implements HistoryStore {
         }
         flushAlerts();
         const res = await p.exec();
-        if (res?.some(([err]) => err)) throw res.find(([err]) => err)![0]!;
+        if (!res) throw new Error('history batch not applied');
+        if (res.some(([err]) => err)) throw res.find(([err]) => err)![0]!;
         this.queue.splice(0, batch.length);
       }
     } catch (e) {
@@ -244,48 +261,63 @@ export class RedisStore implements HistoryStore {
       yield chunk.v4;
       if (chunk.others.length) yield chunk.others;
     }
-    // the banlog since the snapshot names every target whose ban changed; the hash has how it is now
-    let from = nextId(snap.id);
-    for (;;) {
-      const rows = (await this.client.xrange(this.key.banlog, from, '+', 'COUNT', 20000)) as Array<[string, string[]]>;
-      const targets = [...new Set(rows.map(([, f]) => f[1] ?? ''))].filter(Boolean);
-      if (targets.length) {
-        const vals = await this.client.hmget(this.key.bans, ...targets);
-        const out: Array<BanRecord | UnbanRecord> = [];
-        targets.forEach((target, i) => {
-          const v = vals[i];
-          try {
-            out.push(v ? (JSON.parse(v) as BanRecord) : { op: 'unban', time: 0, target, why: 'lifted while away' });
-          } catch {
-            /* skip a corrupt entry */
-          }
-        });
-        yield out;
-      }
-      if (rows.length < 20000) return;
-      from = nextId(rows[rows.length - 1]![0]);
+    // the targets whose ban changed since the snapshot, as the hash has them now
+    for (let i = 0; i < snap.changed.length; i += 20000) {
+      const targets = snap.changed.slice(i, i + 20000);
+      const vals = await this.client.hmget(this.key.bans, ...targets);
+      const out: Array<BanRecord | UnbanRecord> = [];
+      targets.forEach((target, j) => {
+        const v = vals[j];
+        try {
+          out.push(v ? (JSON.parse(v) as BanRecord) : { op: 'unban', time: 0, target, why: 'lifted while away' });
+        } catch {
+          /* skip a corrupt entry */
+        }
+      });
+      yield out;
     }
   }
 
-  /** The snapshot named by PREFIX:snap, every chunk read and checked; undefined if there is none or it is broken. */
-  private async readSnapshot(): Promise<{ id: string; chunks: ReturnType<typeof unpackBans>[] } | undefined> {
+  /**
+   * The snapshot named by PREFIX:snap, every chunk read and checked, and the
+   * targets the banlog names since it; undefined if there is none or it cannot
+   * be trusted (a chunk gone, or the banlog trimmed past it).
+   */
+  private async readSnapshot(): Promise<{ chunks: ReturnType<typeof unpackBans>[]; changed: string[] } | undefined> {
     const meta = await this.client.hgetall(this.key.snap);
     const chunks = Number(meta.chunks);
-    if (!meta.gen || !meta.id || !Number.isInteger(chunks) || chunks < 0) return undefined;
+    if (meta.v !== SNAP_VERSION || !meta.gen || !meta.id || !Number.isInteger(chunks) || chunks < 0) return undefined;
+    const unusable = (why: string) => {
+      this.onState?.(`redis: snapshot ${meta.gen} unusable (${why}); reading ${this.key.bans} whole`);
+      return undefined;
+    };
+    // the banlog since the snapshot, whole: it must hold every entry added since (two newer snapshots may have trimmed it)
+    const mark = await streamMark(this.client, this.key.banlog);
+    const changed = new Set<string>();
+    let seen = 0;
+    for (let from = nextId(meta.id); ; ) {
+      const rows = (await this.client.xrange(this.key.banlog, from, '+', 'COUNT', 20000)) as Array<[string, string[]]>;
+      seen += rows.length;
+      for (const [, f] of rows) if (f[1]) changed.add(f[1]);
+      if (rows.length < 20000) break;
+      from = nextId(rows[rows.length - 1]![0]);
+    }
+    if (mark.added !== undefined && meta.added !== undefined && seen < mark.added - Number(meta.added)) {
+      return unusable(`${this.key.banlog} was trimmed past it`);
+    }
     const p = this.client.pipeline();
     for (let i = 0; i < chunks; i++) p.getBuffer(`${this.key.snap}:${meta.gen}:${i}`);
     const res = (await p.exec()) ?? [];
     try {
       return {
-        id: meta.id,
+        changed: [...changed],
         chunks: res.map(([err, buf]) => {
           if (err || !Buffer.isBuffer(buf)) throw new Error('a snapshot chunk is missing');
           return unpackBans(buf);
         }),
       };
     } catch (e) {
-      this.onState?.(`redis: snapshot ${meta.gen} unusable (${(e as Error).message}); reading ${this.key.bans} whole`);
-      return undefined;
+      return unusable((e as Error).message);
     }
   }
 
@@ -312,8 +344,7 @@ export class RedisStore implements HistoryStore {
     if ((await c.set(k.snapLock, token, 'PX', 600_000, 'NX')) !== 'OK') return undefined; // another gateway is at it
     try {
       const t0 = Date.now();
-      const last = (await c.xrevrange(k.banlog, '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
-      const id = last[0]?.[0] ?? '0-0';
+      const { id, added } = await streamMark(c, k.banlog);
       const gen = await c.incr(k.snapGen);
       let chunks = 0;
       let bans = 0;
@@ -331,21 +362,53 @@ export class RedisStore implements HistoryStore {
         if (batch.length >= SNAP_CHUNK) await put();
       }
       if (batch.length) await put();
-      const m = c.multi();
-      for (let i = 0; i < chunks; i++) m.persist(`${k.snap}:${gen}:${i}`);
-      m.hset(k.snap, { gen, id, chunks, bans, time: Date.now() });
-      // a restore that has just read the previous snapshot has two minutes to fetch it, and its banlog stays
-      for (let i = 0; i < Number(meta.chunks ?? 0); i++) m.pexpire(`${k.snap}:${meta.gen}:${i}`, 120_000);
-      // with no snapshot before, nobody reads the banlog from further back than this one
-      m.xtrim(k.banlog, 'MINID', '~', meta.id ?? id, 'LIMIT', 0); // LIMIT 0: all of it, not 10 000 a call
-      m.xlen(k.banlog);
-      const res = await m.exec();
-      if (res?.some(([err]) => err)) throw res.find(([err]) => err)![0]!;
-      await c.hset(k.snap, 'base', Number(res?.[res.length - 1]?.[1] ?? 0));
-      return { bans, ms: Date.now() - t0 };
+      // the switch, unless another writer switched to a newer snapshot meanwhile (ours then expires);
+      // on a connection of its own: WATCH belongs to a connection, and the history's transactions share ours
+      const w = c.duplicate();
+      w.on('error', () => {});
+      try {
+        return await this.switchSnapshot(w, { gen, id, added, chunks, bans }, t0);
+      } finally {
+        w.disconnect();
+      }
     } finally {
-      if ((await c.get(k.snapLock)) === token) await c.del(k.snapLock);
+      // ours only (it may have lapsed and been taken); an error here must not hide the first one
+      await c.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0", 1, k.snapLock, token).catch(() => {});
     }
+  }
+
+  private async switchSnapshot(
+    w: RedisClient,
+    snap: { gen: number; id: string; added: number | undefined; chunks: number; bans: number },
+    t0: number,
+  ): Promise<{ bans: number; ms: number } | undefined> {
+    const k = this.key;
+    const { gen, id, added, chunks, bans } = snap;
+    if (w.status !== 'ready') {
+      await new Promise<void>((res, rej) => {
+        const t = setTimeout(() => rej(new Error('redis: a second connection did not come up')), 3000);
+        w.once('ready', () => {
+          clearTimeout(t);
+          res();
+        });
+      });
+    }
+    await w.watch(k.snap);
+    const current = await w.hgetall(k.snap);
+    if (Number(current.gen ?? 0) > gen) return undefined;
+    const m = w.multi();
+    for (let i = 0; i < chunks; i++) m.persist(`${k.snap}:${gen}:${i}`);
+    m.hset(k.snap, { v: SNAP_VERSION, gen, id, chunks, bans, time: Date.now(), ...(added !== undefined ? { added } : {}) });
+    // a restore that has just read the previous snapshot has two minutes to fetch it, and its banlog stays
+    for (let i = 0; i < Number(current.chunks ?? 0); i++) m.pexpire(`${k.snap}:${current.gen}:${i}`, 120_000);
+    // with no snapshot before, nobody reads the banlog from further back than this one
+    m.xtrim(k.banlog, 'MINID', '~', current.id ?? id, 'LIMIT', 0); // LIMIT 0: all of it, not 10 000 a call
+    m.xlen(k.banlog);
+    const res = await m.exec();
+    if (!res) return undefined; // the meta changed under WATCH: another writer won
+    if (res.some(([err]) => err)) throw res.find(([err]) => err)![0]!;
+    await w.hset(k.snap, 'base', Number(res[res.length - 1]?.[1] ?? 0));
+    return { bans, ms: Date.now() - t0 };
   }
 
   /** Housekeeping on the daemon's timer: a new snapshot when due. A line to report, or undefined. */

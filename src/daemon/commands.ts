@@ -193,7 +193,11 @@ export async function attach(o: AttachOptions): Promise<void> {
       for (const p of history.problems.splice(0)) rep.info(`journal: ${p}`);
       // after the restore, so that the bans are back first
       const t0 = Date.now();
-      if (history.bans.compactIfLarger(config.history.max_bytes, Date.now())) rep.info(`journal: compacted to the bans in force in ${Date.now() - t0} ms`);
+      try {
+        if (history.bans.compactIfLarger(config.history.max_bytes, Date.now())) rep.info(`journal: compacted to the bans in force in ${Date.now() - t0} ms`);
+      } catch (e) {
+        rep.info(`journal: cannot compact (${(e as Error).message.split('\n')[0]}); it goes on growing until this is fixed`);
+      }
     }
     const store: HistoryStore = history;
     if (store.maintain) {

@@ -79,6 +79,7 @@ test('from redis: the snapshot plus the changes since it restore exactly what th
     assert.equal(await store.snapshot(), undefined, 'not due for a small banlog');
     const snap = await store.snapshot(true);
     assert.equal(snap?.bans, 3002);
+    const meta1 = await store.client.hgetall('sxt:snap');
     // after the snapshot: new bans, renewals, unbans of snapshot targets, one that lapses
     store.record([
       ban('10.2.0.1', now + 600_000),
@@ -111,6 +112,18 @@ test('from redis: the snapshot plus the changes since it restore exactly what th
     const fromHash = await restored();
     assert.match(said.join('\n'), /snapshot 1 unusable \(a snapshot chunk is missing\); reading sxt:bans whole/);
     assert.deepEqual(fromHash.map((e) => e.target).sort(), truth);
+
+    // two newer snapshots trim the banlog past what snapshot 1 needs: a reader still holding it must notice
+    for (const net of [5, 6]) {
+      store.record(Array.from({ length: 300 }, (_, i) => ban(`10.${net}.${i >> 8}.${i & 255}`, now + 600_000)));
+      await drain();
+      assert.ok(await store.snapshot(true));
+    }
+    await store.client.hset('sxt:snap', meta1);
+    const truth2 = (await store.liveBans(Date.now())).map((b) => b.target).sort();
+    said.length = 0;
+    assert.deepEqual((await restored()).map((e) => e.target).sort(), truth2);
+    assert.match(said.join('\n'), /snapshot 1 unusable \(sxt:banlog was trimmed past it\); reading sxt:bans whole/);
   } finally {
     await store.close();
     await redis.destroy();
