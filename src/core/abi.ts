@@ -33,6 +33,14 @@ export type StatName = keyof typeof Stat;
 export const PORT_TCP = 0x01;
 export const PORT_UDP = 0x02;
 export const Origin = { AUTO: 1, MANUAL: 2, IMPORTED: 3, FLEET: 4 } as const;
+/** The origins by name (as history records them) and back. */
+export const ORIGIN_CODE: Readonly<Record<'auto' | 'manual' | 'imported' | 'fleet', number>> = {
+  auto: Origin.AUTO,
+  manual: Origin.MANUAL,
+  imported: Origin.IMPORTED,
+  fleet: Origin.FLEET,
+};
+export const ORIGIN_NAME: Readonly<Record<number, 'auto' | 'manual' | 'imported' | 'fleet'>> = { 1: 'auto', 2: 'manual', 3: 'imported', 4: 'fleet' };
 export const EV_ALERT = 1;
 export const EV_F_BANNED = 0x01;
 export const EV_F_BAN_FAILED = 0x02;

@@ -12,7 +12,7 @@
  */
 import type { BanRecord } from '../adapters/journal.js';
 import { DOTTED_QUAD } from './addr.js';
-import { Origin as KernelOrigin } from './abi.js';
+import { ORIGIN_CODE, ORIGIN_NAME } from './abi.js';
 
 const MAGIC = 'SXB1';
 const HEAD = 12;
@@ -20,12 +20,6 @@ export const PACKED_RECORD = 18;
 /** Offsets inside a record. */
 export const PR = { addr: 0, expires: 4, port: 12, proto: 14, origin: 15, gateway: 16 } as const;
 
-const ORIGIN_CODE: Record<string, number> = {
-  auto: KernelOrigin.AUTO,
-  manual: KernelOrigin.MANUAL,
-  imported: KernelOrigin.IMPORTED,
-  fleet: KernelOrigin.FLEET,
-};
 
 /** Plain IPv4 bans as packed records, read in place. */
 export interface PackedBans {
@@ -54,7 +48,7 @@ export function packBans(bans: readonly BanRecord[]): Buffer {
   let n = 0;
   for (const b of bans) {
     const q = DOTTED_QUAD.exec(b.target);
-    const origin = ORIGIN_CODE[b.origin];
+    const origin = (ORIGIN_CODE as Record<string, number | undefined>)[b.origin];
     if (!q || origin === undefined) {
       others.push(b);
       continue;
@@ -104,7 +98,6 @@ export function unpackBans(buf: Buffer): UnpackedChunk {
 
 /** The records of a chunk as BanRecords again (tests, tools; the restore reads them in place). */
 export function* packedRecords(p: PackedBans): Generator<BanRecord> {
-  const ORIGIN_NAME = Object.fromEntries(Object.entries(ORIGIN_CODE).map(([k, v]) => [v, k])) as Record<number, BanRecord['origin']>;
   for (let i = 0; i < p.count; i++) {
     const at = p.offset + i * PACKED_RECORD;
     const expires = p.buf.readDoubleLE(at + PR.expires);

@@ -295,50 +295,7 @@ function substituteForShell(t: string, values: Record<TokenName, string>): strin
     bareNext = false;
     const c = t[i]!;
 
-    if (c0.t === 'bq') {
-      if (c === '\\') {
-        out += c;
-        i++;
-        if (i < n && !tokenAt(t, i)) out += t[i++];
-        else bareNext = true;
-        continue;
-      }
-      if (c === '`') stack.pop();
-      out += c;
-      i++;
-      continue;
-    }
-
-    if (c0.t === 'dq') {
-      if (c === '\\') {
-        out += c;
-        i++;
-        if (i < n && !tokenAt(t, i)) out += t[i++];
-        else bareNext = true;
-        continue;
-      }
-      if (c === '"') {
-        stack.pop();
-        out += c;
-        i++;
-        continue;
-      }
-      if (c === '`') {
-        stack.push({ t: 'bq' });
-        out += c;
-        i++;
-        continue;
-      }
-      if (c === '$') {
-        i = openDollar(t, i, stack, (s) => (out += s), () => (bareNext = true));
-        continue;
-      }
-      out += c;
-      i++;
-      continue;
-    }
-
-    // Unquoted lexing: top, cmd, brace, arith.
+    // a backslash escapes the next character in every context
     if (c === '\\') {
       out += c;
       i++;
@@ -346,19 +303,15 @@ function substituteForShell(t: string, values: Record<TokenName, string>): strin
       else bareNext = true;
       continue;
     }
-    if (c === "'") {
-      const close = t.indexOf("'", i + 1);
-      if (close < 0) throw templateError(`unterminated ' quote at column ${i + 1}`);
-      out += `'${replaceTokensBare(t.slice(i + 1, close), values)}'`;
-      i = close + 1;
-      continue;
-    }
-    if (c === '"') {
-      stack.push({ t: 'dq' });
+
+    if (c0.t === 'bq') {
+      if (c === '`') stack.pop();
       out += c;
       i++;
       continue;
     }
+
+    // inside double quotes and unquoted alike: command substitution, parameters, the double quote itself
     if (c === '`') {
       stack.push({ t: 'bq' });
       out += c;
@@ -367,6 +320,27 @@ function substituteForShell(t: string, values: Record<TokenName, string>): strin
     }
     if (c === '$') {
       i = openDollar(t, i, stack, (s) => (out += s), () => (bareNext = true));
+      continue;
+    }
+    if (c === '"') {
+      if (c0.t === 'dq') stack.pop();
+      else stack.push({ t: 'dq' });
+      out += c;
+      i++;
+      continue;
+    }
+    if (c0.t === 'dq') {
+      out += c;
+      i++;
+      continue;
+    }
+
+    // Unquoted only: top, cmd, brace, arith.
+    if (c === "'") {
+      const close = t.indexOf("'", i + 1);
+      if (close < 0) throw templateError(`unterminated ' quote at column ${i + 1}`);
+      out += `'${replaceTokensBare(t.slice(i + 1, close), values)}'`;
+      i = close + 1;
       continue;
     }
     if (c === '#' && (i === 0 || WORD_BREAK.has(t[i - 1]!)) && c0.t !== 'brace' && c0.t !== 'arith') {

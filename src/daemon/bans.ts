@@ -5,7 +5,7 @@
  * (reason, who, wall-clock times) and nftables (visibility, interfaces without
  * XDP). Works with or without a running daemon.
  */
-import { encodeBan, Layout, Origin as KernelOrigin } from '../core/abi.js';
+import { encodeBan, Layout, Origin as KernelOrigin, ORIGIN_CODE, ORIGIN_NAME } from '../core/abi.js';
 import { DOTTED_QUAD, parseCidr, type Cidr } from '../core/addr.js';
 import { isPacked, PACKED_RECORD, PR, type PackedBans } from '../core/ban-pack.js';
 import { contains } from '../core/policy.js';
@@ -52,26 +52,27 @@ export interface ListEntry {
   gateway: string | null; // which gateway made it (fleet)
 }
 
-const ORIGIN_CODE: Record<Origin, number> = {
-  auto: KernelOrigin.AUTO,
-  manual: KernelOrigin.MANUAL,
-  imported: KernelOrigin.IMPORTED,
-  fleet: KernelOrigin.FLEET,
-};
 /** The first of the IPv4 nets (base and mask as unsigned 32-bit numbers) that holds addr. */
 function protectedBy<T extends { base: number; mask: number }>(nets: readonly T[], addr: number): T | undefined {
   for (const n of nets) if (((addr & n.mask) >>> 0) === n.base) return n;
   return undefined;
 }
-const ORIGIN_NAME: Record<number, Origin> = { 1: 'auto', 2: 'manual', 3: 'imported', 4: 'fleet' };
+
+/** Why a ban of `t` would hit this host, its gateways, resolvers or the allow list; undefined if it would not. */
+export function whyProtected(t: Cidr, prot: readonly Protected[]): string | undefined {
+  for (const p of prot) {
+    const inside = contains(p.net, t);
+    if (inside) return `it is ${p.why}`;
+    if (contains(t, p.net)) return `it covers ${p.net.text}, which is ${p.why}`;
+  }
+  return undefined;
+}
 
 /** Refuses targets that would ban this host, its gateways, resolvers or the allow list. */
 export function checkProtected(targets: readonly Cidr[], prot: readonly Protected[]): void {
   for (const t of targets) {
-    for (const p of prot) {
-      const inside = contains(p.net, t);
-      if (!inside && !contains(t, p.net)) continue;
-      const what = inside ? `it is ${p.why}` : `it covers ${p.net.text}, which is ${p.why}`;
+    const what = whyProtected(t, prot);
+    if (what) {
       throw new SentryError(
         'USAGE',
         `refusing to ban ${t.text}: ${what}`,
@@ -290,10 +291,9 @@ export class BanService {
             gone.push(target);
             continue;
           }
-          try {
-            checkProtected([target], protect);
-          } catch (e) {
-            refuse(r.target, (e as Error).message.replace(/^refusing to ban [^:]+: /, ''));
+          const why = whyProtected(target, protect);
+          if (why) {
+            refuse(r.target, why);
             gone.push(target); // an earlier chunk may have it
             continue;
           }

@@ -20,7 +20,7 @@ import { JournalStore, type HistoryStore } from '../adapters/history.js';
 import { RedisStore } from '../adapters/redis.js';
 import type { BanRecord } from '../adapters/journal.js';
 import { parseCidr } from '../core/addr.js';
-import { BanService, checkProtected } from './bans.js';
+import { BanService, whyProtected, type Protected } from './bans.js';
 import { FleetReader, fleetMark, type FleetHandlers } from './fleet.js';
 import { HookRunner } from '../adapters/hooks.js';
 import { Nft } from '../adapters/nft.js';
@@ -171,13 +171,9 @@ export async function attach(o: AttachOptions): Promise<void> {
       };
       const keep = (b: BanRecord) => {
         if (!foreign && b.gateway && b.gateway !== gateway) return false;
-        try {
-          checkProtected([parseCidr(b.target)], protect);
-          return true;
-        } catch (e) {
-          onRefused(b.target, (e as Error).message.replace(/^refusing to ban [^:]+: /, ''));
-          return false;
-        }
+        const why = refusal(b.target, protect);
+        if (why) onRefused(b.target, why);
+        return !why;
       };
       const restored =
         table.size() === 0
@@ -312,16 +308,21 @@ export async function attach(o: AttachOptions): Promise<void> {
   }
 }
 
+/** Why a stored or shared ban must not be applied here (protected, or not an address at all); undefined if it may. */
+function refusal(target: string, protect: readonly Protected[]): string | undefined {
+  try {
+    return whyProtected(parseCidr(target), protect);
+  } catch (e) {
+    return (e as Error).message.split(';')[0];
+  }
+}
+
 /** What a gateway does with the others' bans. Local allow and never-ban lists win. */
 function fleetHandlers(service: BanService, config: Config, paths: Paths, reporter: Reporter): FleetHandlers {
   const allowed = (target: string): boolean => {
-    try {
-      checkProtected([parseCidr(target)], currentProtected(config, paths));
-      return true;
-    } catch (e) {
-      reporter.info(`fleet: not applying the ban of ${target}: ${(e as Error).message.replace(/^refusing to ban [^:]+: /, '')}`);
-      return false;
-    }
+    const why = refusal(target, currentProtected(config, paths));
+    if (why) reporter.info(`fleet: not applying the ban of ${target}: ${why}`);
+    return !why;
   };
   return {
     ban: async (b) => {

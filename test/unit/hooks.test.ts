@@ -1,25 +1,14 @@
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HookRunner, type HookResult } from '../../src/adapters/hooks.js';
 import type { HookTokens } from '../../src/core/hook-command.js';
+import { scratch } from '../helpers/scratch.js';
 
 const tk: HookTokens = { target: '1.2.3.4', port: 23, mode: 'tcp' };
-const dir = mkdtempSync(join(tmpdir(), 'sentry-hooks-'));
-const leftovers: number[] = [];
-after(() => {
-  for (const pid of leftovers) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
-  rmSync(dir, { recursive: true, force: true });
-});
+const { dir, leftovers } = scratch('sentry-hooks-');
 assert.match(dir, /^[A-Za-z0-9_/.-]+$/, 'the temp dir path is used unquoted in templates');
 
 /** A KILL_RUN_CMD-style script: appends "$1 $2" to a file. */

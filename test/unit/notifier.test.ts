@@ -1,27 +1,16 @@
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Notifier, splitArgv } from '../../src/adapters/notifier.js';
 import { DigestBuilder, type DigestMessage } from '../../src/core/digest.js';
 import { SentryError } from '../../src/errors.js';
+import { scratch } from '../helpers/scratch.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'sentry-notify-'));
-const leftovers: number[] = [];
-after(() => {
-  for (const pid of leftovers) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
-  rmSync(dir, { recursive: true, force: true });
-});
+const { dir, leftovers } = scratch('sentry-notify-');
 
 function script(name: string, body: string): string {
   const p = join(dir, name);
