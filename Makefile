@@ -6,10 +6,12 @@ ARCH_INC := /usr/include/$(shell uname -m)-linux-gnu
 BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 -Wall -Werror -I$(ARCH_INC) -Ibpf
 LIBBPF_CFLAGS := $(shell pkg-config --cflags libbpf 2>/dev/null)
 LIBBPF_LIBS := $(shell pkg-config --libs libbpf 2>/dev/null || echo -lbpf)
+NFCT_CFLAGS := $(shell pkg-config --cflags libnetfilter_conntrack 2>/dev/null)
+NFCT_LIBS := $(shell pkg-config --libs libnetfilter_conntrack 2>/dev/null || echo -lnetfilter_conntrack -lnfnetlink)
 PREFIX ?= /usr/local
 SYSTEMD_UNIT_DIR ?= /etc/systemd/system
 
-BPF_OBJS := build/sentry.bpf.o build/empty.bpf.o build/bench_ringbuf.bpf.o
+BPF_OBJS := build/sentry.bpf.o build/sentry_noct.bpf.o build/empty.bpf.o build/bench_ringbuf.bpf.o
 NATIVE := build/libsentry_shim.so build/abi_dump
 
 .PHONY: all build deps bpf native ts test test-unit test-kernel bench demo install uninstall clean
@@ -27,15 +29,20 @@ build/%.bpf.o: bpf/%.bpf.c bpf/sentry_shared.h
 	@mkdir -p build
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
+# the same program without conntrack lookups, for kernels without the XDP conntrack kfuncs
+build/sentry_noct.bpf.o: bpf/sentry.bpf.c bpf/sentry_shared.h
+	@mkdir -p build
+	$(CLANG) $(BPF_CFLAGS) -DSX_NO_CONNTRACK -c $< -o $@
+
 build/%.bpf.o: bench/%.bpf.c bpf/sentry_shared.h
 	@mkdir -p build
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 native: $(NATIVE)
 
-build/libsentry_shim.so: native/sentry_shim.c native/sentry_shim.h bpf/sentry_shared.h
+build/libsentry_shim.so: native/sentry_shim.c native/sentry_peers.c native/sentry_shim.h bpf/sentry_shared.h
 	@mkdir -p build
-	$(CC) -O2 -g -Wall -Wextra -Werror -fPIC -shared -Ibpf $(LIBBPF_CFLAGS) $< -o $@ $(LIBBPF_LIBS) -lpthread
+	$(CC) -O2 -g -Wall -Wextra -Werror -fPIC -shared -Ibpf $(LIBBPF_CFLAGS) $(NFCT_CFLAGS) $(filter %.c,$^) -o $@ $(LIBBPF_LIBS) $(NFCT_LIBS) -lpthread
 
 build/abi_dump: native/abi_dump.c bpf/sentry_shared.h
 	@mkdir -p build

@@ -17,6 +17,14 @@
  *      black-hole a gateway.
  *   4. Until the daemon has written sentry_config, nothing is classified: bans
  *      are enforced, detection is off.
+ *   5. A packet is a probe only when it has a probe's shape, is addressed to a
+ *      protected destination (this host, or a network the admin listed) that is
+ *      not a listed service, and belongs to no connection the kernel knows (a
+ *      local socket, a conntrack entry). Anything in doubt is passed: a false
+ *      ban cuts off a real user. These checks run only on probe-shaped packets.
+ *   6. A source with a live connection to or through this host is never banned
+ *      on a probe (which anyone can forge with its address): it is alerted as
+ *      possibly spoofed.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -160,6 +168,61 @@ struct {
 	__type(value, struct sx_presence);
 } sentry_presence SEC(".maps");
 
+/* Protected destinations: key = prefix + address, value = SX_DEST_*. This
+ * host's addresses (/32, /128) and the networks of protect.networks. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, SX_MAX_PROTECT);
+	__type(key, struct sx_lpm_v4);
+	__type(value, __u8);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} sentry_protect_v4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, SX_MAX_PROTECT);
+	__type(key, struct sx_lpm_v6);
+	__type(value, __u8);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} sentry_protect_v6 SEC(".maps");
+
+/* Services in protected networks (protect.services): key = proto + port +
+ * address prefix, value = 1. A service is never a tripwire. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, SX_MAX_SERVICES);
+	__type(key, struct sx_svc_v4);
+	__type(value, __u8);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} sentry_services_v4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, SX_MAX_SERVICES);
+	__type(key, struct sx_svc_v6);
+	__type(value, __u8);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} sentry_services_v6 SEC(".maps");
+
+/* Live peers: key = 16-byte address (v4-mapped), value = struct sx_peer (its
+ * live conntrack entries by role). Kept by the daemon from conntrack events;
+ * read on the ban path only. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SX_MAX_PEERS);
+	__type(key, struct in6_addr);
+	__type(value, struct sx_peer);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} sentry_peers SEC(".maps");
+
+/* What this program is: key = 0, value = struct sx_info (written at load). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sx_info);
+} sentry_info SEC(".maps");
+
 /* Probes per destination port: key = port (TCP) or 65536 + port (UDP), value =
  * per-CPU count. Touched on the probe path only. */
 struct {
@@ -192,6 +255,7 @@ struct pkt {
 	__u16 family; /* 4 or 6 */
 	__u8 l4proto;
 	__u8 tcp_flags;
+	__u8 dscope; /* SX_DEST_*, once the destination was checked */
 	__be16 sport;
 	__be16 dport;
 };
@@ -419,30 +483,122 @@ static __always_inline __u8 classify_tcp(__u8 raw, __u8 port_bits)
 	return SX_KIND_UNKNOWN; /* FIN+PSH, URG alone, PSH alone, SYN+PSH, ... */
 }
 
-/* A UDP datagram to a watched port is not a probe when a local socket owns the
- * 4-tuple: the reply to our own DNS query may land on a "watched" ephemeral port. */
-static __always_inline int local_udp_socket(struct xdp_md *ctx, struct pkt *p)
+/* SX_DEST_HOST or SX_DEST_NET when the destination is protected, else 0. */
+static __always_inline __u8 dest_scope(struct pkt *p)
+{
+	__u8 *v;
+	if (p->family == 4) {
+		struct sx_lpm_v4 k = { .prefixlen = 32, .addr = p->daddr4 };
+		v = bpf_map_lookup_elem(&sentry_protect_v4, &k);
+	} else {
+		struct sx_lpm_v6 k = { .prefixlen = 128 };
+		__builtin_memcpy(k.addr, &p->daddr, 16);
+		v = bpf_map_lookup_elem(&sentry_protect_v6, &k);
+	}
+	return v ? *v : 0;
+}
+
+/* True when the destination address, protocol and port are a listed service. */
+static __always_inline int is_service(struct pkt *p)
+{
+	if (p->family == 4) {
+		struct sx_svc_v4 k = { .prefixlen = 64, .proto = p->l4proto, .port = p->dport, .addr = p->daddr4 };
+		return bpf_map_lookup_elem(&sentry_services_v4, &k) != NULL;
+	}
+	struct sx_svc_v6 k = { .prefixlen = 160, .proto = p->l4proto, .port = p->dport };
+	__builtin_memcpy(k.addr, &p->daddr, 16);
+	return bpf_map_lookup_elem(&sentry_services_v6, &k) != NULL;
+}
+
+static __always_inline __u32 fill_tuple(struct pkt *p, struct bpf_sock_tuple *t)
+{
+	if (p->family == 4) {
+		t->ipv4.saddr = p->saddr4;
+		t->ipv4.daddr = p->daddr4;
+		t->ipv4.sport = p->sport;
+		t->ipv4.dport = p->dport;
+		return sizeof(t->ipv4);
+	}
+	__builtin_memcpy(t->ipv6.saddr, &p->saddr, 16);
+	__builtin_memcpy(t->ipv6.daddr, &p->daddr, 16);
+	t->ipv6.sport = p->sport;
+	t->ipv6.dport = p->dport;
+	return sizeof(t->ipv6);
+}
+
+/* True when a local socket owns the packet: the reply to our own DNS query
+ * that lands on a "watched" ephemeral port, a segment of an established
+ * connection (a listener too: a SYN-cookie handshake ends on the listener). */
+static __always_inline int local_socket(struct xdp_md *ctx, struct pkt *p)
 {
 	struct bpf_sock_tuple t = {};
-	__u32 len;
-	if (p->family == 4) {
-		t.ipv4.saddr = p->saddr4;
-		t.ipv4.daddr = p->daddr4;
-		t.ipv4.sport = p->sport;
-		t.ipv4.dport = p->dport;
-		len = sizeof(t.ipv4);
-	} else {
-		__builtin_memcpy(t.ipv6.saddr, &p->saddr, 16);
-		__builtin_memcpy(t.ipv6.daddr, &p->daddr, 16);
-		t.ipv6.sport = p->sport;
-		t.ipv6.dport = p->dport;
-		len = sizeof(t.ipv6);
-	}
-	struct bpf_sock *sk = bpf_sk_lookup_udp(ctx, &t, len, BPF_F_CURRENT_NETNS, 0);
+	__u32 len = fill_tuple(p, &t);
+	struct bpf_sock *sk = p->l4proto == IPPROTO_UDP ? bpf_sk_lookup_udp(ctx, &t, len, BPF_F_CURRENT_NETNS, 0)
+							 : bpf_skc_lookup_tcp(ctx, &t, len, BPF_F_CURRENT_NETNS, 0);
 	if (!sk)
 		return 0;
 	bpf_sk_release(sk);
 	return 1;
+}
+
+#ifndef SX_NO_CONNTRACK
+/* The XDP conntrack kfuncs (net/netfilter/nf_conntrack_bpf.c). */
+struct bpf_ct_opts {
+	__s32 netns_id;
+	__s32 error;
+	__u8 l4proto;
+	__u8 dir;
+	__u16 ct_zone_id;
+	__u8 ct_zone_dir;
+	__u8 reserved[3];
+};
+
+struct nf_conn {
+	unsigned long status;
+} __attribute__((preserve_access_index));
+
+extern struct nf_conn *bpf_xdp_ct_lookup(struct xdp_md *ctx, struct bpf_sock_tuple *tuple, __u32 tuple__sz,
+					 struct bpf_ct_opts *opts, __u32 opts__sz) __ksym;
+extern void bpf_ct_release(struct nf_conn *ct) __ksym;
+
+#define CT_DIR_REPLY 1
+#define IPS_SEEN_REPLY (1 << 1)
+#define IPS_ASSURED (1 << 2)
+
+/* True when conntrack knows the packet's connection: it is a reply (the other
+ * side opened it: a forwarded or NATed flow, our own query), or it belongs to
+ * a flow that was answered (UDP, ICMP) or completed its handshake (TCP). A
+ * repeated probe matches an unanswered entry of its own, which does not count. */
+static __always_inline int known_connection(struct xdp_md *ctx, struct pkt *p)
+{
+	struct bpf_sock_tuple t = {};
+	__u32 len = fill_tuple(p, &t);
+	struct bpf_ct_opts opts = { .netns_id = -1, .l4proto = p->l4proto };
+	struct nf_conn *ct = bpf_xdp_ct_lookup(ctx, &t, len, &opts, sizeof(opts));
+	if (!ct)
+		return 0;
+	unsigned long live = p->l4proto == IPPROTO_TCP ? IPS_ASSURED : IPS_SEEN_REPLY;
+	int known = opts.dir == CT_DIR_REPLY || (ct->status & live);
+	bpf_ct_release(ct);
+	return known;
+}
+#else
+static __always_inline int known_connection(struct xdp_md *ctx, struct pkt *p)
+{
+	return 0;
+}
+#endif
+
+/* True when the source has a live connection to or through this host that a
+ * forged probe must not cut: one we opened to it, or its own settled TCP one. */
+static __always_inline int live_peer(struct pkt *p, __u64 now)
+{
+	struct sx_peer *v = bpf_map_lookup_elem(&sentry_peers, &p->saddr);
+	if (!v)
+		return 0;
+	/* since may be a tick ahead of the coarse clock: never let the difference wrap */
+	__u64 since = v->originator_since_ns;
+	return v->responder || (v->originator && now >= since && now - since >= SX_PEER_SETTLE_NS);
 }
 
 static __always_inline void emit_alert(struct xdp_md *ctx, struct pkt *p, __u8 kind,
@@ -465,7 +621,9 @@ static __always_inline void emit_alert(struct xdp_md *ctx, struct pkt *p, __u8 k
 	ev->kind = kind;
 	ev->tcp_flags = p->tcp_flags;
 	ev->flags = flags;
+	ev->dscope = p->dscope;
 	__builtin_memset(ev->pad0, 0, sizeof(ev->pad0));
+	__builtin_memcpy(ev->daddr, &p->daddr, 16);
 	bpf_ringbuf_submit(ev, 0);
 }
 
@@ -524,6 +682,11 @@ static __always_inline int on_probe(struct xdp_md *ctx, struct pkt *p, __u8 kind
 	if (never_ban) { /* spoofed, or our own: log it, never ban it */
 		count(SX_STAT_NEVER_BAN);
 		emit_alert(ctx, p, kind, probes, now, 0, SX_EV_F_NEVER_BAN);
+		return XDP_PASS;
+	}
+	if (live_peer(p, now)) { /* one forged packet must not cut off a live partner */
+		count(SX_STAT_LIVE_PEER);
+		emit_alert(ctx, p, kind, probes, now, 0, SX_EV_F_LIVE_PEER);
 		return XDP_PASS;
 	}
 	if (!under_cap(cfg, now)) {
@@ -615,16 +778,36 @@ int sentry_xdp(struct xdp_md *ctx)
 		p.dport = uh->dest;
 		__u32 port = bpf_ntohs(uh->dest);
 		__u8 *bits = bpf_map_lookup_elem(&sentry_ports, &port);
-		if (bits && (*bits & SX_PORT_UDP)) {
-			if (local_udp_socket(ctx, &p)) {
-				count(SX_STAT_LOCAL_SOCKET);
-				return verdict(XDP_PASS);
-			}
+		if (bits && (*bits & SX_PORT_UDP))
 			kind = SX_KIND_UDP;
-		}
 	}
 	if (kind == SX_KIND_NONE)
 		return verdict(XDP_PASS);
+
+	/* The rare path: a probe's shape. Is it a probe of something we protect? */
+	p.dscope = dest_scope(&p);
+	if (!p.dscope) {
+		count(SX_STAT_NOT_PROTECTED);
+		return verdict(XDP_PASS);
+	}
+	if (is_service(&p)) {
+		count(SX_STAT_SERVICE);
+		return verdict(XDP_PASS);
+	}
+	/* A SYN or an impossible flag set belongs to no connection (the first SYN
+	 * of one reaches us before conntrack has seen it, and the daemon never
+	 * watches a port something listens on): only what can be part of a flow
+	 * pays for the socket and conntrack lookups. */
+	if (kind == SX_KIND_UDP) {
+		if (p.dscope == SX_DEST_HOST && local_socket(ctx, &p)) {
+			count(SX_STAT_LOCAL_SOCKET);
+			return verdict(XDP_PASS);
+		}
+		if (known_connection(ctx, &p)) {
+			count(SX_STAT_CONNTRACK);
+			return verdict(XDP_PASS);
+		}
+	}
 	return verdict(on_probe(ctx, &p, kind, cfg, bpf_ktime_get_coarse_ns(), listed == SX_NEVER_BAN));
 }
 

@@ -10,7 +10,7 @@
 
 #include <linux/types.h>
 
-#define SX_ABI_VERSION 1
+#define SX_ABI_VERSION 2
 
 /* Bans map sizes. Exact addresses live in hashes (one lookup on the drop
  * path); CIDR bans and the allow list live in small LPM tries. */
@@ -20,10 +20,20 @@
 #define SX_MAX_ALLOW 16384
 #define SX_MAX_SOURCES 131072 /* LRU per-source scan state */
 #define SX_RINGBUF_BYTES (16 * 1024 * 1024)
+#define SX_MAX_PROTECT 16384  /* protected destinations (this host's addresses + networks) */
+#define SX_MAX_SERVICES 16384 /* services in protected networks, by address/prefix + port */
+#define SX_MAX_PEERS 262144   /* addresses with a live connection (conntrack) */
 
 /* sentry_allow_v4/v6 values. */
 #define SX_ALLOW 1     /* ignore entirely: never counted, never banned (portsentry.ignore) */
 #define SX_NEVER_BAN 2 /* detect and alert, never ban: this host, its gateways, its resolvers */
+
+/* sentry_protect_v4/v6 values: why a destination is protected. */
+#define SX_DEST_HOST 1 /* one of this host's own addresses (kept current by the daemon) */
+#define SX_DEST_NET 2  /* a network the admin listed in protect.networks */
+
+/* sentry_info feature bits: what the loaded program can do. */
+#define SX_FEAT_CONNTRACK 0x01 /* conntrack lookups (bpf_xdp_ct_lookup) are compiled in */
 
 /* sentry_ports value bits, indexed by destination port (host order). */
 #define SX_PORT_TCP 0x01
@@ -68,9 +78,13 @@ enum sx_stat {
 	SX_STAT_BAN_TABLE_FULL,  /* a ban the program could not insert */
 	SX_STAT_RB_LOST,         /* events dropped because the ring buffer was full */
 	SX_STAT_EXPIRED_HITS,    /* packets from a source whose ban had lapsed */
-	SX_STAT_LOCAL_SOCKET,    /* UDP to a watched port that a local socket owns */
+	SX_STAT_LOCAL_SOCKET,    /* probe-shaped, but a local socket owns it (TCP or UDP) */
 	SX_STAT_NEVER_BAN,       /* alerts whose source is on the never-ban list */
 	SX_STAT_BAN_CAPPED,      /* automatic bans refused by the per-minute cap */
+	SX_STAT_NOT_PROTECTED,   /* probe-shaped, but to a destination we do not protect (forwarded) */
+	SX_STAT_SERVICE,         /* probe-shaped, but to a service listed in protect.services */
+	SX_STAT_CONNTRACK,       /* probe-shaped, but part of a connection conntrack knows */
+	SX_STAT_LIVE_PEER,       /* alerts not banned: the source has a live connection (possibly spoofed) */
 	SX_STAT__MAX,
 };
 
@@ -108,6 +122,47 @@ struct sx_presence {
 	__u32 cidr_v6;
 };
 _Static_assert(sizeof(struct sx_presence) == 16, "sx_presence layout");
+
+/* Value of sentry_peers: an address's live connections (conntrack), by its role.
+ * A responder (someone here connected to it: a resolver, an upstream, a
+ * partner) is never banned on a probe. An originator is, once its live TCP
+ * connections have lasted SX_PEER_SETTLE_NS: a scanner cannot buy immunity with
+ * a ping or a handshake made just before its scan. */
+struct sx_peer {
+	__u32 responder;            /* live entries where it answered (orig dst / reply src) */
+	__u32 originator;           /* live TCP entries (assured) it opened (orig src / reply dst) */
+	__u64 originator_since_ns;  /* CLOCK_MONOTONIC ns when originator last rose from 0 */
+};
+_Static_assert(sizeof(struct sx_peer) == 16, "sx_peer layout");
+#define SX_PEER_SETTLE_NS (60ULL * 1000000000ULL)
+
+/* What the loaded program is (sentry_info, key 0), written by the loader once
+ * at load time: an adopter checks the ABI before it trusts any pinned map. */
+struct sx_info {
+	__u32 abi_version; /* SX_ABI_VERSION of the program that created the maps */
+	__u32 features;    /* SX_FEAT_* */
+};
+_Static_assert(sizeof(struct sx_info) == 8, "sx_info layout");
+
+/* Keys of the services tries: protocol and port first, so that a prefix over
+ * (8 + 8 + 16) + N bits matches one port of a network of prefix N. */
+struct sx_svc_v4 {
+	__u32 prefixlen; /* 32 + address prefix */
+	__u8 proto;      /* IPPROTO_TCP / IPPROTO_UDP */
+	__u8 pad0;
+	__be16 port;
+	__be32 addr;
+};
+_Static_assert(sizeof(struct sx_svc_v4) == 12, "sx_svc_v4 layout");
+
+struct sx_svc_v6 {
+	__u32 prefixlen; /* 32 + address prefix */
+	__u8 proto;
+	__u8 pad0;
+	__be16 port;
+	__u8 addr[16];
+};
+_Static_assert(sizeof(struct sx_svc_v6) == 24, "sx_svc_v6 layout");
 
 /* Value of the ban maps (exact and CIDR). */
 struct sx_ban {
@@ -152,6 +207,7 @@ _Static_assert(sizeof(struct sx_source) == 32, "sx_source layout");
 #define SX_EV_F_BAN_FAILED 0x02 /* blocking was on but the ban table was full */
 #define SX_EV_F_NEVER_BAN 0x04  /* the source is on the never-ban list */
 #define SX_EV_F_CAPPED 0x08     /* the per-minute cap on automatic bans was reached */
+#define SX_EV_F_LIVE_PEER 0x10  /* not banned: the source has a live connection (possibly spoofed) */
 struct sx_event {
 	__u64 ts_ns;      /* CLOCK_MONOTONIC ns (bpf_ktime_get_coarse_ns) */
 	__u64 expires_ns; /* ban expiry, CLOCK_MONOTONIC ns (bpf_ktime_get_coarse_ns); 0 = none or permanent */
@@ -165,8 +221,10 @@ struct sx_event {
 	__u8 kind;        /* enum sx_kind */
 	__u8 tcp_flags;   /* raw flags byte (FIN=0x01 ... CWR=0x80) */
 	__u8 flags;       /* SX_EV_F_* */
-	__u8 pad0[7];
+	__u8 dscope;      /* SX_DEST_*: why the destination is protected */
+	__u8 pad0[6];
+	__u8 daddr[16];   /* destination probed; IPv4 as ::ffff:a.b.c.d */
 };
-_Static_assert(sizeof(struct sx_event) == 56, "sx_event layout");
+_Static_assert(sizeof(struct sx_event) == 72, "sx_event layout");
 
 #endif /* SENTRY_SHARED_H */

@@ -27,7 +27,12 @@ int main(void)
 	  F(sx_source, alerted); F(sx_source, banned));
 	S(sx_event, F(sx_event, ts_ns); F(sx_event, expires_ns); F(sx_event, addr); F(sx_event, ifindex);
 	  F(sx_event, probes); F(sx_event, port); F(sx_event, family); F(sx_event, type);
-	  F(sx_event, proto); F(sx_event, kind); F(sx_event, tcp_flags); F(sx_event, flags));
+	  F(sx_event, proto); F(sx_event, kind); F(sx_event, tcp_flags); F(sx_event, flags);
+	  F(sx_event, dscope); F(sx_event, daddr));
+	S(sx_info, F(sx_info, abi_version); F(sx_info, features));
+	S(sx_peer, F(sx_peer, responder); F(sx_peer, originator); F(sx_peer, originator_since_ns));
+	S(sx_svc_v4, F(sx_svc_v4, prefixlen); F(sx_svc_v4, proto); F(sx_svc_v4, port); F(sx_svc_v4, addr));
+	S(sx_svc_v6, F(sx_svc_v6, prefixlen); F(sx_svc_v6, proto); F(sx_svc_v6, port); F(sx_svc_v6, addr));
 	printf("}}\n");
 	return 0;
 }

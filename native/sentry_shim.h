@@ -63,4 +63,27 @@ int sx_test_run(int prog_fd, const void *data, uint32_t len, uint32_t repeat,
 int sx_bench_producer_start(int prog_fd, uint64_t total, uint64_t rate, uint32_t chunk);
 int sx_bench_producer_join(uint64_t *done);
 
+/* Live-peer tracker (sentry_peers.c): one background thread per process that
+ * keeps the sentry_peers map (16-byte address, IPv4 v4-mapped -> struct sx_peer)
+ * in step with conntrack, from ctnetlink events plus a full dump at start,
+ * after lost events and every 5 minutes. An entry is live when assured (TCP)
+ * or answered (anything else). Each live entry adds 1 to the responder count of
+ * its distinct responder addresses (orig dst, reply src) and, for TCP only, 1 to
+ * the originator count of its distinct originator addresses (orig src, reply
+ * dst); its end takes exactly that away again. originator_since_ns is
+ * CLOCK_MONOTONIC (read coarse, as bpf_ktime_get_coarse_ns) when the originator
+ * count last rose from 0, kept across resyncs while it stays above 0; an
+ * address leaves the map when both counts are 0. Start joins netns_path first
+ * when it is given (NULL or "": the caller's namespace) and returns once the
+ * map holds the initial dump, or -errno when conntrack cannot be read (no
+ * ctnetlink, no CAP_NET_ADMIN); -EBUSY when one runs already. The map fd is
+ * duplicated, so the caller may close its own. Stop joins the thread within a
+ * second and leaves the map as it is; -ENOENT when none runs. Stats: out[0]
+ * events handled, out[1] resyncs after the initial dump, out[2] addresses
+ * counted (what the map holds), out[3] errors (map writes that failed,
+ * unreadable entries). */
+int sx_peers_start(int peers_map_fd, const char *netns_path);
+int sx_peers_stop(void);
+int sx_peers_stats(uint64_t *out);
+
 #endif

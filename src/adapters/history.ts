@@ -14,6 +14,7 @@ export interface AlertRecord {
   op: 'alert';
   time: number; // wall ms
   source: string;
+  destination?: string; // the address probed (absent in records older than the gateway model)
   proto: 'tcp' | 'udp';
   port: number;
   kind: string; // syn, fin, null, xmas, unknown, udp

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { parseResolvConf, parseRouteV4, parseRouteV6 } from '../core/host-facts.js';
+import { parsePortRange } from '../core/ports.js';
 
 function read(path: string): string {
   try {
@@ -19,13 +20,23 @@ export interface HostFacts {
 
 /** Read in this process's network namespace. */
 export function readHostFacts(resolvConf: string): HostFacts {
-  const addresses: string[] = [];
-  for (const list of Object.values(networkInterfaces())) {
-    for (const a of list ?? []) addresses.push(a.address.replace(/%.*$/, ''));
-  }
   return {
-    addresses,
+    addresses: readHostAddresses(),
     gateways: [...parseRouteV4(read('/proc/net/route')), ...parseRouteV6(read('/proc/net/ipv6_route'))],
     nameservers: parseResolvConf(read(resolvConf)),
   };
+}
+
+/** This network namespace's ephemeral port range (net.ipv4.ip_local_port_range, shared by IPv6). */
+export function readEphemeralRange(): [number, number] | undefined {
+  return parsePortRange(read('/proc/sys/net/ipv4/ip_local_port_range'));
+}
+
+/** This host's own addresses, v4 and v6, of every interface that is up. */
+export function readHostAddresses(): string[] {
+  const out = new Set<string>();
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) out.add(a.address.replace(/%.*$/, ''));
+  }
+  return [...out].sort();
 }

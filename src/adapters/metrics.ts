@@ -28,6 +28,8 @@ export interface MetricsSnapshot {
   kernel: Record<string, Count>;
   /** Probes seen per watched port, when the daemon keeps them. */
   probesByPort?: Array<{ proto: 'tcp' | 'udp' | string; port: number; count: Count }>;
+  /** Alerts since the daemon started, by destination: this host's address, or the protected network. */
+  alertsByDestination?: Record<string, Count>;
   /** Bans in the kernel table now, by who made them. */
   bansInForce: Partial<Record<BanOrigin | string, number>>;
   /** Bans added since the daemon started, by origin. */
@@ -82,6 +84,10 @@ const KERNEL_COUNTERS: Record<string, { family: KernelFamily; labels?: Record<st
   fragments: { family: 'fragments' },
   allowed: { family: 'allowed' },
   local_socket: { family: 'localSocket' },
+  not_protected: { family: 'notProbe', labels: { reason: 'not_protected' } },
+  service: { family: 'notProbe', labels: { reason: 'service' } },
+  conntrack: { family: 'notProbe', labels: { reason: 'conntrack' } },
+  live_peer: { family: 'possiblySpoofed' },
   expired_hits: { family: 'expiredHits' },
 };
 
@@ -100,6 +106,8 @@ type KernelFamily =
   | 'fragments'
   | 'allowed'
   | 'localSocket'
+  | 'notProbe'
+  | 'possiblySpoofed'
   | 'expiredHits'
   | 'other';
 
@@ -122,6 +130,7 @@ export class Metrics {
   private readonly source: (() => MetricsSnapshot) | undefined;
   private readonly kernel: Record<KernelFamily, Counter<string>>;
   private readonly probesByPort: Counter<string>;
+  private readonly alertsByDestination: Counter<string>;
   private readonly bansInForce: Gauge<string>;
   private readonly bansAdded: Counter<string>;
   private readonly bansExpired: Counter<string>;
@@ -164,11 +173,22 @@ export class Metrics {
       nonIp: counter('non_ip_packets_total', 'Packets passed because they are neither IPv4 nor IPv6 (ARP, LLDP, ...).'),
       fragments: counter('fragments_passed_total', 'Non-first IP fragments passed (no L4 header to classify).'),
       allowed: counter('allowed_packets_total', 'Packets passed because the allow list matched.'),
-      localSocket: counter('local_socket_datagrams_total', 'UDP datagrams to a watched port that a local socket owns (not probes).'),
+      localSocket: counter('local_socket_datagrams_total', 'Probe-shaped packets that a local socket owns (not probes: replies, connections to a listener).'),
+      notProbe: counter(
+        'probe_shaped_passed_total',
+        'Probe-shaped packets that are not probes, by reason: not_protected (forwarded, to a destination not protected), service (a listed service), conntrack (a connection the kernel knows).',
+        ['reason'],
+      ),
+      possiblySpoofed: counter('possibly_spoofed_alerts_total', 'Alerts not banned because the source has a live connection to or through this host (the probe may be forged).'),
       expiredHits: counter('expired_ban_hits_total', 'Packets from a source whose ban had lapsed (judged afresh).'),
       other: counter('kernel_counter_total', 'Kernel counters this version has no dedicated metric for, by counter name.', ['counter']),
     };
     this.probesByPort = counter('probes_by_port_total', 'Probes per watched port, by protocol and port.', ['proto', 'port']);
+    this.alertsByDestination = counter(
+      'alerts_by_destination_total',
+      "Alerts since the daemon started, by destination probed: this host's address, or the protected network it lies in.",
+      ['destination'],
+    );
     this.bansInForce = gauge('bans_in_force', 'Bans in the kernel table now, by origin (auto, manual, imported, fleet).', ['origin']);
     this.bansAdded = counter('bans_added_total', 'Bans added since the daemon started, by origin (auto, manual, imported, fleet).', ['origin']);
     this.bansExpired = counter('bans_expired_total', 'Bans that lapsed and were collected by the daemon since it started.');
@@ -202,6 +222,12 @@ export class Metrics {
     for (const p of s.probesByPort ?? []) {
       const n = total(p.count);
       if (n !== undefined) this.probesByPort.inc({ proto: String(p.proto).toLowerCase(), port: String(p.port) }, n);
+    }
+
+    this.alertsByDestination.reset();
+    for (const [destination, v] of Object.entries(s.alertsByDestination ?? {})) {
+      const n = total(v);
+      if (n !== undefined) this.alertsByDestination.inc({ destination }, n);
     }
 
     this.bansInForce.reset();

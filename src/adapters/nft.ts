@@ -8,8 +8,14 @@
  *     set nets_v4 { type ipv4_addr; flags interval,timeout; }   CIDRs
  *     set nets_v6 { type ipv6_addr; flags interval,timeout; }
  *     chain prerouting { type filter hook prerouting priority raw; policy accept;
- *       ip saddr @bans_v4 drop; ip saddr @nets_v4 drop; ip6 saddr @bans_v6 drop; ip6 saddr @nets_v6 drop; }
+ *       ip saddr @bans_v4 drop; ip saddr @nets_v4 drop; ip6 saddr @bans_v6 drop; ip6 saddr @nets_v6 drop;
+ *       ct state == untracked }
  *   }
+ *
+ * The last rule does nothing to a packet: a rule that reads conntrack makes the
+ * kernel track connections in this network namespace (nf_ct_netns_get), which
+ * the XDP program's conntrack lookups need to recognise forwarded flows and
+ * replies on a gateway that has no other stateful rule.
  *
  * Everything goes to `nft -j -f -` as a libnftables JSON batch on stdin, one
  * transaction per call; no rule text is ever built from strings. Only our own
@@ -528,9 +534,16 @@ function ruleExpr(s: SetSpec): Json[] {
   return [{ match: { op: '==', left: { payload: { protocol: s.protocol, field: 'saddr' } }, right: `@${s.name}` } }, { drop: null }];
 }
 
+/** A rule with no verdict that keeps conntrack on in this namespace (see the top of this file). */
+const CT_RULE: Json[] = [{ match: { op: '==', left: { ct: { key: 'state' } }, right: 'untracked' } }];
+
+function rules(): Json[][] {
+  return [...SETS.map(ruleExpr), CT_RULE];
+}
+
 function isComplete(state: TableState): boolean {
   if (!SETS.every((s) => setIsRight(s, state.sets.get(s.name))) || !chainIsRight(state.chain)) return false;
-  const want = SETS.map((s) => canonicalJson(ruleExpr(s))).sort();
+  const want = rules().map((r) => canonicalJson(r)).sort();
   const have = state.rules.map((r) => canonicalJson(r)).sort();
   return want.length === have.length && want.every((w, i) => w === have[i]);
 }
@@ -553,7 +566,7 @@ function ensureCommands(table: string, current?: TableState): Cmd[] {
     cmds.push({ add: { set: { family: FAMILY, table, name: s.name, type: s.type, flags: s.flags } } });
   }
   cmds.push({ add: { chain: { family: FAMILY, table, name: CHAIN, type: 'filter', hook: 'prerouting', prio: PRIORITY_RAW, policy: 'accept' } } });
-  for (const s of SETS) cmds.push({ add: { rule: { family: FAMILY, table, chain: CHAIN, expr: ruleExpr(s) } } });
+  for (const expr of rules()) cmds.push({ add: { rule: { family: FAMILY, table, chain: CHAIN, expr } } });
   return cmds;
 }
 

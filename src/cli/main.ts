@@ -84,6 +84,14 @@ function printStatus(s: cmd.Status): void {
     out(`watched UDP ports (${s.watch.udp.length}): ${formatPortList(s.watch.udp) || '(none)'}`);
     for (const k of s.watch.skipped) out(`skipped ${k.proto.toUpperCase()} ${k.port}: ${k.reason}`);
   }
+  if (s.scope) {
+    const nets = s.scope.networks.length ? `${s.scope.networks.join(', ')} (${s.scope.servicePorts} service port(s) exempt)` : 'none (forwarded traffic is never a probe)';
+    out(`protected: this host's ${s.scope.hostAddresses.length} address(es); networks: ${nets}`);
+  }
+  if (s.awareness) {
+    const peers = s.awareness.livePeers === null ? 'not followed (no daemon, or conntrack events unavailable)' : `${s.awareness.livePeers} address(es) with live connections`;
+    out(`connections: local sockets; conntrack lookups ${s.awareness.conntrack ? 'on (XDP kfuncs)' : 'not available on this kernel'}; live peers ${peers}`);
+  }
   const c = s.counters;
   const row = (label: string, v: string | number | undefined) => out(`  ${label.padEnd(22)} ${v ?? 0}`);
   out('counters:');
@@ -98,7 +106,9 @@ function printStatus(s: cmd.Status): void {
   row('allow-list passes', c.allowed);
   row('unparsed / non-IP', `${c.unparsed} / ${c.non_ip}`);
   row('fragments passed', c.fragments);
-  row('local UDP sockets', c.local_socket);
+  row('not probes: socket', c.local_socket);
+  row('not probes: other', `not protected ${c.not_protected}, service ${c.service}, conntrack ${c.conntrack}`);
+  row('possibly spoofed', c.live_peer);
   row('ban table full', c.ban_table_full);
   row('bans refused by cap', c.ban_capped);
   row('never-ban alerts', c.never_ban);
@@ -312,7 +322,8 @@ export function buildProgram(): Command {
     .argument('[file]', 'the config file')
     .action((file: string | undefined) => {
       const r = cmd.configCheck(file);
-      out(`${r.source}: ok`);
+      for (const w of r.warnings) process.stderr.write(`sentry-xdp: warning: ${w}\n`);
+      out(`${r.source}: ok${r.warnings.length ? ` (${r.warnings.length} warning(s) above)` : ''}`);
     });
   configCmd
     .command('import-portsentry')

@@ -3,7 +3,7 @@
  * here; test/unit/abi.test.ts compares them with offsetof() from the C header
  * (build/abi_dump), so the two cannot drift apart silently.
  */
-export const ABI_VERSION = 1;
+export const ABI_VERSION = 2;
 
 export const Stat = {
   PASSED: 0,
@@ -26,8 +26,12 @@ export const Stat = {
   LOCAL_SOCKET: 17,
   NEVER_BAN: 18,
   BAN_CAPPED: 19,
+  NOT_PROTECTED: 20,
+  SERVICE: 21,
+  CONNTRACK: 22,
+  LIVE_PEER: 23,
 } as const;
-export const STAT_COUNT = 20;
+export const STAT_COUNT = 24;
 export type StatName = keyof typeof Stat;
 
 export const PORT_TCP = 0x01;
@@ -46,6 +50,14 @@ export const EV_F_BANNED = 0x01;
 export const EV_F_BAN_FAILED = 0x02;
 export const EV_F_NEVER_BAN = 0x04;
 export const EV_F_CAPPED = 0x08;
+export const EV_F_LIVE_PEER = 0x10;
+/** Values of the protected-destination tries: why a destination is protected. */
+export const DEST_HOST = 1;
+export const DEST_NET = 2;
+/** How long an originator's live TCP connections must have lasted before they shield it from a ban (SX_PEER_SETTLE_NS). */
+export const PEER_SETTLE_NS = 60_000_000_000n;
+/** sx_info feature bits. */
+export const FEAT_CONNTRACK = 0x01;
 /** Values of the allow tries. */
 export const ALLOW = 1;
 export const NEVER_BAN = 2;
@@ -74,7 +86,7 @@ export const Layout = {
   sx_lpm_v6: { size: 20, fields: { prefixlen: [0, 4], addr: [4, 16] } },
   sx_source: { size: 32, fields: { window_start_ns: [0, 8], last_ns: [8, 8], probes: [16, 4], alerted: [20, 4], banned: [24, 4] } },
   sx_event: {
-    size: 56,
+    size: 72,
     fields: {
       ts_ns: [0, 8],
       expires_ns: [8, 8],
@@ -88,8 +100,14 @@ export const Layout = {
       kind: [46, 1],
       tcp_flags: [47, 1],
       flags: [48, 1],
+      dscope: [49, 1],
+      daddr: [56, 16],
     },
   },
+  sx_info: { size: 8, fields: { abi_version: [0, 4], features: [4, 4] } },
+  sx_peer: { size: 16, fields: { responder: [0, 4], originator: [4, 4], originator_since_ns: [8, 8] } },
+  sx_svc_v4: { size: 12, fields: { prefixlen: [0, 4], proto: [4, 1], port: [6, 2], addr: [8, 4] } },
+  sx_svc_v6: { size: 24, fields: { prefixlen: [0, 4], proto: [4, 1], port: [6, 2], addr: [8, 16] } },
 } as const;
 
 const F = {
@@ -157,6 +175,8 @@ export interface AlertEvent {
   tsNs: number; // CLOCK_MONOTONIC ns (bpf_ktime_get_coarse_ns) (a double: exact for 104 days of uptime, then to a few ns)
   expiresNs: number; // 0 = none or permanent
   source: string; // "198.18.0.2", "2001:db8::2"
+  destination: string; // the address probed
+  dscope: number; // DEST_HOST or DEST_NET
   ifindex: number;
   probes: number;
   port: number;
@@ -196,16 +216,21 @@ function v6Text(groups: number[]): string {
  * Decodes one struct sx_event. Hot path (a million events a second): reads
  * through a DataView, allocates nothing but the result and the address text.
  */
-export function decodeEvent(dv: DataView, at = 0): AlertEvent {
-  const a = at + F.ev.addr[0];
+function addrText(dv: DataView, a: number): string {
   const mapped = dv.getUint32(a, true) === 0 && dv.getUint32(a + 4, true) === 0 && dv.getUint32(a + 8, false) === 0xffff;
-  const source = mapped
+  return mapped
     ? `${dv.getUint8(a + 12)}.${dv.getUint8(a + 13)}.${dv.getUint8(a + 14)}.${dv.getUint8(a + 15)}`
     : v6Text(Array.from({ length: 8 }, (_, i) => dv.getUint16(a + i * 2, false)));
+}
+
+export function decodeEvent(dv: DataView, at = 0): AlertEvent {
+  const source = addrText(dv, at + F.ev.addr[0]);
   return {
     tsNs: dv.getUint32(at + F.ev.ts_ns[0] + 4, true) * TWO32 + dv.getUint32(at + F.ev.ts_ns[0], true),
     expiresNs: dv.getUint32(at + F.ev.expires_ns[0] + 4, true) * TWO32 + dv.getUint32(at + F.ev.expires_ns[0], true),
     source,
+    destination: addrText(dv, at + F.ev.daddr[0]),
+    dscope: dv.getUint8(at + F.ev.dscope[0]),
     ifindex: dv.getUint32(at + F.ev.ifindex[0], true),
     probes: dv.getUint32(at + F.ev.probes[0], true),
     port: dv.getUint16(at + F.ev.port[0], true),

@@ -2,7 +2,8 @@ import { LineCounter, parseDocument, isNode } from 'yaml';
 import { z } from 'zod';
 import { SentryError } from '../errors.js';
 import { parseCidr } from './addr.js';
-import { AWARE_TCP_PORTS, AWARE_UDP_PORTS, parsePortList } from './ports.js';
+import { MAX_SERVICE_PORTS, parseService, servicePorts, serviceWarnings } from './destinations.js';
+import { AWARE_TCP_PORTS, AWARE_UDP_PORTS, ephemeralWarnings, parsePortList } from './ports.js';
 import { parseDuration } from './ttl.js';
 
 const portList = (where: string) =>
@@ -40,6 +41,16 @@ const cidr = (where: string) =>
     }
   });
 
+const service = z.string().transform((v, ctx) => {
+  try {
+    return parseService(v).text;
+  } catch (e) {
+    const err = e as SentryError;
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `${err.message} (${err.hint ?? ''})` });
+    return z.NEVER;
+  }
+});
+
 /** BLOCK_TCP / BLOCK_UDP: 0 log only, 1 block, 2 run the external command only. */
 const blockMode = z
   .union([z.boolean(), z.literal(0), z.literal(1), z.literal(2)])
@@ -75,6 +86,23 @@ export const ConfigSchema = z
         factor: z.number().min(1).max(100).default(2),
         max: duration('escalation.max', true).default('7d'),
         lookback: duration('escalation.lookback', false).default('1d'),
+      })
+      .strict()
+      .default({}),
+    /**
+     * The gateway model: what a probe may be addressed to. This host's own
+     * addresses always; `networks` behind the gateway whose unused ports are
+     * tripwires too; `services` there, which never are.
+     */
+    protect: z
+      .object({
+        networks: z.array(cidr('protect.networks')).default([]),
+        services: z
+          .array(service)
+          .default([])
+          .refine((list) => servicePorts(list.filter((t) => typeof t === 'string').map(parseService)) <= MAX_SERVICE_PORTS, {
+            message: `more than ${MAX_SERVICE_PORTS} service ports (a range counts one per port)`,
+          }),
       })
       .strict()
       .default({}),
@@ -221,4 +249,20 @@ export function parseConfig(text: string, file: string): Config {
     throw new SentryError('CONFIG', `${file}${l}: ${msg}`, 'see README "Configuration" for the keys');
   }
   throw new SentryError('CONFIG', `${file}${line}: ${key}: ${msg}`, 'see README "Configuration" for the keys');
+}
+
+/**
+ * What is valid but probably not meant, as `config check` and the daemon's
+ * start-up say it: watched ports where replies land, services that can have no effect.
+ */
+export function configWarnings(cfg: Config, ephemeral: [number, number] | undefined, hostAddresses: readonly string[] = []): string[] {
+  const out = ephemeralWarnings({ tcp: cfg.tcp_ports, udp: cfg.udp_ports }, ephemeral);
+  for (const proto of ['tcp', 'udp'] as const) {
+    const below = cfg.advanced[proto];
+    if (ephemeral && below > ephemeral[0]) {
+      out.push(`advanced.${proto}: ${below} reaches into the ephemeral range ${ephemeral[0]}-${ephemeral[1]}: replies to outgoing connections land there; they are probes only when no socket or conntrack entry owns them`);
+    }
+  }
+  const hosts = hostAddresses.map((a) => parseCidr(a));
+  return [...out, ...serviceWarnings(cfg.protect.networks.map((n) => parseCidr(n)), cfg.protect.services.map(parseService), hosts)];
 }

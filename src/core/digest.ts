@@ -19,6 +19,8 @@ export interface DigestEvent {
   time: number;
   kind: 'alert' | 'ban' | 'unban' | 'not_blocked';
   source: string;
+  /** The address probed. */
+  destination?: string;
   proto?: 'tcp' | 'udp';
   port?: number;
   /** e.g. "TCP SYN/Normal scan" */
@@ -134,6 +136,7 @@ export class DigestBuilder {
         const scan = e.scan !== undefined ? oneLine(e.scan) : undefined;
         if (portKey) bump(w.ports, portKey);
         if (scan) bump(w.scans, scan);
+        if (e.destination !== undefined && (w.destinations.size < MAX_TRACKED_SOURCES || w.destinations.has(e.destination))) bump(w.destinations, oneLine(e.destination));
         let o = w.offenders.get(source);
         if (!o && w.offenders.size < MAX_TRACKED_SOURCES) {
           o = { alerts: 0, ports: new Map(), scans: new Map() };
@@ -260,6 +263,7 @@ export class DigestBuilder {
       return { proto: proto as 'tcp' | 'udp', port: Number(port), alerts: n };
     });
     const scans = ranked(w.scans).map(([scan, n]) => ({ scan, alerts: n }));
+    const destinations = ranked(w.destinations).slice(0, this.top).map(([destination, n]) => ({ destination, alerts: n }));
     const banRows = [...w.newBans.values()];
     const failedRows = [...w.failed.values()];
 
@@ -285,6 +289,7 @@ export class DigestBuilder {
       top_offenders: offenders,
       alerts_from_untracked_sources: w.untrackedAlerts,
       top_ports: ports,
+      top_destinations: destinations,
       scans,
     };
 
@@ -334,6 +339,11 @@ export class DigestBuilder {
       out.push('Top ports:');
       for (const p of ports) out.push(`  ${`${p.proto}/${p.port}`.padEnd(10)}  ${String(p.alerts).padStart(6)}`);
     }
+    if (destinations.length > 0) {
+      out.push('');
+      out.push('Top destinations probed:');
+      for (const d of destinations) out.push(`  ${d.destination.padEnd(15)}  ${String(d.alerts).padStart(6)}`);
+    }
     if (scans.length > 0) {
       out.push('');
       out.push('Scan kinds:');
@@ -363,6 +373,7 @@ interface Window {
   untrackedAlerts: number;
   ports: Map<string, number>;
   scans: Map<string, number>;
+  destinations: Map<string, number>;
 }
 
 function emptyWindow(): Window {
@@ -385,6 +396,7 @@ function emptyWindow(): Window {
     untrackedAlerts: 0,
     ports: new Map(),
     scans: new Map(),
+    destinations: new Map(),
   };
 }
 
@@ -432,7 +444,7 @@ function describeEvent(e: DigestEvent, source: string): string {
   const port = e.port !== undefined ? ` ${(e.proto ?? 'tcp').toUpperCase()} port ${e.port}` : '';
   switch (e.kind) {
     case 'alert':
-      return `${e.scan ? oneLine(e.scan) : 'probe'} from ${source}${port ? ` to${port}` : ''}`;
+      return `${e.scan ? oneLine(e.scan) : 'probe'} from ${source}${port || e.destination ? ` to${e.destination ? ` ${oneLine(e.destination)}` : ''}${port}` : ''}`;
     case 'ban':
       return `${source} banned${e.ttlSeconds !== undefined ? ` for ${formatDuration(e.ttlSeconds)}` : ''}${e.reason ? ` (${oneLine(e.reason)})` : port ? ` (${port.trim()})` : ''}`;
     case 'unban':
@@ -447,6 +459,7 @@ function eventJson(e: DigestEvent, source: string): object {
     time: iso(e.time),
     kind: e.kind,
     source,
+    destination: e.destination !== undefined ? oneLine(e.destination) : undefined,
     proto: e.proto,
     port: e.port,
     scan: e.scan !== undefined ? oneLine(e.scan) : undefined,

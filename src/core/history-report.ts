@@ -15,7 +15,7 @@ export function eventLine(e: HistoryEvent): string {
   const t = new Date(e.time).toISOString();
   switch (e.op) {
     case 'alert':
-      return `${t}  alert  ${e.source}  ${KIND_NAMES[e.kind] ?? e.kind} scan to ${e.proto.toUpperCase()} port ${e.port}${e.flags ? ` (flags ${e.flags})` : ''} on ${e.iface}@${e.gateway}`;
+      return `${t}  alert  ${e.source}  ${KIND_NAMES[e.kind] ?? e.kind} scan to ${e.destination ? `${e.destination} ` : ''}${e.proto.toUpperCase()} port ${e.port}${e.flags ? ` (flags ${e.flags})` : ''} on ${e.iface}@${e.gateway}`;
     case 'ban':
       return `${t}  ban    ${e.target}  ${e.origin}, ${formatDuration(e.ttl)}${e.reason ? `: ${e.reason}` : ''} (by ${e.by}${e.gateway ? `@${e.gateway}` : ''})`;
     case 'unban':
@@ -30,6 +30,7 @@ export interface TopReport {
   sources: number;
   offenders: Array<{ source: string; alerts: number; bans: number; ports: number }>;
   ports: Array<{ proto: string; port: number; alerts: number }>;
+  destinations: Array<{ destination: string; alerts: number }>;
   kinds: Array<{ kind: string; alerts: number }>;
 }
 
@@ -37,6 +38,7 @@ export function topReport(events: readonly HistoryEvent[], since: number, n = 10
   const off = new Map<string, { alerts: number; bans: number; ports: Set<string> }>();
   const ports = new Map<string, number>();
   const kinds = new Map<string, number>();
+  const dests = new Map<string, number>();
   let alerts = 0;
   let bans = 0;
   const of = (s: string) => {
@@ -53,6 +55,7 @@ export function topReport(events: readonly HistoryEvent[], since: number, n = 10
       o.ports.add(`${e.proto}/${e.port}`);
       ports.set(`${e.proto}/${e.port}`, (ports.get(`${e.proto}/${e.port}`) ?? 0) + 1);
       kinds.set(e.kind, (kinds.get(e.kind) ?? 0) + 1);
+      if (e.destination) dests.set(e.destination, (dests.get(e.destination) ?? 0) + 1);
     } else if (e.op === 'ban') {
       bans++;
       of(e.target).bans++;
@@ -72,6 +75,10 @@ export function topReport(events: readonly HistoryEvent[], since: number, n = 10
       .map(([k, alerts]) => ({ proto: k.split('/')[0]!, port: Number(k.split('/')[1]), alerts }))
       .sort(byCount)
       .slice(0, n),
+    destinations: [...dests]
+      .map(([destination, a]) => ({ destination, alerts: a }))
+      .sort(byCount)
+      .slice(0, n),
     kinds: [...kinds].map(([kind, a]) => ({ kind: KIND_NAMES[kind] ?? kind, alerts: a })).sort(byCount),
   };
 }
@@ -87,6 +94,9 @@ export function topText(r: TopReport, now: number): string[] {
   lines.push('', 'ports                    alerts');
   for (const p of r.ports) lines.push(`  ${`${p.proto.toUpperCase()} ${p.port}`.padEnd(22)} ${String(p.alerts).padStart(6)}`);
   if (!r.ports.length) lines.push('  (none)');
+  lines.push('', 'destinations probed      alerts');
+  for (const d of r.destinations) lines.push(`  ${d.destination.padEnd(22)} ${String(d.alerts).padStart(6)}`);
+  if (!r.destinations.length) lines.push('  (none)');
   lines.push('', 'scan kinds               alerts');
   for (const k of r.kinds) lines.push(`  ${k.kind.padEnd(22)} ${String(k.alerts).padStart(6)}`);
   if (!r.kinds.length) lines.push('  (none)');

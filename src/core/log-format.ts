@@ -5,6 +5,8 @@ import { formatDuration } from './ttl.js';
 export interface Alert {
   time: Date;
   source: string;
+  /** The address probed: this host's, or one in a protected network. */
+  destination: string;
   hostname?: string;
   proto: 'tcp' | 'udp';
   port: number;
@@ -14,6 +16,8 @@ export interface Alert {
   probes: number;
   banned: boolean;
   banFailed: boolean;
+  /** Not banned: the source has a live connection to or through this host, so the probe may be forged. */
+  possiblySpoofed: boolean;
   banSeconds: number; // 0 = permanent (when banned)
   expires?: Date;
 }
@@ -43,6 +47,7 @@ export function alertJson(a: Alert): object {
     time: a.time.toISOString(),
     event: 'alert',
     source: a.source,
+    destination: a.destination,
     proto: a.proto,
     port: a.port,
     kind: kindKey(a.kind),
@@ -51,6 +56,7 @@ export function alertJson(a: Alert): object {
     iface: a.iface,
     probes: a.probes,
     banned: a.banned,
+    possibly_spoofed: a.possiblySpoofed,
   };
 }
 
@@ -63,6 +69,15 @@ export function banJson(a: Alert): object | undefined {
     origin: 'auto',
     ttl_seconds: a.banSeconds,
     expires: a.expires?.toISOString() ?? null,
-    reason: `${scanName(a.kind, a.tcpFlags)} to ${a.proto.toUpperCase()} port ${a.port}`,
+    reason: banReason(a),
   };
+}
+
+/** Why an automatic ban was made, as history and `list` show it. */
+export function banReason(a: Alert): string {
+  return `${scanName(a.kind, a.tcpFlags)} to ${a.destination} ${a.proto.toUpperCase()} port ${a.port}`;
+}
+
+export function spoofedLine(a: Alert): string {
+  return `Host ${a.source} has a live connection to or through this host; not blocked (possibly spoofed)`;
 }

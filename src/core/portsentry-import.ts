@@ -23,7 +23,7 @@ import { stringify } from 'yaml';
 import { SentryError } from '../errors.js';
 import { parseCidr } from './addr.js';
 import { planHook } from './hook-command.js';
-import { parsePortList } from './ports.js';
+import { ephemeralWarnings, LINUX_EPHEMERAL_RANGE, parsePortList } from './ports.js';
 
 /** PortSentry's run modes, as given on its command line without the dash. */
 export const PORTSENTRY_MODES = ['tcp', 'udp', 'stcp', 'sudp', 'atcp', 'audp'] as const;
@@ -431,6 +431,10 @@ export function importPortsentry(input: ImportInput): ImportResult {
       if (list) {
         ports = importPortList(list, notes);
         portLines.push(`# ${listKey}${at(list)}: watched in modes ${listModes}`);
+        const parsed = ports ? parsePortList(ports, listKey) : [];
+        for (const w of ephemeralWarnings({ tcp: proto === 'tcp' ? parsed : [], udp: proto === 'udp' ? parsed : [] }, LINUX_EPHEMERAL_RANGE, `${listKey}:`)) {
+          notes.add(listKey, list.line, `${w}; kept as imported`);
+        }
         if (ports === '') notes.add(listKey, list.line, `${listKey} has no valid port left: no ${P} port is watched`);
       } else {
         portLines.push(`# ${listKey} is not set: no ${P} port listed`);

@@ -4,7 +4,12 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { importPortsentry, parseModes, type ImportResult } from '../core/portsentry-import.js';
-import { parseConfig } from '../core/config.js';
+import { configWarnings, parseConfig } from '../core/config.js';
+import { readEphemeralRange, readHostAddresses } from '../adapters/host-facts.js';
+import { DEST_NET, FEAT_CONNTRACK } from '../core/abi.js';
+import { networkOf } from '../core/destinations.js';
+import { Destinations } from './destinations.js';
+import { PeerTracker } from '../adapters/peers.js';
 import type { Config } from '../core/config.js';
 import { formatPortList } from '../core/ports.js';
 import { formatDuration } from '../core/ttl.js';
@@ -73,6 +78,44 @@ function summarizeWatch(w: WatchSet): string[] {
   return lines;
 }
 
+/**
+ * Starts following conntrack into the kernel's live-peer list (a source with a
+ * live connection is never banned on a probe); says so, or why it cannot.
+ */
+function followPeers(gw: Gateway, rep: Reporter): PeerTracker | undefined {
+  try {
+    const peers = PeerTracker.start(gw.obj.mapFd('sentry_peers'));
+    rep.info(
+      `live peers: following conntrack (${peers.stats().peers} address(es) with live connections now): the servers this host and its networks talk to, and clients of TCP connections older than a minute, are never banned on a probe`,
+    );
+    return peers;
+  } catch (e) {
+    const err = e as SentryError;
+    rep.info(`live peers: cannot follow conntrack (${err.message}); a forged probe bearing a live peer's address can get it banned`);
+    return undefined;
+  }
+}
+
+/** What a probe may be addressed to, and how connections are recognised. */
+function describeScope(c: Config, features: number): string[] {
+  const nets = c.protect.networks;
+  const services = c.protect.services.length;
+  const lines = [
+    nets.length
+      ? `protecting this host's addresses and ${nets.join(', ')}${services ? ` (${services} service(s) there are never tripwires)` : ''}`
+      : "protecting this host's addresses; traffic forwarded through it is never a probe (protect.networks is empty)",
+  ];
+  if (features & FEAT_CONNTRACK) {
+    lines.push('connection awareness: local sockets and conntrack lookups (XDP kfuncs): replies and forwarded flows are never probes');
+    if (!c.nft.enabled && nets.length) {
+      lines.push('warning: nft.enabled is off: unless another stateful rule keeps conntrack on here, replies to the protected networks are judged by destination alone');
+    }
+  } else {
+    lines.push('connection awareness: local sockets only; conntrack lookups are not available on this kernel (no bpf_xdp_ct_lookup): forwarded traffic is judged by its destination alone');
+  }
+  return lines;
+}
+
 function describeConfig(c: Config, source: string): string {
   const block = (m: number) => ['log only', 'block', 'external command only'][m] ?? `mode ${m}`;
   return (
@@ -115,6 +158,8 @@ export async function attach(o: AttachOptions): Promise<void> {
   const cleanup: Array<() => Promise<void>> = [];
   try {
     gw = Gateway.open(o.paths.pinRoot);
+    const dests = new Destinations(gw.obj);
+    dests.sync(readHostAddresses(), config);
     const watch = computeWatchSet(config, readListeners());
     gw.writeConfig(config);
     gw.writePorts(watch);
@@ -143,6 +188,8 @@ export async function attach(o: AttachOptions): Promise<void> {
     }
     o.reporter.info(describeConfig(config, source));
     for (const line of summarizeWatch(watch)) o.reporter.info(line);
+    for (const line of describeScope(config, gw.features())) o.reporter.info(line);
+    for (const w of configWarnings(config, readEphemeralRange(), readHostAddresses())) o.reporter.info(`warning: ${w}`);
     if (!o.daemon) return;
     const outputs = makeOutputs(config, o.reporter, (l) => o.reporter.info(l));
     cleanup.push(() => outputs.close());
@@ -213,6 +260,8 @@ export async function attach(o: AttachOptions): Promise<void> {
       cleanup.push(() => fleet.stop());
       rep.info(`fleet: gateway "${gateway}" ${config.fleet.send ? 'shares its bans and ' : ''}follows the others' on redis`);
     }
+    const peers = followPeers(gw, rep);
+    if (peers) cleanup.push(async () => peers.stop());
     const hooks = new HookRunner({
       timeoutMs: config.hooks.timeout * 1000,
       onResult: (r) => {
@@ -247,6 +296,7 @@ export async function attach(o: AttachOptions): Promise<void> {
         reloadWanted = false;
         try {
           const next = loadConfig(o.config);
+          dests.sync(readHostAddresses(), next.config);
           gwRef.writeConfig(next.config);
           gwRef.writeTtlRules(ttlRules(next.config));
           syncLists(gwRef, next.config, o.paths);
@@ -260,6 +310,8 @@ export async function attach(o: AttachOptions): Promise<void> {
       }
       if (now >= nextWatch) {
         nextWatch = now + 1000;
+        const moved = dests.follow(readHostAddresses(), config);
+        if (moved) rep.info(`this host's addresses changed (${[...moved.added.map((a) => `+${a}`), ...moved.removed.map((a) => `-${a}`)].join(' ')}); protecting what it holds now`);
         const heard = readListeners();
         const w = computeWatchSet(config, heard);
         for (const line of watchChanges(current, w, lastHeard, heard)) rep.info(line);
@@ -286,10 +338,12 @@ export async function attach(o: AttachOptions): Promise<void> {
       hooks,
       hostsDeny: new HostsDeny(config.hooks.hosts_deny_file, (l) => rep.info(l)),
       refreshLists: () => syncLists(gwRef, config, o.paths),
+      // bounded: this host's address, or the protected network (never one series per LAN host)
+      destinationLabel: (ev) => (ev.dscope === DEST_NET ? (networkOf(ev.destination, config.protect.networks) ?? 'protected network') : ev.destination),
       onTick: (t) => {
         if (Date.now() - lastStats < 1000) return;
         lastStats = Date.now();
-        run.writeDaemonStats({ ...t, hooks: hooks.stats() });
+        run.writeDaemonStats({ ...t, hooks: hooks.stats(), livePeers: peers ? peers.stats().peers : null });
       },
     });
     await hooks.idle();
@@ -401,6 +455,10 @@ export interface Status {
   counters: Record<string, string>;
   bansInForce: number;
   watch: WatchSet | null;
+  /** What a probe may be addressed to, as the kernel holds it. */
+  scope?: { hostAddresses: string[]; networks: string[]; servicePorts: number };
+  /** How connections are recognised: local sockets always; conntrack lookups where the kernel has them; live peers while a daemon follows conntrack. */
+  awareness?: { sockets: true; conntrack: boolean; livePeers: number | null };
 }
 
 export function status(paths: Paths): Status {
@@ -419,7 +477,16 @@ export function status(paths: Paths): Status {
   try {
     const counters = Object.fromEntries(Object.entries(gw.stats()).map(([k, v]) => [k.toLowerCase(), v.toString()]));
     const b = gw.bansInForce();
-    return { ...base, loaded: true, interfaces: gw.interfaces(), counters, bansInForce: b.v4 + b.v6 + b.cidr4 + b.cidr6 };
+    const peers = (base.daemon as { livePeers?: number | null } | null)?.livePeers;
+    return {
+      ...base,
+      loaded: true,
+      interfaces: gw.interfaces(),
+      counters,
+      bansInForce: b.v4 + b.v6 + b.cidr4 + b.cidr6,
+      scope: new Destinations(gw.obj).read(),
+      awareness: { sockets: true, conntrack: (gw.features() & FEAT_CONNTRACK) !== 0, livePeers: peers ?? null },
+    };
   } finally {
     gw.close();
   }
@@ -433,10 +500,10 @@ export function reload(paths: Paths): number {
   return pid;
 }
 
-/** `config check`: the same validation the daemon does. */
-export function configCheck(file?: string): { source: string } {
-  const { source } = loadConfig(file);
-  return { source };
+/** `config check`: the same validation the daemon does, and the same warnings. */
+export function configCheck(file?: string): { source: string; warnings: string[] } {
+  const { config, source } = loadConfig(file);
+  return { source, warnings: configWarnings(config, readEphemeralRange(), readHostAddresses()) };
 }
 
 /** `config import-portsentry`. */

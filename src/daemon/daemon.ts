@@ -14,6 +14,7 @@ import {
   EV_F_BAN_FAILED,
   EV_F_BANNED,
   EV_F_CAPPED,
+  EV_F_LIVE_PEER,
   EV_F_NEVER_BAN,
   Layout,
   Origin,
@@ -21,9 +22,9 @@ import {
 } from '../core/abi.js';
 import { parseCidr } from '../core/addr.js';
 import type { Config } from '../core/config.js';
-import { alertJson, alertLine, banJson, banLine, unbanLine, type Alert } from '../core/log-format.js';
+import { alertJson, alertLine, banJson, banLine, banReason, spoofedLine, unbanLine, type Alert } from '../core/log-format.js';
 import { escalate, OffenceTracker, ttlFor, type TtlRule } from '../core/policy.js';
-import { kindKey, scanName, tcpFlagNames } from '../core/scan-kind.js';
+import { kindKey, tcpFlagNames } from '../core/scan-kind.js';
 import { formatDuration } from '../core/ttl.js';
 import { ifIndexToName, kernelClockNs, RingBuffer } from '../adapters/kernel.js';
 import type { HistoryStore } from '../adapters/history.js';
@@ -86,6 +87,7 @@ export function toAlert(ev: AlertEvent, clockNowNs: number, wallNowMs: number, i
   return {
     time: wall(ev.tsNs),
     source: ev.source,
+    destination: ev.destination,
     proto: ev.proto === 17 ? 'udp' : 'tcp',
     port: ev.port,
     kind: ev.kind,
@@ -94,9 +96,18 @@ export function toAlert(ev: AlertEvent, clockNowNs: number, wallNowMs: number, i
     probes: ev.probes,
     banned,
     banFailed: (ev.flags & EV_F_BAN_FAILED) !== 0,
+    possiblySpoofed: (ev.flags & EV_F_LIVE_PEER) !== 0,
     banSeconds: banned && ev.expiresNs ? Math.round((ev.expiresNs - ev.tsNs) / 1e9) : 0,
     ...(banned && ev.expiresNs ? { expires: wall(ev.expiresNs) } : {}),
   };
+}
+
+/** What the daemon counts itself (status and metrics read them from the run dir). */
+export interface DaemonTotals {
+  bansExpired: number;
+  evicted: number;
+  possiblySpoofed: number;
+  alertsByDestination: Record<string, number>;
 }
 
 /** What the daemon needs to run hooks (src/adapters/hooks.ts HookRunner). */
@@ -118,7 +129,9 @@ export interface DaemonOptions {
   /** Called on every loop turn (at least every 200 ms): reloads, the watched-port refresh. */
   onLoop?: () => Promise<void> | void;
   /** Called on every loop turn with the daemon's totals. */
-  onTick?: (t: { bansExpired: number; evicted: number; nftHealthy: boolean | null; history: object }) => void;
+  onTick?: (t: DaemonTotals & { nftHealthy: boolean | null; history: object }) => void;
+  /** The metrics label of an alert's destination (bounded: this host's address or a protected network). */
+  destinationLabel?: (ev: AlertEvent) => string;
   sweepMs?: number;
 }
 
@@ -188,7 +201,7 @@ export async function runDaemon(gw: Gateway, opts: DaemonOptions): Promise<'sign
         ttl,
         expires: ttl ? a.time.getTime() + ttl * 1000 : null,
         origin: 'auto',
-        reason: `${scanName(a.kind, a.tcpFlags)} to ${a.proto.toUpperCase()} port ${a.port}`,
+        reason: banReason(a),
         by: 'sentry-xdp',
         port: a.port,
         proto: a.proto,
@@ -207,6 +220,7 @@ export async function runDaemon(gw: Gateway, opts: DaemonOptions): Promise<'sign
         op: 'alert',
         time: a.time.getTime(),
         source: a.source,
+        destination: a.destination,
         proto: a.proto,
         port: a.port,
         kind: kindKey(a.kind),
@@ -215,10 +229,15 @@ export async function runDaemon(gw: Gateway, opts: DaemonOptions): Promise<'sign
         gateway: opts.gateway,
       },
     ]);
+    const dest = opts.destinationLabel?.(ev) ?? a.destination;
+    totals.alertsByDestination[dest] = (totals.alertsByDestination[dest] ?? 0) + 1;
     if (a.banned) return onBanned(a, ev, nftAdds);
     reporter.alert(a);
-    const base = { event: 'not_blocked', source: a.source };
-    if (ev.flags & EV_F_NEVER_BAN) {
+    const base = { event: 'not_blocked', source: a.source, destination: a.destination };
+    if (ev.flags & EV_F_LIVE_PEER) {
+      totals.possiblySpoofed++;
+      reporter.notice(spoofedLine(a), { ...base, reason: 'live-connection', possibly_spoofed: true });
+    } else if (ev.flags & EV_F_NEVER_BAN) {
       reporter.notice(`Host ${a.source} is on the never-ban list; not blocked (spoofed, or our own)`, { ...base, reason: 'never-ban' });
     } else if (ev.flags & EV_F_CAPPED) {
       reporter.notice(
@@ -240,8 +259,7 @@ export async function runDaemon(gw: Gateway, opts: DaemonOptions): Promise<'sign
     }
   };
 
-  /** Totals the daemon keeps (status and metrics read them from the run dir). */
-  const totals = { bansExpired: 0, evicted: 0 };
+  const totals: DaemonTotals = { bansExpired: 0, evicted: 0, possiblySpoofed: 0, alertsByDestination: {} as Record<string, number> };
   const capCheck = () => {
     if (bans.size() <= cfg.max_bans) return;
     const out = bans.evictAuto(cfg.max_bans);

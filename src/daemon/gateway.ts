@@ -5,7 +5,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, rmdirSync, unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { encodeConfig, Layout, PORT_TCP, PORT_UDP, Stat, STAT_COUNT } from '../core/abi.js';
+import { ABI_VERSION, encodeConfig, FEAT_CONNTRACK, Layout, PORT_TCP, PORT_UDP, Stat, STAT_COUNT } from '../core/abi.js';
 import type { Cidr } from '../core/addr.js';
 import type { Config } from '../core/config.js';
 import { lpmKey } from './allow-list.js';
@@ -56,6 +56,45 @@ export function ensureBpffs(pinRoot: string): void {
   mountBpffs(pinRoot);
 }
 
+/**
+ * Loads the program with conntrack lookups, or without them where the kernel
+ * lacks the XDP conntrack kfuncs (or SENTRY_XDP_NO_CONNTRACK=1 asks for that),
+ * and records which in sentry_info; adopts what is pinned after checking its ABI.
+ */
+function loadProgram(pinRoot: string): BpfObject {
+  const adopting = existsSync(join(pinRoot, 'prog'));
+  const noCt = process.env.SENTRY_XDP_NO_CONNTRACK === '1';
+  let obj: BpfObject;
+  let features = FEAT_CONNTRACK;
+  try {
+    obj = BpfObject.open(artifactPath(noCt ? 'sentry_noct.bpf.o' : 'sentry.bpf.o', 'SENTRY_XDP_BPF_OBJ'), pinRoot);
+    if (noCt) features = 0;
+  } catch (e) {
+    if (adopting || noCt || process.env.SENTRY_XDP_BPF_OBJ) throw e;
+    obj = BpfObject.open(artifactPath('sentry_noct.bpf.o', 'SENTRY_XDP_BPF_OBJ_NOCT'), pinRoot);
+    features = 0;
+  }
+  const info = obj.map('sentry_info');
+  const key = Buffer.alloc(4);
+  if (!obj.adopted) {
+    const v = Buffer.alloc(Layout.sx_info.size);
+    v.writeUInt32LE(ABI_VERSION, Layout.sx_info.fields.abi_version[0]);
+    v.writeUInt32LE(features, Layout.sx_info.fields.features[0]);
+    info.update(key, v);
+    return obj;
+  }
+  const abi = info.lookup(key)?.readUInt32LE(Layout.sx_info.fields.abi_version[0]) ?? 0;
+  if (abi !== ABI_VERSION) {
+    obj.close();
+    throw new SentryError(
+      'KERNEL',
+      `${pinRoot} holds the maps of another sentry-xdp version (ABI ${abi}, this one is ${ABI_VERSION})`,
+      'run `sentry-xdp detach --all` with the version that made them (bans are in the history store and come back at the next attach), then attach again',
+    );
+  }
+  return obj;
+}
+
 export class Gateway {
   readonly obj: BpfObject;
   readonly linksDir: string;
@@ -71,10 +110,14 @@ export class Gateway {
   /** Loads the program and pins it, or adopts the one already pinned. */
   static open(pinRoot: string): Gateway {
     ensureBpffs(pinRoot);
-    const obj = BpfObject.open(artifactPath('sentry.bpf.o', 'SENTRY_XDP_BPF_OBJ'), pinRoot);
-    const gw = new Gateway(pinRoot, obj);
+    const gw = new Gateway(pinRoot, loadProgram(pinRoot));
     if (!existsSync(gw.linksDir)) mkdirSync(gw.linksDir, { mode: 0o700 });
     return gw;
+  }
+
+  /** What the loaded program can do (sentry_info, written when it was loaded). */
+  features(): number {
+    return this.obj.map('sentry_info').lookup(Buffer.alloc(4))?.readUInt32LE(Layout.sx_info.fields.features[0]) ?? 0;
   }
 
   /** Adopts what is pinned, without loading anything; undefined when nothing is. */

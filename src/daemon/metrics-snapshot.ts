@@ -51,11 +51,12 @@ export function metricsSnapshot(gw: Gateway, run: RunDir, history: HistoryStore)
     slow = { at: now, inForce, fill, ports };
   }
   const stats = gw.stats();
-  const d = (run.readDaemonStats() ?? {}) as { bansExpired?: number; hooks?: MetricsSnapshot['hooks'] };
+  const d = (run.readDaemonStats() ?? {}) as { bansExpired?: number; alertsByDestination?: Record<string, number>; hooks?: MetricsSnapshot['hooks'] };
   return {
     kernel: Object.fromEntries(Object.entries(stats).map(([k, v]) => [k.toLowerCase(), v])),
     bansInForce: slow.inForce,
     probesByPort: slow.ports,
+    alertsByDestination: d.alertsByDestination ?? {},
     bansAdded: { auto: stats.BANS_ADDED ?? 0n },
     bansExpired: d.bansExpired ?? 0,
     mapFill: slow.fill,

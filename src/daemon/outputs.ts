@@ -58,8 +58,9 @@ export function makeOutputs(cfg: Config, base: Reporter, info: (line: string) =>
       const b = banLine(shown);
       if (b) syslog?.log('notice', b);
       const scan = scanName(a.kind, a.tcpFlags);
-      feed({ time: a.time.getTime(), kind: 'alert', source: a.source, proto: a.proto, port: a.port, scan });
-      if (a.banned) feed({ time: a.time.getTime(), kind: 'ban', source: a.source, proto: a.proto, port: a.port, scan, ttlSeconds: a.banSeconds, origin: 'auto' });
+      const at = { source: a.source, destination: a.destination, proto: a.proto, port: a.port, scan };
+      feed({ time: a.time.getTime(), kind: 'alert', ...at });
+      if (a.banned) feed({ time: a.time.getTime(), kind: 'ban', ...at, ttlSeconds: a.banSeconds, origin: 'auto' });
     },
     unban(target, why) {
       base.unban(target, why);
@@ -73,8 +74,10 @@ export function makeOutputs(cfg: Config, base: Reporter, info: (line: string) =>
     notice(text, json) {
       base.notice(text, json);
       syslog?.log('notice', `attackalert: ${text}`);
-      const j = json as { event?: string; source?: string; reason?: string; origin?: string };
-      if (j.event === 'not_blocked' && j.source) feed({ time: Date.now(), kind: 'not_blocked', source: j.source, ...(j.reason ? { reason: j.reason } : {}) });
+      const j = json as { event?: string; source?: string; destination?: string; reason?: string; origin?: string };
+      if (j.event === 'not_blocked' && j.source) {
+        feed({ time: Date.now(), kind: 'not_blocked', source: j.source, ...(j.destination ? { destination: j.destination } : {}), ...(j.reason ? { reason: j.reason } : {}) });
+      }
       if (j.event === 'ban' && j.source) feed({ time: Date.now(), kind: 'ban', source: j.source, origin: j.origin ?? 'fleet' });
     },
   };

@@ -4,8 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
+import { createServer, type AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { EV_F_BANNED, EV_F_CAPPED, EV_F_NEVER_BAN, NEVER_BAN, Origin, type KernelConfig } from '../../src/core/abi.js';
+import { DEST_HOST, DEST_NET, EV_F_BANNED, EV_F_CAPPED, EV_F_LIVE_PEER, EV_F_NEVER_BAN, NEVER_BAN, Origin, type KernelConfig } from '../../src/core/abi.js';
 import { parseCidr } from '../../src/core/addr.js';
 import { Kind } from '../../src/core/scan-kind.js';
 import { kernelClockNs } from '../../src/adapters/kernel.js';
@@ -36,6 +37,7 @@ const probe = (counter: Counter): Partial<Record<Counter, number>> => ({
 const pass = (extra: Partial<Record<Counter, number>> = {}): Partial<Record<Counter, number>> => ({ SEEN: 1, PASSED: 1, ...extra });
 
 const ban = (target: string, ttlSeconds: number | null) => (k: KernelFixture) => k.ban(target, ttlSeconds);
+const net = (cidr: string) => (k: KernelFixture) => k.protect(cidr);
 const allow = (target: string) => (k: KernelFixture) => new AllowList(k.obj).add(parseCidr(target));
 const neverBan = (target: string) => (k: KernelFixture) => new AllowList(k.obj).add(parseCidr(target), NEVER_BAN);
 
@@ -100,6 +102,23 @@ const rows: Row[] = [
   { name: 'the allow list beats a probe: no alert, no ban', pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN }, setup: allow('198.18.0.2/32'), verdict: XDP_PASS, counts: pass({ ALLOWED: 1 }) },
   { name: 'a spoofed probe from a never-ban address (this host, a resolver) is alerted, not banned', pkt: { src: '198.18.0.53', proto: 'udp', dport: 161 }, setup: neverBan('198.18.0.53'), verdict: XDP_PASS, counts: pass({ PROBE_UDP: 1, ALERTS: 1, NEVER_BAN: 1 }) },
   { name: 'the never-ban list beats a ban (a fleet ban of our own gateway)', pkt: { src: '198.18.0.254', proto: 'tcp', dport: 80, flags: TH.ACK }, setup: (k) => { ban('198.18.0.0/24', 600)(k); neverBan('198.18.0.254')(k); }, verdict: XDP_PASS, counts: pass() },
+  // the gateway model: only probes of protected destinations count
+  { name: 'a SYN to a watched port of a host behind the gateway (forwarded) is no probe by default', pkt: { src: A4, dst: '198.19.0.10', proto: 'tcp', dport: 23, flags: TH.SYN }, verdict: XDP_PASS, counts: pass({ NOT_PROTECTED: 1 }) },
+  { name: 'forwarded UDP to a watched port is no probe by default', pkt: { src: A4, dst: '198.19.0.10', proto: 'udp', dport: 161 }, verdict: XDP_PASS, counts: pass({ NOT_PROTECTED: 1 }) },
+  { name: 'forwarded IPv6 XMAS is no probe by default', pkt: { src: A6, dst: '2001:db8:1::10', proto: 'tcp', dport: 80, flags: TH.FIN | TH.PSH | TH.URG }, verdict: XDP_PASS, counts: pass({ NOT_PROTECTED: 1 }) },
+  { name: 'a broadcast to a watched UDP port is no probe (not an address of this host)', pkt: { src: A4, dst: '198.18.0.255', proto: 'udp', dport: 161 }, verdict: XDP_PASS, counts: pass({ NOT_PROTECTED: 1 }) },
+  { name: 'a SYN to an unused watched port in a protected network is a probe', pkt: { src: A4, dst: '198.19.0.99', proto: 'tcp', dport: 23, flags: TH.SYN }, setup: net('198.19.0.0/24'), verdict: XDP_DROP, counts: probe('PROBE_SYN') },
+  { name: 'an IPv6 UDP probe of a protected network', pkt: { src: A6, dst: '2001:db8:1::99', proto: 'udp', dport: 161 }, setup: net('2001:db8:1::/64'), verdict: XDP_DROP, counts: probe('PROBE_UDP') },
+  { name: 'a listed service in a protected network is never a tripwire', pkt: { src: A4, dst: '198.19.0.10', proto: 'tcp', dport: 23, flags: TH.SYN }, setup: (k) => { k.protect('198.19.0.0/24'); k.service('198.19.0.10:23/tcp'); }, verdict: XDP_PASS, counts: pass({ SERVICE: 1 }) },
+  { name: 'a service listed for a whole network covers its hosts', pkt: { src: A4, dst: '198.19.0.77', proto: 'udp', dport: 161 }, setup: (k) => { k.protect('198.19.0.0/24'); k.service('198.19.0.0/24:161/udp'); }, verdict: XDP_PASS, counts: pass({ SERVICE: 1 }) },
+  { name: 'a service covers its protocol only: UDP to a TCP service port is still a probe', pkt: { src: A4, dst: '198.19.0.10', proto: 'udp', dport: 161 }, setup: (k) => { k.protect('198.19.0.0/24'); k.service('198.19.0.10:161/tcp'); }, verdict: XDP_DROP, counts: probe('PROBE_UDP') },
+  { name: 'an IPv6 service', pkt: { src: A6, dst: '2001:db8:1::10', proto: 'tcp', dport: 443, flags: TH.FIN }, setup: (k) => { k.protect('2001:db8:1::/64'); k.service('2001:db8:1::10:443/tcp'); }, verdict: XDP_PASS, counts: pass({ SERVICE: 1 }) },
+  { name: "a service on this host's own address (a port forward, DNAT) is never a tripwire", pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN }, setup: (k) => k.service('198.18.0.1:23/tcp'), verdict: XDP_PASS, counts: pass({ SERVICE: 1 }) },
+  { name: 'a probe bearing the address of a server we talk to (a resolver) is alerted as possibly spoofed, never banned', pkt: { src: '198.18.0.53', proto: 'tcp', dport: 23, flags: TH.SYN }, setup: (k) => k.peer('198.18.0.53', { responder: 1 }), verdict: XDP_PASS, counts: pass({ PROBE_SYN: 1, ALERTS: 1, LIVE_PEER: 1 }) },
+  { name: 'an IPv6 live peer is not banned either', pkt: { src: A6, proto: 'udp', dport: 7 }, setup: (k) => k.peer(A6, { responder: 3 }), verdict: XDP_PASS, counts: pass({ PROBE_UDP: 1, ALERTS: 1, LIVE_PEER: 1 }) },
+  { name: 'a client whose TCP connection has lasted a minute is not banned on one probe', pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN }, setup: (k) => k.peer(A4, { originator: 1, originatorSeconds: 61 }), verdict: XDP_PASS, counts: pass({ PROBE_SYN: 1, ALERTS: 1, LIVE_PEER: 1 }) },
+  { name: 'a scanner that opened a connection just before its scan is banned', pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN }, setup: (k) => k.peer(A4, { originator: 1, originatorSeconds: 2 }), verdict: XDP_DROP, counts: probe('PROBE_SYN') },
+  { name: 'a peer whose connections all ended is banned as any scanner', pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN }, setup: (k) => k.peer(A4, { responder: 0, originator: 0, originatorSeconds: 600 }), verdict: XDP_DROP, counts: probe('PROBE_SYN') },
   // configuration
   { name: 'blocking off for TCP: alert, no ban', pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN }, cfg: { blockTcp: false }, verdict: XDP_PASS, counts: pass({ PROBE_SYN: 1, ALERTS: 1 }) },
   { name: 'blocking off for UDP: alert, no ban', pkt: { src: A4, proto: 'udp', dport: 161 }, cfg: { blockUdp: false }, verdict: XDP_PASS, counts: pass({ PROBE_UDP: 1, ALERTS: 1 }) },
@@ -251,6 +270,44 @@ describe('XDP program (BPF_PROG_TEST_RUN)', () => {
     } finally {
       sock.close();
     }
+  });
+
+  test('a SYN or an XMAS probe pays for no socket lookup: a listener does not excuse it (the daemon never watches a port something listens on)', async () => {
+    const srv = createServer();
+    await new Promise<void>((res) => srv.listen(0, '0.0.0.0', () => res()));
+    const port = (srv.address() as AddressInfo).port;
+    try {
+      k.reset({ trigger: 5 }, { tcp: [port] });
+      let r = k.run(packet({ src: A4, proto: 'tcp', dport: port, flags: TH.SYN }));
+      assert.deepEqual(r.delta, { SEEN: 1, PASSED: 1, PROBE_SYN: 1 });
+      r = k.run(packet({ src: A4, proto: 'tcp', dport: port, flags: TH.FIN | TH.PSH | TH.URG }));
+      assert.deepEqual(r.delta, { SEEN: 1, PASSED: 1, PROBE_XMAS: 1 });
+    } finally {
+      srv.close();
+    }
+  });
+
+  test('the alert event names the destination probed and why it is protected', () => {
+    k.reset();
+    k.protect('198.19.0.0/24');
+    k.run(packet({ src: A4, dst: '198.19.0.99', proto: 'udp', dport: 161 }));
+    k.run(packet({ src: A6, proto: 'tcp', dport: 23, flags: TH.SYN }));
+    const evs = k.events();
+    assert.equal(evs.length, 2);
+    assert.equal(evs[0]!.destination, '198.19.0.99');
+    assert.equal(evs[0]!.dscope, DEST_NET);
+    assert.equal(evs[1]!.destination, '2001:db8::1');
+    assert.equal(evs[1]!.dscope, DEST_HOST);
+  });
+
+  test('a possibly spoofed alert carries its flag and no ban', () => {
+    k.reset();
+    k.peer('198.18.0.53');
+    k.run(packet({ src: '198.18.0.53', proto: 'tcp', dport: 23, flags: TH.SYN }));
+    const evs = k.events();
+    assert.equal(evs.length, 1);
+    assert.equal(evs[0]!.flags, EV_F_LIVE_PEER);
+    assert.equal(new BanTable(k.obj).get(parseCidr('198.18.0.53')), undefined);
   });
 
   test('per-source state is bounded: 200 000 spoofed sources do not fail the program', () => {

@@ -132,7 +132,8 @@ test('`top` renders in a terminal (tmux)', { timeout: 60_000 }, async (t) => {
   }
   assert.match(screen, /^sentry-xdp top /m, screen);
   assert.match(screen, /drop rate \d+ pkt\/s/, screen);
-  assert.match(screen, new RegExp(`alert\\s+${esc(ATK4)}\\s+TCP SYN/Normal scan to TCP port 1`), screen);
+  assert.match(screen, new RegExp(`alert\\s+${esc(ATK4)}\\s+TCP SYN/Normal scan to ${esc(GW4)} TCP port 1`), screen);
+  assert.match(screen, new RegExp(`destinations probed\\s+alerts\\n\\s+${esc(GW4)}\\s+1`), screen);
   assert.match(screen, new RegExp(`^\\s+${esc(ATK4)}\\s+1\\s+1\\s+1$`, 'm'), screen);
   await run(['tmux', 'send-keys', '-t', session, 'q']);
 });

@@ -2,7 +2,10 @@
  * A sentry object loaded without pins, for BPF_PROG_TEST_RUN tests: reset()
  * empties every map and writes a known config and port table.
  */
-import { dataView, decodeEvent, encodeConfig, Layout, Origin, PORT_TCP, PORT_UDP, Stat, type AlertEvent, type KernelConfig } from '../../src/core/abi.js';
+import { DEST_HOST, DEST_NET, dataView, decodeEvent, encodeConfig, Layout, Origin, PORT_TCP, PORT_UDP, Stat, type AlertEvent, type KernelConfig } from '../../src/core/abi.js';
+import { parseService } from '../../src/core/destinations.js';
+import { lpmKey } from '../../src/daemon/allow-list.js';
+import { serviceKeys } from '../../src/daemon/destinations.js';
 import { artifactPath, BpfObject, kernelClockNs, RingBuffer } from '../../src/adapters/kernel.js';
 import { parseCidr } from '../../src/core/addr.js';
 import { BanTable } from '../../src/daemon/ban-table.js';
@@ -19,7 +22,22 @@ const CLEARED_MAPS = [
   'sentry_allow_v4',
   'sentry_allow_v6',
   'sentry_sources',
+  'sentry_protect_v4',
+  'sentry_protect_v6',
+  'sentry_services_v4',
+  'sentry_services_v6',
+  'sentry_peers',
 ];
+
+/** The fixture's own addresses (packets.ts sends to these by default): protected as this host's. */
+export const HOST_ADDRESSES = ['198.18.0.1', '2001:db8::1'];
+
+/** 16-byte kernel form of an address (IPv4 as ::ffff:a.b.c.d). */
+export function addr16(text: string): Buffer {
+  const c = parseCidr(text);
+  if (c.family === 6) return Buffer.from(c.bytes);
+  return Buffer.concat([Buffer.alloc(10), Buffer.from([0xff, 0xff]), c.bytes]);
+}
 
 export function requireRoot(): void {
   if (process.getuid?.() !== 0) {
@@ -63,7 +81,33 @@ export class KernelFixture {
     for (const p of ports.tcp ?? [1, 23, 111]) vals[p]! |= PORT_TCP;
     for (const p of ports.udp ?? [7, 161]) vals[p]! |= PORT_UDP;
     this.obj.map('sentry_ports').updateBatch(keys, vals, 65536);
+    for (const a of HOST_ADDRESSES) this.protect(a, DEST_HOST);
     this.events();
+  }
+
+  /** A protected destination: this host's address (DEST_HOST) or a network behind it (DEST_NET). */
+  protect(cidr: string, scope: number = DEST_NET): void {
+    const c = parseCidr(cidr);
+    this.obj.map(c.family === 4 ? 'sentry_protect_v4' : 'sentry_protect_v6').update(lpmKey(c), Buffer.from([scope]));
+  }
+
+  /** A service in a protected network ("198.19.0.10:143/tcp"): never a tripwire. */
+  service(text: string): void {
+    const s = parseService(text);
+    for (const k of serviceKeys(s)) this.obj.map(s.net.family === 4 ? 'sentry_services_v4' : 'sentry_services_v6').update(k, Buffer.from([1]));
+  }
+
+  /**
+   * An address with live connections as the conntrack follower records them:
+   * `responder` entries it answered, `originator` TCP entries it opened, the
+   * latter for `originatorSeconds` so far.
+   */
+  peer(address: string, p: { responder?: number; originator?: number; originatorSeconds?: number } = { responder: 1 }): void {
+    const v = Buffer.alloc(Layout.sx_peer.size);
+    v.writeUInt32LE(p.responder ?? 0, Layout.sx_peer.fields.responder[0]);
+    v.writeUInt32LE(p.originator ?? 0, Layout.sx_peer.fields.originator[0]);
+    v.writeBigUInt64LE(kernelClockNs() - BigInt(p.originatorSeconds ?? 0) * 1_000_000_000n, Layout.sx_peer.fields.originator_since_ns[0]);
+    this.obj.map('sentry_peers').update(addr16(address), v);
   }
 
   /** A manual ban straight into the kernel table; ttlSeconds null = permanent, negative = already lapsed. */

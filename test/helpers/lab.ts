@@ -27,7 +27,7 @@ export const ATK4 = '198.18.0.2';
 export const GW6 = '2001:db8::1';
 export const ATK6 = '2001:db8::2';
 
-const PATH = [process.env.PATH ?? '', '/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin']
+export const PATH = [process.env.PATH ?? '', '/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin']
   .filter(Boolean)
   .join(delimiter);
 
@@ -102,7 +102,7 @@ export function describeRun(r: RunResult): string {
   return `\`${r.cmd}\` (${how})\n--- stdout ---\n${r.stdout}--- stderr ---\n${r.stderr}`;
 }
 
-function runSync(argv: string[], env?: NodeJS.ProcessEnv): RunResult {
+export function runSync(argv: string[], env?: NodeJS.ProcessEnv): RunResult {
   const [file, ...args] = argv;
   const r = spawnSync(file!, args, { env: { ...process.env, PATH, ...env }, encoding: 'utf8', timeout: 20_000 });
   return {
@@ -115,7 +115,7 @@ function runSync(argv: string[], env?: NodeJS.ProcessEnv): RunResult {
   };
 }
 
-function sleepSync(ms: number): void {
+export function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
@@ -244,26 +244,46 @@ export interface StatusJson {
   watch: { tcp: number[]; udp: number[]; skipped: unknown[] } | null;
 }
 
-const live = new Set<Lab>();
+/** Labs (of any kind) still standing: torn down on process exit and on SIGINT/SIGTERM/SIGHUP. */
+const live = new Set<{ teardownSync(): void }>();
 let counter = 0;
 let hooked = false;
 let swept = false;
 
-function hookProcess(): void {
-  if (hooked) return;
-  hooked = true;
-  process.on('exit', () => {
-    for (const l of [...live]) l.teardownSync();
-  });
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    process.once(sig, () => {
+/** Ties a lab's synchronous teardown to this process's exit and signals; returns the untie. */
+export function tieToProcess(lab: { teardownSync(): void }): () => void {
+  if (!hooked) {
+    hooked = true;
+    process.on('exit', () => {
       for (const l of [...live]) l.teardownSync();
-      process.exit(128 + (sig === 'SIGINT' ? 2 : sig === 'SIGTERM' ? 15 : 1));
     });
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+      process.once(sig, () => {
+        for (const l of [...live]) l.teardownSync();
+        process.exit(128 + (sig === 'SIGINT' ? 2 : sig === 'SIGTERM' ? 15 : 1));
+      });
+    }
   }
+  live.add(lab);
+  return () => live.delete(lab);
 }
 
-function pidAlive(pid: number): boolean {
+/** nmap's XML (-oX -): every scanned port's state, including those folded into <extraports>. */
+export function parseNmap(r: RunResult): NmapResult {
+  const states = new Map<string, number>();
+  const listed: NmapResult['listed'] = [];
+  for (const m of r.stdout.matchAll(/<port protocol="(\w+)" portid="(\d+)"><state state="([^"]+)"/g)) {
+    listed.push({ proto: m[1]!, port: Number(m[2]), state: m[3]! });
+    states.set(m[3]!, (states.get(m[3]!) ?? 0) + 1);
+  }
+  for (const m of r.stdout.matchAll(/<extraports state="([^"]+)" count="(\d+)"/g)) {
+    states.set(m[1]!, (states.get(m[1]!) ?? 0) + Number(m[2]));
+  }
+  const total = [...states.values()].reduce((a, b) => a + b, 0);
+  return { run: r, states, listed, total };
+}
+
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -293,37 +313,80 @@ function sweepDeadLabs(): void {
   }
 }
 
-export class Lab {
-  readonly id: string;
-  readonly gwNs: string;
-  readonly atkNs: string;
-  readonly gwIf: string;
-  readonly atkIf: string;
+/**
+ * The gateway side every lab has: its namespace, the CLI's own pin root, run,
+ * config and state directories, and the verbs run there.
+ */
+export class GatewaySide {
   readonly pinRoot: string;
   readonly runDir: string;
   readonly confDir: string;
   readonly stateDir: string;
   readonly env: NodeJS.ProcessEnv;
   readonly daemons: Daemon[] = [];
-  private torn = false;
+  untie: () => void = () => {};
 
-  constructor() {
-    const n = counter++;
-    this.id = `${process.pid}-${n}`;
-    this.gwNs = `sxgw-${this.id}`;
-    this.atkNs = `sxatk-${this.id}`;
-    this.gwIf = `sxg${process.pid}n${n}`; // at most 15 characters
-    this.atkIf = `sxa${process.pid}n${n}`;
-    this.pinRoot = `/sys/fs/bpf/sentry-xdp-test-${this.id}`;
-    this.runDir = `/tmp/sentry-xdp-test-${this.id}`;
-    this.confDir = `/tmp/sentry-xdp-test-${this.id}-conf`;
-    this.stateDir = `/tmp/sentry-xdp-test-${this.id}-state`;
+  /** `dirs` names the directories: /sys/fs/bpf/DIRS, /tmp/DIRS, /tmp/DIRS-conf, /tmp/DIRS-state. */
+  constructor(
+    readonly id: string,
+    readonly gwNs: string,
+    dirs: string,
+  ) {
+    this.pinRoot = `/sys/fs/bpf/${dirs}`;
+    this.runDir = `/tmp/${dirs}`;
+    this.confDir = `/tmp/${dirs}-conf`;
+    this.stateDir = `/tmp/${dirs}-state`;
     this.env = {
       SENTRY_XDP_PIN_ROOT: this.pinRoot,
       SENTRY_XDP_RUN_DIR: this.runDir,
       SENTRY_XDP_STATE_DIR: this.stateDir,
       SENTRY_XDP_CONFIG: undefined,
     };
+  }
+
+  /** A command in the gateway namespace (network namespace only: bpffs pins stay visible). */
+  gw(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
+    return run(['nsenter', `--net=/run/netns/${this.gwNs}`, '--', ...argv], { ...opts, env: { ...this.env, ...opts.env } });
+  }
+
+  /** The sentry-xdp CLI in the gateway namespace with this lab's pin root, run and state dirs. */
+  cli(args: string[], opts: RunOptions = {}): Promise<RunResult> {
+    return this.gw([BIN, ...args], { timeoutMs: 30_000, ...opts });
+  }
+
+  /** Writes a config file (YAML text) into this lab's scratch directory; returns its path. */
+  writeConfig(name: string, text: string): string {
+    mkdirSync(this.confDir, { recursive: true });
+    const p = join(this.confDir, name);
+    writeFileSync(p, text);
+    return p;
+  }
+
+  /** `sentry-xdp status --json`, parsed. */
+  async status(): Promise<StatusJson> {
+    const r = await this.cli(['status', '--json']);
+    if (r.code !== 0) throw new Error(`status --json failed: ${describeRun(r)}`);
+    try {
+      return JSON.parse(r.stdout) as StatusJson;
+    } catch (e) {
+      throw new Error(`status --json printed no JSON (${(e as Error).message}): ${describeRun(r)}`);
+    }
+  }
+}
+
+export class Lab extends GatewaySide {
+  readonly atkNs: string;
+  readonly gwIf: string;
+  readonly atkIf: string;
+  private torn = false;
+
+  constructor() {
+    const n = counter++;
+    const id = `${process.pid}-${n}`;
+    super(id, `sxgw-${id}`, `sentry-xdp-test-${id}`);
+    this.atkNs = `sxatk-${id}`;
+    this.gwIf = `sxg${process.pid}n${n}`; // at most 15 characters
+    this.atkIf = `sxa${process.pid}n${n}`;
   }
 
   /** Builds the namespaces and the veth pair; throws with the failing command's output. */
@@ -348,39 +411,14 @@ export class Lab {
     mkdirSync(this.confDir, { recursive: true });
   }
 
-  /** A command in the gateway namespace (network namespace only: bpffs pins stay visible). */
-  gw(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
-    return run(['nsenter', `--net=/run/netns/${this.gwNs}`, '--', ...argv], { ...opts, env: { ...this.env, ...opts.env } });
-  }
 
   /** A command in the attacker namespace. */
   atk(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
     return run(['ip', 'netns', 'exec', this.atkNs, ...argv], opts);
   }
 
-  /** The sentry-xdp CLI in the gateway namespace with this lab's pin root and run dir. */
-  cli(args: string[], opts: RunOptions = {}): Promise<RunResult> {
-    return this.gw([BIN, ...args], { timeoutMs: 30_000, ...opts });
-  }
 
-  /** Writes a config file (YAML text) into this lab's scratch directory; returns its path. */
-  writeConfig(name: string, text: string): string {
-    mkdirSync(this.confDir, { recursive: true });
-    const p = join(this.confDir, name);
-    writeFileSync(p, text);
-    return p;
-  }
 
-  /** `sentry-xdp status --json`, parsed. */
-  async status(): Promise<StatusJson> {
-    const r = await this.cli(['status', '--json']);
-    if (r.code !== 0) throw new Error(`status --json failed: ${describeRun(r)}`);
-    try {
-      return JSON.parse(r.stdout) as StatusJson;
-    } catch (e) {
-      throw new Error(`status --json printed no JSON (${(e as Error).message}): ${describeRun(r)}`);
-    }
-  }
 
   /** Starts `sentry-xdp attach <gwIf>` in the background in the gateway namespace. */
   async startDaemon(o: DaemonOptions = {}): Promise<Daemon> {
@@ -425,18 +463,7 @@ export class Lab {
       '-',
       v6 ? GW6 : GW4,
     ];
-    const r = await this.atk(argv, { timeoutMs: 60_000 });
-    const states = new Map<string, number>();
-    const listed: NmapResult['listed'] = [];
-    for (const m of r.stdout.matchAll(/<port protocol="(\w+)" portid="(\d+)"><state state="([^"]+)"/g)) {
-      listed.push({ proto: m[1]!, port: Number(m[2]), state: m[3]! });
-      states.set(m[3]!, (states.get(m[3]!) ?? 0) + 1);
-    }
-    for (const m of r.stdout.matchAll(/<extraports state="([^"]+)" count="(\d+)"/g)) {
-      states.set(m[1]!, (states.get(m[1]!) ?? 0) + Number(m[2]));
-    }
-    const total = [...states.values()].reduce((a, b) => a + b, 0);
-    return { run: r, states, listed, total };
+    return parseNmap(await this.atk(argv, { timeoutMs: 60_000 }));
   }
 
   /** Stops the daemons, removes everything pinned, the namespaces and the scratch dirs. Idempotent. */
@@ -450,7 +477,7 @@ export class Lab {
   teardownSync(): void {
     if (this.torn) return;
     this.torn = true;
-    live.delete(this);
+    this.untie();
     for (const d of this.daemons) if (!d.exited) d.child.kill('SIGKILL');
     const problems: string[] = [];
     // detach --all from inside the gateway ns while it still exists, then fall back to deleting pins
@@ -484,10 +511,9 @@ export function createLab(t?: { after(fn: () => unknown): void }): Lab {
   requireTools('ip', 'nsenter');
   if (process.getuid?.() !== 0) throw new Error('the end-to-end tests need root (network namespaces, BPF, XDP)');
   if (!existsSync(join(REPO, 'dist', 'src', 'cli', 'main.js'))) throw new Error(`sentry-xdp is not built; run \`make build\` in ${REPO}`);
-  hookProcess();
   sweepDeadLabs();
   const l = new Lab();
-  live.add(l);
+  l.untie = tieToProcess(l);
   if (t) t.after(() => l.teardown());
   else suiteAfter(() => l.teardown());
   try {

@@ -2,10 +2,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { defaultConfig, parseConfig } from '../../src/core/config.js';
 
-test('no config at all gives PortSentry defaults: aware lists, trigger 0, blocking, 1h bans', () => {
+test('no config at all gives PortSentry defaults: aware lists (less the ephemeral range), trigger 0, blocking, 1h bans, this host protected', () => {
   const c = defaultConfig();
-  assert.equal(c.tcp_ports.length, 26);
-  assert.equal(c.udp_ports.length, 21);
+  assert.equal(c.tcp_ports.length, 19);
+  assert.equal(c.udp_ports.length, 13);
+  assert.ok(c.tcp_ports.every((p) => p < 32768) && c.udp_ports.every((p) => p < 32768), 'no default port where replies land');
+  assert.deepEqual(c.protect, { networks: [], services: [] });
   assert.equal(c.scan_trigger, 0);
   assert.equal(c.block_tcp, 1);
   assert.equal(c.block_udp, 1);

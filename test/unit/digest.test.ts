@@ -181,3 +181,15 @@ test('bad urgent rules are refused with a config error', () => {
   bad({ kind: 'explode' });
   assert.throws(() => new DigestBuilder({ intervalMs: 0 }), SentryError);
 });
+
+test('the digest names the destinations probed, in text and JSON', () => {
+  const d = new DigestBuilder({ intervalMs: MIN, host: 'gw1' });
+  for (let i = 0; i < 3; i++) d.add({ ...alert(`198.18.1.${i}`, T0), destination: '198.19.0.99' }, T0);
+  d.add({ ...alert('198.18.1.9', T0), destination: '198.18.0.1' }, T0);
+  const m = d.take(T0 + MIN)!;
+  assert.match(m.text, /^Top destinations probed:\n {2}198\.19\.0\.99 +3\n {2}198\.18\.0\.1 +1$/m);
+  assert.deepEqual((m.json as { top_destinations: unknown }).top_destinations, [
+    { destination: '198.19.0.99', alerts: 3 },
+    { destination: '198.18.0.1', alerts: 1 },
+  ]);
+});

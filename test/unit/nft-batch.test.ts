@@ -53,7 +53,7 @@ function listed(batch: J[]): J[] {
   });
 }
 
-test('ensure() on a machine without the table sends one atomic batch with table, four sets, chain and four rules', async () => {
+test('ensure() on a machine without the table sends one atomic batch with table, four sets, chain, four drop rules and the conntrack rule', async () => {
   const nft = recorder((c) => (is(c, '-j list tables') ? ok(tables('filter')) : ok()));
   assert.equal(await new Nft({ table: 'sx_test', run: nft.run }).ensure(), true);
   const batches = nft.batches();
@@ -73,6 +73,8 @@ test('ensure() on a machine without the table sends one atomic batch with table,
   const chains = b.filter((c) => c.add?.chain).map((c) => c.add.chain);
   assert.deepEqual(chains, [{ family: 'inet', table: 'sx_test', name: 'prerouting', type: 'filter', hook: 'prerouting', prio: -300, policy: 'accept' }]);
   const rules = b.filter((c) => c.add?.rule).map((c) => c.add.rule);
+  const ct = rules.pop()!;
+  assert.deepEqual(ct.expr, [{ match: { op: '==', left: { ct: { key: 'state' } }, right: 'untracked' } }], 'a verdict-less rule that keeps conntrack on');
   assert.deepEqual(
     rules.map((r) => [r.table, r.chain, r.expr[0].match.left.payload.protocol, r.expr[0].match.left.payload.field, r.expr[0].match.right, Object.keys(r.expr[1])[0]]),
     [
@@ -82,7 +84,7 @@ test('ensure() on a machine without the table sends one atomic batch with table,
       ['sx_test', 'prerouting', 'ip6', 'saddr', '@nets_v6', 'drop'],
     ],
   );
-  assert.equal(b.length, 1 + 4 + 1 + 4, `nothing else in the batch: ${JSON.stringify(b)}`);
+  assert.equal(b.length, 1 + 4 + 1 + 5, `nothing else in the batch: ${JSON.stringify(b)}`);
   assert.ok(!b.some((c) => c.flush || c.delete), 'nothing is flushed or deleted on a fresh machine');
 });
 
@@ -109,7 +111,7 @@ test('ensure() leaves a complete table alone and repairs a damaged one in one ba
   const [b, ...rest] = repair.batches();
   assert.equal(rest.length, 0, 'one batch');
   assert.ok(b!.some((c) => c.flush?.chain?.name === 'prerouting'), 'the chain is flushed before its rules are added again');
-  assert.equal(b!.filter((c) => c.add?.rule).length, 4);
+  assert.equal(b!.filter((c) => c.add?.rule).length, 5);
   assert.ok(b!.some((c) => c.add?.set?.name === 'bans_v6'));
   assert.ok(!b!.some((c) => c.delete || c.flush?.set), 'sets that are right keep their elements');
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { alertLine, banLine, unbanLine, type Alert } from '../../src/core/log-format.js';
+import { alertJson, alertLine, banLine, banReason, spoofedLine, unbanLine, type Alert } from '../../src/core/log-format.js';
 import { Kind, scanName, tcpFlagNames } from '../../src/core/scan-kind.js';
 
 test('scan names keep PortSentry wording', () => {
@@ -17,6 +17,7 @@ test('alert and ban lines match what logcheck/fail2ban filters for PortSentry ex
   const a: Alert = {
     time: new Date(0),
     source: '198.18.0.1',
+    destination: '198.19.0.20',
     proto: 'tcp',
     port: 23,
     kind: Kind.SYN,
@@ -25,6 +26,7 @@ test('alert and ban lines match what logcheck/fail2ban filters for PortSentry ex
     probes: 1,
     banned: true,
     banFailed: false,
+    possiblySpoofed: false,
     banSeconds: 3600,
     expires: new Date(3600_000),
   };
@@ -32,4 +34,28 @@ test('alert and ban lines match what logcheck/fail2ban filters for PortSentry ex
   assert.match(banLine(a)!, /^attackalert: Host 198\.18\.0\.1 has been blocked via XDP drop \(ban 1h, until 1970-01-01T01:00:00\.000Z\)$/);
   assert.equal(banLine({ ...a, banned: false }), undefined);
   assert.equal(unbanLine('198.18.0.1', 'ban expired'), 'attackalert: Host 198.18.0.1 has been unblocked (ban expired)');
+});
+
+test('every alert names the destination it probed (JSON, ban reason), and the PortSentry line stays as it was', () => {
+  const a: Alert = {
+    time: new Date(0),
+    source: '198.18.0.53',
+    destination: '198.18.0.1',
+    proto: 'tcp',
+    port: 1,
+    kind: Kind.SYN,
+    tcpFlags: 2,
+    iface: 'eth0',
+    probes: 1,
+    banned: false,
+    banFailed: false,
+    possiblySpoofed: true,
+    banSeconds: 0,
+  };
+  const j = alertJson(a) as Record<string, unknown>;
+  assert.equal(j.destination, '198.18.0.1');
+  assert.equal(j.possibly_spoofed, true);
+  assert.equal(banReason(a), 'TCP SYN/Normal scan to 198.18.0.1 TCP port 1');
+  assert.equal(alertLine(a), 'attackalert: TCP SYN/Normal scan from host: 198.18.0.53/198.18.0.53 to TCP port: 1');
+  assert.equal(spoofedLine(a), 'Host 198.18.0.53 has a live connection to or through this host; not blocked (possibly spoofed)');
 });
