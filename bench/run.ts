@@ -47,8 +47,10 @@ function perPacket(): void {
     pass: packet({ src: '198.18.0.2', proto: 'tcp', dport: 80, flags: TH.ACK }),
     'banned-drop': packet({ src: '198.18.0.66', proto: 'tcp', dport: 80, flags: TH.ACK }),
     probe: packet({ src: '198.18.0.3', proto: 'tcp', dport: 23, flags: TH.SYN }),
+    'frag-probe': packet({ src: '198.18.0.4', proto: 'tcp', dport: 23, flags: TH.SYN, moreFragments: true, l4Bytes: 8 }),
+    'ack-probe': packet({ src: '198.18.0.5', proto: 'tcp', dport: 23, flags: TH.ACK }),
   };
-  const targets: Record<string, number> = { pass: 25, 'banned-drop': 30, probe: 60 };
+  const targets: Record<string, number> = { pass: 25, 'banned-drop': 30, probe: 60, 'frag-probe': 80, 'ack-probe': 80 };
   line(`per-packet cost, BPF_PROG_TEST_RUN, ${REPEAT} runs x ${ROUNDS} rounds, best round (least disturbed by other load):`);
   for (const [name, pkt] of Object.entries(paths)) {
     const base: number[] = [];

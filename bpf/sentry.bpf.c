@@ -39,6 +39,9 @@
 #include "sentry_shared.h"
 
 #define VLAN_MAX_DEPTH 2
+#ifndef IPPROTO_ICMPV6
+#define IPPROTO_ICMPV6 58
+#endif
 #define IPV6_EXT_MAX 6
 
 #ifndef ETH_P_8021AD
@@ -152,6 +155,16 @@ struct {
 	__type(value, struct sx_source);
 } sentry_sources SEC(".maps");
 
+/* Per-source sweep state: key = 16-byte source (v4-mapped), value = struct
+ * sx_sweep. Touched only by SYN, UDP and ICMP echo to protected networks, and
+ * only when sweep detection is on. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SX_MAX_SOURCES);
+	__type(key, struct in6_addr);
+	__type(value, struct sx_sweep);
+} sentry_sweeps SEC(".maps");
+
 /* Runtime configuration: key = 0, value = struct sx_config. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -256,6 +269,9 @@ struct pkt {
 	__u8 l4proto;
 	__u8 tcp_flags;
 	__u8 dscope; /* SX_DEST_*, once the destination was checked */
+	__u8 frag;   /* 0: not a fragment; 1: the first of several; 2: a later one */
+	__u16 frag_off; /* a later fragment's offset, in bytes */
+	__u16 l4len;    /* bytes of L4 header and data in this packet, by the IP length fields */
 	__be16 sport;
 	__be16 dport;
 };
@@ -296,7 +312,8 @@ static __always_inline int parse_eth(void **cur, void *end)
 	return bpf_ntohs(proto);
 }
 
-/* Returns the L4 protocol, -1 when short/malformed, -2 for a non-first fragment. */
+/* Returns the L4 protocol (p->frag says whether this is a fragment), or -1
+ * when short or malformed. */
 static __always_inline int parse_ipv4(void **cur, void *end, struct pkt *p)
 {
 	struct iphdr *ip = *cur;
@@ -315,8 +332,17 @@ static __always_inline int parse_ipv4(void **cur, void *end, struct pkt *p)
 	p->daddr.in6_u.u6_addr32[2] = bpf_htonl(0xffff);
 	p->daddr.in6_u.u6_addr32[3] = ip->daddr;
 	*cur = (void *)ip + hlen;
-	if (ip->frag_off & bpf_htons(0x1fff))
-		return -2;
+	__u16 tot = bpf_ntohs(ip->tot_len);
+	if (tot < hlen)
+		return -1;
+	p->l4len = tot - hlen;
+	__u16 fo = bpf_ntohs(ip->frag_off);
+	if (fo & 0x1fff) {
+		p->frag = 2;
+		p->frag_off = (fo & 0x1fff) * 8;
+	} else if (fo & 0x2000) {
+		p->frag = 1;
+	}
 	return ip->protocol;
 }
 
@@ -332,9 +358,12 @@ static __always_inline int parse_ipv6(void **cur, void *end, struct pkt *p)
 	__builtin_memcpy(&p->daddr, &ip6->daddr, sizeof(p->daddr));
 	*cur = ip6 + 1;
 	__u8 next = ip6->nexthdr;
+	__u32 plen = bpf_ntohs(ip6->payload_len);
+	__u32 hdrs = 0; /* extension header bytes so far */
 
+	/* IPV6_EXT_MAX headers, and one more turn to reach what follows them */
 #pragma unroll
-	for (int i = 0; i < IPV6_EXT_MAX; i++) {
+	for (int i = 0; i <= IPV6_EXT_MAX; i++) {
 		switch (next) {
 		case IPPROTO_HOPOPTS:
 		case IPPROTO_ROUTING:
@@ -343,6 +372,7 @@ static __always_inline int parse_ipv6(void **cur, void *end, struct pkt *p)
 			if ((void *)(oh + 1) > end)
 				return -1;
 			next = oh->nexthdr;
+			hdrs += (oh->hdrlen + 1) * 8;
 			*cur = (void *)oh + (oh->hdrlen + 1) * 8;
 			break;
 		}
@@ -351,6 +381,7 @@ static __always_inline int parse_ipv6(void **cur, void *end, struct pkt *p)
 			if ((void *)(oh + 1) > end)
 				return -1;
 			next = oh->nexthdr;
+			hdrs += (oh->hdrlen + 2) * 4;
 			*cur = (void *)oh + (oh->hdrlen + 2) * 4;
 			break;
 		}
@@ -358,17 +389,27 @@ static __always_inline int parse_ipv6(void **cur, void *end, struct pkt *p)
 			struct ipv6_frag_hdr *fh = *cur;
 			if ((void *)(fh + 1) > end)
 				return -1;
-			if (fh->frag_off & bpf_htons(0xfff8))
-				return -2;
+			__u16 fo = bpf_ntohs(fh->frag_off);
 			next = fh->nexthdr;
+			hdrs += sizeof(*fh);
 			*cur = fh + 1;
+			if (fo & 0xfff8) { /* a later fragment: the rest is payload */
+				p->frag = 2;
+				p->frag_off = fo & 0xfff8;
+				return next;
+			}
+			if (fo & 1)
+				p->frag = 1;
 			break;
 		}
 		default:
+			if (plen < hdrs)
+				return -1;
+			p->l4len = plen - hdrs;
 			return next;
 		}
 	}
-	return -1; /* more extension headers than we follow */
+	return -3; /* more extension headers than we follow: the addresses are known */
 }
 
 /* A ban entry is in force when it exists and has not expired. The clock is
@@ -462,14 +503,19 @@ static __always_inline int banned(struct pkt *p, struct sx_presence *pr)
 #define TH_URG 0x20
 
 /* Flag sets no TCP stack sends outside a connection are probes on any port;
- * a bare SYN is a probe only on a watched port. ECE/CWR are ignored (ECN). */
+ * a bare SYN, and an ACK or FIN+ACK (nmap's ACK, window and Maimon scans), are
+ * probes only on a watched port (and the latter only outside any connection the
+ * kernel knows). SYN+ACK and RST(+ACK) are answers. ECE/CWR are ignored (ECN). */
 static __always_inline __u8 classify_tcp(__u8 raw, __u8 port_bits)
 {
 	__u8 f = raw & 0x3f;
 	if ((f & (TH_SYN | TH_FIN)) == (TH_SYN | TH_FIN) || (f & (TH_SYN | TH_RST)) == (TH_SYN | TH_RST))
 		return SX_KIND_UNKNOWN;
-	if (f & TH_ACK)
-		return SX_KIND_NONE;
+	if (f & TH_ACK) {
+		if ((f & (TH_SYN | TH_RST)) || !(port_bits & SX_PORT_TCP))
+			return SX_KIND_NONE;
+		return (f & TH_FIN) ? SX_KIND_MAIMON : SX_KIND_ACK;
+	}
 	if (f == 0)
 		return SX_KIND_NULL;
 	if (f == TH_FIN)
@@ -644,37 +690,33 @@ static __always_inline int ban_source(struct pkt *p, __u8 kind, __u64 now, __u64
 	return bpf_map_update_elem(&sentry_bans_v6, &p->saddr, &b, BPF_ANY);
 }
 
-/* Counts the probe against its source; returns XDP_DROP when it banned it. */
-static __always_inline int on_probe(struct xdp_md *ctx, struct pkt *p, __u8 kind,
-				    struct sx_config *cfg, __u64 now, __u8 never_ban)
+/* Per-kind probe counter (the first kinds are contiguous, the later ones appended). */
+static __always_inline __u32 kind_stat(__u8 kind)
 {
-	count(SX_STAT_PROBE_SYN + kind - SX_KIND_SYN);
-	__u32 pk = bpf_ntohs(p->dport) + (p->l4proto == IPPROTO_UDP ? 65536 : 0);
-	__u64 *pc = bpf_map_lookup_elem(&sentry_port_probes, &pk);
-	if (pc)
-		*pc += 1;
-
-	struct sx_source *st = bpf_map_lookup_elem(&sentry_sources, &p->saddr);
-	/* A source we banned that probes again got here past the ban check: its
-	 * ban lapsed or was lifted. Judge it afresh; no stale "already blocked". */
-	if (!st || st->banned || now - st->window_start_ns > cfg->window_ns) {
-		struct sx_source fresh = { .window_start_ns = now, .last_ns = now };
-		bpf_map_update_elem(&sentry_sources, &p->saddr, &fresh, BPF_ANY);
-		st = bpf_map_lookup_elem(&sentry_sources, &p->saddr);
-		if (!st)
-			return XDP_PASS;
+	switch (kind) {
+	case SX_KIND_FRAG:
+		return SX_STAT_PROBE_FRAG;
+	case SX_KIND_ACK:
+		return SX_STAT_PROBE_ACK;
+	case SX_KIND_MAIMON:
+		return SX_STAT_PROBE_MAIMON;
+	case SX_KIND_SWEEP:
+		return SX_STAT_PROBE_SWEEP;
+	case SX_KIND_V6CHAIN:
+		return SX_STAT_PROBE_V6CHAIN;
+	default:
+		return SX_STAT_PROBE_SYN + kind - SX_KIND_SYN;
 	}
-	st->last_ns = now;
-	__u32 probes = __sync_fetch_and_add(&st->probes, 1) + 1;
-	if (probes <= cfg->trigger)
-		return XDP_PASS;
-	/* Over the trigger: exactly one alert per source per window, even when
-	 * several CPUs see the crossing at once. */
-	if (__sync_fetch_and_add(&st->alerted, 1) != 0)
-		return XDP_PASS;
-	count(SX_STAT_ALERTS);
+}
 
-	int block = p->l4proto == IPPROTO_TCP ? cfg->block_tcp : cfg->block_udp;
+/* A source crossed a trigger: alert once, and ban it unless blocking is off
+ * for the protocol, it is on the never-ban list, it has a live connection,
+ * or the per-minute cap is reached. Returns XDP_DROP when it banned it. */
+static __always_inline int judge(struct xdp_md *ctx, struct pkt *p, __u8 kind, struct sx_config *cfg,
+				 __u64 now, __u8 never_ban, __u32 probes)
+{
+	count(SX_STAT_ALERTS);
+	int block = p->l4proto == IPPROTO_UDP ? cfg->block_udp : cfg->block_tcp;
 	if (!block) {
 		emit_alert(ctx, p, kind, probes, now, 0, 0);
 		return XDP_PASS;
@@ -701,10 +743,146 @@ static __always_inline int on_probe(struct xdp_md *ctx, struct pkt *p, __u8 kind
 		emit_alert(ctx, p, kind, probes, now, 0, SX_EV_F_BAN_FAILED);
 		return XDP_PASS;
 	}
-	st->banned = 1;
 	count(SX_STAT_BANS_ADDED);
 	emit_alert(ctx, p, kind, probes, now, expires, SX_EV_F_BANNED);
 	return XDP_DROP;
+}
+
+/* Counts the probe against its source; returns XDP_DROP when it banned it. */
+static __always_inline int on_probe(struct xdp_md *ctx, struct pkt *p, __u8 kind,
+				    struct sx_config *cfg, __u64 now, __u8 never_ban)
+{
+	count(kind_stat(kind));
+	if (p->l4proto == IPPROTO_TCP || p->l4proto == IPPROTO_UDP) {
+		__u32 pk = bpf_ntohs(p->dport) + (p->l4proto == IPPROTO_UDP ? 65536 : 0);
+		__u64 *pc = bpf_map_lookup_elem(&sentry_port_probes, &pk);
+		if (pc)
+			*pc += 1;
+	}
+
+	struct sx_source *st = bpf_map_lookup_elem(&sentry_sources, &p->saddr);
+	/* A source we banned that probes again got here past the ban check: its
+	 * ban lapsed or was lifted. Judge it afresh; no stale "already blocked". */
+	if (!st || st->banned || now - st->window_start_ns > cfg->window_ns) {
+		struct sx_source fresh = { .window_start_ns = now, .last_ns = now };
+		bpf_map_update_elem(&sentry_sources, &p->saddr, &fresh, BPF_ANY);
+		st = bpf_map_lookup_elem(&sentry_sources, &p->saddr);
+		if (!st)
+			return XDP_PASS;
+	}
+	st->last_ns = now;
+	__u32 probes = __sync_fetch_and_add(&st->probes, 1) + 1;
+	if (probes <= cfg->trigger)
+		return XDP_PASS;
+	/* Over the trigger: exactly one alert per source per window, even when
+	 * several CPUs see the crossing at once. */
+	if (__sync_fetch_and_add(&st->alerted, 1) != 0)
+		return XDP_PASS;
+	int v = judge(ctx, p, kind, cfg, now, never_ban, probes);
+	if (v == XDP_DROP)
+		st->banned = 1;
+	return v;
+}
+
+/* Which of the sweep set's 512 bits a destination takes. */
+static __always_inline __u32 sweep_bit(struct pkt *p)
+{
+	__u32 h = p->daddr.in6_u.u6_addr32[0] ^ p->daddr.in6_u.u6_addr32[1] ^ p->daddr.in6_u.u6_addr32[2] ^
+		  p->daddr.in6_u.u6_addr32[3];
+	return (h * 2654435761u) >> (32 - 9); /* Fibonacci hashing: 9 bits */
+}
+
+/* A SYN, UDP datagram or ICMP echo to a host of a protected network: one more
+ * host reached? Returns XDP_DROP when that made a sweep and banned the source. */
+static __always_inline int on_sweep(struct xdp_md *ctx, struct pkt *p, struct sx_config *cfg, __u64 now,
+				    __u8 never_ban)
+{
+	struct sx_sweep *st = bpf_map_lookup_elem(&sentry_sweeps, &p->saddr);
+	if (!st || now - st->window_start_ns > cfg->window_ns) {
+		struct sx_sweep fresh = { .window_start_ns = now };
+		bpf_map_update_elem(&sentry_sweeps, &p->saddr, &fresh, BPF_ANY);
+		st = bpf_map_lookup_elem(&sentry_sweeps, &p->saddr);
+		if (!st)
+			return XDP_PASS;
+	}
+	__u32 bit = sweep_bit(p) & (SX_SWEEP_BITS - 1);
+	__u64 mask = 1ULL << (bit & 63);
+	__u64 *word = &st->bits[bit >> 6];
+	if (*word & mask)
+		return XDP_PASS; /* a host this source already reached in this window */
+	/* a datagram of a flow the kernel knows (a reply) reaches no new host */
+	if (p->l4proto == IPPROTO_UDP && known_connection(ctx, p))
+		return XDP_PASS;
+	__sync_fetch_and_or(word, mask);
+	__u32 hosts = __sync_fetch_and_add(&st->hosts, 1) + 1;
+	count(SX_STAT_PROBE_SWEEP);
+	if (hosts < cfg->sweep_trigger)
+		return XDP_PASS;
+	if (__sync_fetch_and_add(&st->alerted, 1) != 0)
+		return XDP_PASS;
+	return judge(ctx, p, SX_KIND_SWEEP, cfg, now, never_ban, hosts);
+}
+
+/* A fragment no stack sends (the first one too short for its L4 header, or a
+ * later one overlapping that header: RFC 1858, RFC 3128): a probe when its
+ * destination is protected, and dropped wherever it goes. */
+static __always_inline int on_evasion(struct xdp_md *ctx, struct pkt *p, struct sx_config *cfg, __u8 never_ban)
+{
+	p->dscope = dest_scope(p);
+	if (p->dscope)
+		on_probe(ctx, p, SX_KIND_FRAG, cfg, bpf_ktime_get_coarse_ns(), never_ban);
+	if (never_ban)
+		return XDP_PASS; /* rule 1: the never-ban list is never dropped */
+	count(SX_STAT_EVASION_DROPPED);
+	return XDP_DROP;
+}
+
+/* L4 of a packet with a probe's possible shape: the ports, the TCP flags, the
+ * kind (SX_KIND_NONE when it cannot be a probe of a watched port), whether it
+ * is sweep-shaped. Returns -1 when the header is cut short (not a fragment
+ * trick: the frame itself is truncated), 1 for an evasion fragment. */
+static __always_inline int parse_l4(void *cur, void *end, struct pkt *p, __u8 *kind, int *sweepable)
+{
+	if (p->l4proto == IPPROTO_TCP) {
+		struct tcphdr *th = cur;
+		if (p->frag == 1 && p->l4len < sizeof(*th)) {
+			if ((void *)((__u8 *)cur + 4) <= end) { /* the ports, when the fragment holds them */
+				p->sport = th->source;
+				p->dport = th->dest;
+			}
+			return 1;
+		}
+		if ((void *)(th + 1) > end)
+			return -1;
+		p->sport = th->source;
+		p->dport = th->dest;
+		p->tcp_flags = ((__u8 *)th)[13];
+		if (p->frag == 1 && p->l4len < th->doff * 4)
+			return 1; /* the options (and with them what follows) arrive in a later fragment */
+		__u32 port = bpf_ntohs(th->dest);
+		__u8 *bits = bpf_map_lookup_elem(&sentry_ports, &port);
+		*kind = classify_tcp(p->tcp_flags, bits ? *bits : 0);
+		*sweepable = (p->tcp_flags & 0x3f) == TH_SYN;
+	} else if (p->l4proto == IPPROTO_UDP) {
+		struct udphdr *uh = cur;
+		if (p->frag == 1 && p->l4len < sizeof(*uh))
+			return 1;
+		if ((void *)(uh + 1) > end)
+			return -1;
+		p->sport = uh->source;
+		p->dport = uh->dest;
+		__u32 port = bpf_ntohs(uh->dest);
+		__u8 *bits = bpf_map_lookup_elem(&sentry_ports, &port);
+		if (bits && (*bits & SX_PORT_UDP))
+			*kind = SX_KIND_UDP;
+		*sweepable = 1;
+	} else if (p->l4proto == IPPROTO_ICMP || p->l4proto == IPPROTO_ICMPV6) {
+		__u8 *type = cur;
+		if ((void *)(type + 1) > end)
+			return -1;
+		*sweepable = *type == (p->l4proto == IPPROTO_ICMP ? 8 : 128); /* echo request */
+	}
+	return 0;
 }
 
 SEC("xdp")
@@ -731,7 +909,8 @@ int sentry_xdp(struct xdp_md *ctx)
 	}
 
 	/* Source is known from here on: allow list, then bans, apply even to
-	 * fragments, so a banned host cannot slip through by fragmenting. */
+	 * fragments and to IPv6 chains we do not follow to the end, so a banned
+	 * host cannot slip through by fragmenting or stacking headers. */
 	__u32 zero = 0;
 	struct sx_presence *pr = bpf_map_lookup_elem(&sentry_presence, &zero);
 	if (!pr)
@@ -744,9 +923,12 @@ int sentry_xdp(struct xdp_md *ctx)
 	/* the never-ban list wins over bans too (a fleet ban of our own gateway) */
 	if (listed != SX_NEVER_BAN && banned(&p, pr))
 		return verdict(XDP_DROP);
+	__u8 never_ban = listed == SX_NEVER_BAN;
 
-	if (l4 == -2) {
-		count(SX_STAT_FRAGMENTS);
+	if (l4 == -3)
+		count(SX_STAT_V6_CHAIN_LONG);
+	else if (p.frag == 2 && !(l4 == IPPROTO_TCP && p.frag_off < sizeof(struct tcphdr))) {
+		count(SX_STAT_FRAGMENTS); /* a later fragment that leaves the L4 header alone */
 		return verdict(XDP_PASS);
 	}
 
@@ -754,38 +936,42 @@ int sentry_xdp(struct xdp_md *ctx)
 	if (!cfg || !cfg->enabled)
 		return verdict(XDP_PASS);
 
+	if (l4 == -3) { /* a chain we do not follow: a probe of what we protect */
+		p.dscope = dest_scope(&p);
+		if (!p.dscope) {
+			count(SX_STAT_NOT_PROTECTED);
+			return verdict(XDP_PASS);
+		}
+		return verdict(on_probe(ctx, &p, SX_KIND_V6CHAIN, cfg, bpf_ktime_get_coarse_ns(), never_ban));
+	}
 	p.l4proto = l4;
+	if (p.frag == 2) /* overlaps the TCP header */
+		return verdict(on_evasion(ctx, &p, cfg, never_ban));
+
 	__u8 kind = SX_KIND_NONE;
-	if (l4 == IPPROTO_TCP) {
-		struct tcphdr *th = cur;
-		if ((void *)(th + 1) > end) {
-			count(SX_STAT_UNPARSED);
-			return verdict(XDP_PASS);
-		}
-		p.sport = th->source;
-		p.dport = th->dest;
-		p.tcp_flags = ((__u8 *)th)[13];
-		__u32 port = bpf_ntohs(th->dest);
-		__u8 *bits = bpf_map_lookup_elem(&sentry_ports, &port);
-		kind = classify_tcp(p.tcp_flags, bits ? *bits : 0);
-	} else if (l4 == IPPROTO_UDP) {
-		struct udphdr *uh = cur;
-		if ((void *)(uh + 1) > end) {
-			count(SX_STAT_UNPARSED);
-			return verdict(XDP_PASS);
-		}
-		p.sport = uh->source;
-		p.dport = uh->dest;
-		__u32 port = bpf_ntohs(uh->dest);
-		__u8 *bits = bpf_map_lookup_elem(&sentry_ports, &port);
-		if (bits && (*bits & SX_PORT_UDP))
-			kind = SX_KIND_UDP;
+	int sweepable = 0;
+	int r = parse_l4(cur, end, &p, &kind, &sweepable);
+	if (r < 0) {
+		count(SX_STAT_UNPARSED);
+		return verdict(XDP_PASS);
+	}
+	if (r > 0)
+		return verdict(on_evasion(ctx, &p, cfg, never_ban));
+
+	/* Sweeps: one more host of a protected network reached (any port). */
+	int scoped = 0;
+	if (sweepable && cfg->sweep_trigger) {
+		p.dscope = dest_scope(&p);
+		scoped = 1;
+		if (p.dscope == SX_DEST_NET && on_sweep(ctx, &p, cfg, bpf_ktime_get_coarse_ns(), never_ban) == XDP_DROP)
+			return verdict(XDP_DROP);
 	}
 	if (kind == SX_KIND_NONE)
 		return verdict(XDP_PASS);
 
 	/* The rare path: a probe's shape. Is it a probe of something we protect? */
-	p.dscope = dest_scope(&p);
+	if (!scoped)
+		p.dscope = dest_scope(&p);
 	if (!p.dscope) {
 		count(SX_STAT_NOT_PROTECTED);
 		return verdict(XDP_PASS);
@@ -797,8 +983,8 @@ int sentry_xdp(struct xdp_md *ctx)
 	/* A SYN or an impossible flag set belongs to no connection (the first SYN
 	 * of one reaches us before conntrack has seen it, and the daemon never
 	 * watches a port something listens on): only what can be part of a flow
-	 * pays for the socket and conntrack lookups. */
-	if (kind == SX_KIND_UDP) {
+	 * (a datagram, an ACK) pays for the socket and conntrack lookups. */
+	if (kind == SX_KIND_UDP || kind == SX_KIND_ACK || kind == SX_KIND_MAIMON) {
 		if (p.dscope == SX_DEST_HOST && local_socket(ctx, &p)) {
 			count(SX_STAT_LOCAL_SOCKET);
 			return verdict(XDP_PASS);
@@ -808,7 +994,7 @@ int sentry_xdp(struct xdp_md *ctx)
 			return verdict(XDP_PASS);
 		}
 	}
-	return verdict(on_probe(ctx, &p, kind, cfg, bpf_ktime_get_coarse_ns(), listed == SX_NEVER_BAN));
+	return verdict(on_probe(ctx, &p, kind, cfg, bpf_ktime_get_coarse_ns(), never_ban));
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -48,7 +48,12 @@ enum sx_kind {
 	SX_KIND_XMAS = 4,    /* FIN+PSH+URG */
 	SX_KIND_UNKNOWN = 5, /* any other flag set no stack sends outside a connection */
 	SX_KIND_UDP = 6,     /* datagram to a watched UDP port */
-	SX_KIND__MAX = 7,
+	SX_KIND_FRAG = 7,    /* a first fragment too short for its L4 header, or one overlapping it */
+	SX_KIND_ACK = 8,     /* ACK without SYN/RST/FIN to a watched TCP port, no connection (nmap -sA, -sW) */
+	SX_KIND_MAIMON = 9,  /* FIN+ACK to a watched TCP port, no connection (nmap -sM) */
+	SX_KIND_SWEEP = 10,  /* one source reaching sweep_trigger protected hosts within the window */
+	SX_KIND_V6CHAIN = 11, /* an IPv6 extension-header chain longer than the parser follows */
+	SX_KIND__MAX = 12,
 };
 
 /* Ban origins (who put the entry in the ban table). */
@@ -85,6 +90,13 @@ enum sx_stat {
 	SX_STAT_SERVICE,         /* probe-shaped, but to a service listed in protect.services */
 	SX_STAT_CONNTRACK,       /* probe-shaped, but part of a connection conntrack knows */
 	SX_STAT_LIVE_PEER,       /* alerts not banned: the source has a live connection (possibly spoofed) */
+	SX_STAT_PROBE_FRAG,      /* probes of the kinds added later, one counter each */
+	SX_STAT_PROBE_ACK,
+	SX_STAT_PROBE_MAIMON,
+	SX_STAT_PROBE_SWEEP,     /* packets that reached one more protected host within a sweep window */
+	SX_STAT_PROBE_V6CHAIN,
+	SX_STAT_EVASION_DROPPED, /* evasion fragments dropped (no stack sends one), to any destination */
+	SX_STAT_V6_CHAIN_LONG,   /* IPv6 chains longer than the parser follows (bans still apply) */
 	SX_STAT__MAX,
 };
 
@@ -100,7 +112,7 @@ struct sx_config {
 	__u8 enabled;     /* 0 until the daemon has written the config */
 	__u8 pad0;
 	__u32 max_bans_per_min; /* cap on automatic bans per minute; 0 = no cap */
-	__u32 pad1;
+	__u32 sweep_trigger;    /* distinct protected hosts that make a sweep; 0 = off */
 };
 _Static_assert(sizeof(struct sx_config) == 32, "sx_config layout");
 
@@ -200,6 +212,18 @@ struct sx_source {
 	__u32 pad0;
 };
 _Static_assert(sizeof(struct sx_source) == 32, "sx_source layout");
+
+/* Per-source sweep state (LRU, sentry_sweeps): which protected hosts the source
+ * reached within the window, as bits of a 512-bit set indexed by a hash of the
+ * host (a collision only undercounts: never a false sweep). */
+#define SX_SWEEP_BITS 512
+struct sx_sweep {
+	__u64 window_start_ns;
+	__u64 bits[SX_SWEEP_BITS / 64];
+	__u32 hosts;   /* bits set */
+	__u32 alerted; /* non-zero once this window raised its alert */
+};
+_Static_assert(sizeof(struct sx_sweep) == 80, "sx_sweep layout");
 
 /* Ring-buffer event: one per alert. */
 #define SX_EV_ALERT 1

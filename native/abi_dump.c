@@ -15,7 +15,7 @@ int main(void)
 	printf("{\"abi\":%d,\"stats\":%d,\"structs\":{", SX_ABI_VERSION, SX_STAT__MAX);
 	S(sx_config, F(sx_config, window_ns); F(sx_config, ban_ttl_ns); F(sx_config, trigger);
 	  F(sx_config, block_tcp); F(sx_config, block_udp); F(sx_config, enabled);
-	  F(sx_config, max_bans_per_min));
+	  F(sx_config, max_bans_per_min); F(sx_config, sweep_trigger));
 	S(sx_ratecap, F(sx_ratecap, minute_start_ns); F(sx_ratecap, bans));
 	S(sx_presence, F(sx_presence, allow_v4); F(sx_presence, allow_v6); F(sx_presence, cidr_v4);
 	  F(sx_presence, cidr_v6));
@@ -30,6 +30,7 @@ int main(void)
 	  F(sx_event, proto); F(sx_event, kind); F(sx_event, tcp_flags); F(sx_event, flags);
 	  F(sx_event, dscope); F(sx_event, daddr));
 	S(sx_info, F(sx_info, abi_version); F(sx_info, features));
+	S(sx_sweep, F(sx_sweep, window_start_ns); F(sx_sweep, bits); F(sx_sweep, hosts); F(sx_sweep, alerted));
 	S(sx_peer, F(sx_peer, responder); F(sx_peer, originator); F(sx_peer, originator_since_ns));
 	S(sx_svc_v4, F(sx_svc_v4, prefixlen); F(sx_svc_v4, proto); F(sx_svc_v4, port); F(sx_svc_v4, addr));
 	S(sx_svc_v6, F(sx_svc_v6, prefixlen); F(sx_svc_v6, proto); F(sx_svc_v6, port); F(sx_svc_v6, addr));

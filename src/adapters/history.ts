@@ -15,7 +15,7 @@ export interface AlertRecord {
   time: number; // wall ms
   source: string;
   destination?: string; // the address probed (absent in records older than the gateway model)
-  proto: 'tcp' | 'udp';
+  proto: 'tcp' | 'udp' | 'icmp' | 'ip';
   port: number;
   kind: string; // syn, fin, null, xmas, unknown, udp
   flags?: string;

@@ -313,6 +313,7 @@ const MAP_SIZES: Record<string, [number, number]> = {
   sentry_allow_v6: [Layout.sx_lpm_v6.size, 1],
   sentry_ports: [4, 1],
   sentry_sources: [16, Layout.sx_source.size],
+  sentry_sweeps: [16, Layout.sx_sweep.size],
   sentry_config: [4, Layout.sx_config.size],
   sentry_presence: [4, Layout.sx_presence.size],
   sentry_ttl_v4: [Layout.sx_lpm_v4.size, 8],

@@ -73,6 +73,13 @@ const KERNEL_COUNTERS: Record<string, { family: KernelFamily; labels?: Record<st
   probe_xmas: { family: 'probes', labels: { kind: 'xmas' } },
   probe_unknown: { family: 'probes', labels: { kind: 'unknown' } },
   probe_udp: { family: 'probes', labels: { kind: 'udp' } },
+  probe_frag: { family: 'probes', labels: { kind: 'frag' } },
+  probe_ack: { family: 'probes', labels: { kind: 'ack' } },
+  probe_maimon: { family: 'probes', labels: { kind: 'maimon' } },
+  probe_sweep: { family: 'probes', labels: { kind: 'sweep' } },
+  probe_v6chain: { family: 'probes', labels: { kind: 'v6chain' } },
+  evasion_dropped: { family: 'evasionDropped' },
+  v6_chain_long: { family: 'v6ChainLong' },
   alerts: { family: 'alerts' },
   bans_added: { family: 'kernelBans' },
   ban_table_full: { family: 'banTableFull' },
@@ -108,6 +115,8 @@ type KernelFamily =
   | 'localSocket'
   | 'notProbe'
   | 'possiblySpoofed'
+  | 'evasionDropped'
+  | 'v6ChainLong'
   | 'expiredHits'
   | 'other';
 
@@ -162,7 +171,7 @@ export class Metrics {
     this.kernel = {
       packets: counter('packets_total', 'Packets the XDP program gave a verdict, by verdict (pass, drop).', ['verdict']),
       seen: counter('packets_seen_total', 'Packets the XDP program saw (pass + drop).'),
-      probes: counter('probes_total', 'Probes recognised by the XDP program, by kind (syn, fin, null, xmas, unknown, udp).', ['kind']),
+      probes: counter('probes_total', 'Probes recognised by the XDP program, by kind (syn, fin, null, xmas, unknown, udp, frag, ack, maimon, sweep: packets that reached one more protected host, v6chain).', ['kind']),
       alerts: counter('alerts_total', 'Scan alerts raised by the XDP program (one per source per scan).'),
       kernelBans: counter('kernel_bans_added_total', 'Bans the XDP program inserted itself on a scan.'),
       banTableFull: counter('ban_table_full_total', 'Bans the XDP program could not insert because the ban table was full.'),
@@ -179,6 +188,8 @@ export class Metrics {
         'Probe-shaped packets that are not probes, by reason: not_protected (forwarded, to a destination not protected), service (a listed service), conntrack (a connection the kernel knows).',
         ['reason'],
       ),
+      evasionDropped: counter('evasion_fragments_dropped_total', 'Fragments no stack sends (a first fragment too short for its L4 header, or one overlapping it), dropped wherever they were going.'),
+      v6ChainLong: counter('ipv6_long_chains_total', 'IPv6 packets with more extension headers than the parser follows (bans still apply; probes when to a protected destination).'),
       possiblySpoofed: counter('possibly_spoofed_alerts_total', 'Alerts not banned because the source has a live connection to or through this host (the probe may be forged).'),
       expiredHits: counter('expired_ban_hits_total', 'Packets from a source whose ban had lapsed (judged afresh).'),
       other: counter('kernel_counter_total', 'Kernel counters this version has no dedicated metric for, by counter name.', ['counter']),

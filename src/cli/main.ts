@@ -99,6 +99,8 @@ function printStatus(s: cmd.Status): void {
   row('passed', c.passed);
   row('dropped (banned)', c.dropped);
   row('probes', `syn ${c.probe_syn} fin ${c.probe_fin} null ${c.probe_null} xmas ${c.probe_xmas} unknown ${c.probe_unknown} udp ${c.probe_udp}`);
+  row('evasion and sweeps', `fragments ${c.probe_frag} ack ${c.probe_ack} maimon ${c.probe_maimon} sweep ${c.probe_sweep} ipv6-chain ${c.probe_v6chain}`);
+  row('evasion frags dropped', c.evasion_dropped);
   row('alerts', c.alerts);
   row('bans added by kernel', c.bans_added);
   row('bans in force', s.bansInForce);

@@ -30,8 +30,15 @@ export const Stat = {
   SERVICE: 21,
   CONNTRACK: 22,
   LIVE_PEER: 23,
+  PROBE_FRAG: 24,
+  PROBE_ACK: 25,
+  PROBE_MAIMON: 26,
+  PROBE_SWEEP: 27,
+  PROBE_V6CHAIN: 28,
+  EVASION_DROPPED: 29,
+  V6_CHAIN_LONG: 30,
 } as const;
-export const STAT_COUNT = 24;
+export const STAT_COUNT = 31;
 export type StatName = keyof typeof Stat;
 
 export const PORT_TCP = 0x01;
@@ -74,6 +81,7 @@ export const Layout = {
       block_udp: [21, 1],
       enabled: [22, 1],
       max_bans_per_min: [24, 4],
+      sweep_trigger: [28, 4],
     },
   },
   sx_ratecap: { size: 16, fields: { minute_start_ns: [0, 8], bans: [8, 4] } },
@@ -105,6 +113,7 @@ export const Layout = {
     },
   },
   sx_info: { size: 8, fields: { abi_version: [0, 4], features: [4, 4] } },
+  sx_sweep: { size: 80, fields: { window_start_ns: [0, 8], bits: [8, 64], hosts: [72, 4], alerted: [76, 4] } },
   sx_peer: { size: 16, fields: { responder: [0, 4], originator: [4, 4], originator_since_ns: [8, 8] } },
   sx_svc_v4: { size: 12, fields: { prefixlen: [0, 4], proto: [4, 1], port: [6, 2], addr: [8, 4] } },
   sx_svc_v6: { size: 24, fields: { prefixlen: [0, 4], proto: [4, 1], port: [6, 2], addr: [8, 16] } },
@@ -124,6 +133,7 @@ export interface KernelConfig {
   blockUdp: boolean;
   enabled: boolean;
   maxBansPerMin?: number; // 0 or absent = no cap
+  sweepTrigger?: number; // distinct protected hosts that make a sweep; 0 or absent = off
 }
 
 export function encodeConfig(c: KernelConfig): Buffer {
@@ -135,6 +145,7 @@ export function encodeConfig(c: KernelConfig): Buffer {
   b.writeUInt8(c.blockUdp ? 1 : 0, F.cfg.block_udp[0]);
   b.writeUInt8(c.enabled ? 1 : 0, F.cfg.enabled[0]);
   b.writeUInt32LE(c.maxBansPerMin ?? 0, F.cfg.max_bans_per_min[0]);
+  b.writeUInt32LE(c.sweepTrigger ?? 0, F.cfg.sweep_trigger[0]);
   return b;
 }
 

@@ -71,6 +71,8 @@ export const ConfigSchema = z
       .strict()
       .default({}),
     scan_trigger: z.number().int().min(0).max(0xffffffff).default(0),
+    /** Distinct hosts of protect.networks one source may reach (SYN, UDP or ping, any port) within scan_window before it is a sweep; 0 turns sweeps off. */
+    sweep_trigger: z.number().int().min(0).max(256).default(16),
     scan_window: duration('scan_window', false).default('60s'),
     block_tcp: blockMode.default(1),
     block_udp: blockMode.default(1),

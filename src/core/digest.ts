@@ -21,7 +21,7 @@ export interface DigestEvent {
   source: string;
   /** The address probed. */
   destination?: string;
-  proto?: 'tcp' | 'udp';
+  proto?: 'tcp' | 'udp' | 'icmp' | 'ip';
   port?: number;
   /** e.g. "TCP SYN/Normal scan" */
   scan?: string;

@@ -9,6 +9,11 @@ const KIND_NAMES: Record<string, string> = {
   xmas: 'TCP XMAS',
   unknown: 'TCP Unknown Type',
   udp: 'UDP',
+  frag: 'fragment evasion',
+  ack: 'TCP ACK',
+  maimon: 'TCP Maimon',
+  sweep: 'sweep',
+  v6chain: 'IPv6 extension-header evasion',
 };
 
 export function eventLine(e: HistoryEvent): string {

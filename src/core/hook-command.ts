@@ -27,8 +27,11 @@ export interface HookTokens {
 
 export type HookPlan = { kind: 'argv'; argv: string[] } | { kind: 'shell'; script: string };
 
-/** PortSentry's modes (tcp, udp, atcp, audp, stcp, sudp) plus `manual` for bans typed by an admin. */
-export const HOOK_MODES = ['tcp', 'udp', 'atcp', 'audp', 'stcp', 'sudp', 'manual'] as const;
+/**
+ * PortSentry's modes (tcp, udp, atcp, audp, stcp, sudp), `manual` for bans typed by an admin, and
+ * `icmp` / `ip` for the probes PortSentry never saw (ping sweeps, IPv6 header-chain evasion).
+ */
+export const HOOK_MODES = ['tcp', 'udp', 'atcp', 'audp', 'stcp', 'sudp', 'manual', 'icmp', 'ip'] as const;
 export type HookMode = (typeof HOOK_MODES)[number];
 
 const TOKEN_NAMES = ['TARGET', 'PORT', 'MODE'] as const;

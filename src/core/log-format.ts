@@ -1,5 +1,18 @@
-import { kindKey, scanName, tcpFlagNames } from './scan-kind.js';
+import { Kind, kindKey, scanName, tcpFlagNames } from './scan-kind.js';
 import { formatDuration } from './ttl.js';
+
+export type AlertProto = 'tcp' | 'udp' | 'icmp' | 'ip';
+
+/** IPPROTO_* → the name alerts use. */
+export function protoName(n: number): AlertProto {
+  return n === 6 ? 'tcp' : n === 17 ? 'udp' : n === 1 || n === 58 ? 'icmp' : 'ip';
+}
+
+/** " to TCP port: 23" where the protocol has ports; a sweep also says how many hosts it reached. */
+function target(a: Alert, portWord: string): string {
+  const port = a.proto === 'tcp' || a.proto === 'udp' ? ` to ${a.proto.toUpperCase()} ${portWord}${a.port}` : '';
+  return a.kind === Kind.SWEEP ? `${port} (${a.probes} hosts)` : port;
+}
 
 /** An alert as the daemon reports it, after decoding and address/time conversion. */
 export interface Alert {
@@ -8,8 +21,8 @@ export interface Alert {
   /** The address probed: this host's, or one in a protected network. */
   destination: string;
   hostname?: string;
-  proto: 'tcp' | 'udp';
-  port: number;
+  proto: AlertProto;
+  port: number; // 0 for ICMP and for what carries no port
   kind: number;
   tcpFlags: number;
   iface: string;
@@ -28,7 +41,7 @@ export interface Alert {
  */
 export function alertLine(a: Alert): string {
   const host = a.hostname ?? a.source;
-  return `attackalert: ${scanName(a.kind, a.tcpFlags)} from host: ${host}/${a.source} to ${a.proto.toUpperCase()} port: ${a.port}`;
+  return `attackalert: ${scanName(a.kind, a.tcpFlags, a.proto)} from host: ${host}/${a.source}${target(a, 'port: ')}`;
 }
 
 export function banLine(a: Alert): string | undefined {
@@ -51,7 +64,7 @@ export function alertJson(a: Alert): object {
     proto: a.proto,
     port: a.port,
     kind: kindKey(a.kind),
-    scan: scanName(a.kind, a.tcpFlags),
+    scan: scanName(a.kind, a.tcpFlags, a.proto),
     flags: a.proto === 'tcp' ? tcpFlagNames(a.tcpFlags) : undefined,
     iface: a.iface,
     probes: a.probes,
@@ -75,7 +88,9 @@ export function banJson(a: Alert): object | undefined {
 
 /** Why an automatic ban was made, as history and `list` show it. */
 export function banReason(a: Alert): string {
-  return `${scanName(a.kind, a.tcpFlags)} to ${a.destination} ${a.proto.toUpperCase()} port ${a.port}`;
+  const port = a.proto === 'tcp' || a.proto === 'udp' ? ` ${a.proto.toUpperCase()} port ${a.port}` : '';
+  if (a.kind === Kind.SWEEP) return `${scanName(a.kind, a.tcpFlags, a.proto)} of ${a.probes} hosts (the last ${a.destination}${port})`;
+  return `${scanName(a.kind, a.tcpFlags, a.proto)} to ${a.destination}${port}`;
 }
 
 export function spoofedLine(a: Alert): string {

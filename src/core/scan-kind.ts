@@ -1,5 +1,5 @@
 /** Probe kinds as the XDP program reports them (enum sx_kind in bpf/sentry_shared.h). */
-export const Kind = { NONE: 0, SYN: 1, FIN: 2, NULL: 3, XMAS: 4, UNKNOWN: 5, UDP: 6 } as const;
+export const Kind = { NONE: 0, SYN: 1, FIN: 2, NULL: 3, XMAS: 4, UNKNOWN: 5, UDP: 6, FRAG: 7, ACK: 8, MAIMON: 9, SWEEP: 10, V6CHAIN: 11 } as const;
 export type KindCode = (typeof Kind)[keyof typeof Kind];
 
 const TCP_FLAG_NAMES = ['FIN', 'SYN', 'RST', 'PSH', 'ACK', 'URG', 'ECE', 'CWR'] as const;
@@ -12,14 +12,15 @@ export function tcpFlagNames(flags: number): string {
 
 /** The short name used in JSON and counters. */
 export function kindKey(kind: number): string {
-  return ['none', 'syn', 'fin', 'null', 'xmas', 'unknown', 'udp'][kind] ?? `kind${kind}`;
+  return ['none', 'syn', 'fin', 'null', 'xmas', 'unknown', 'udp', 'frag', 'ack', 'maimon', 'sweep', 'v6chain'][kind] ?? `kind${kind}`;
 }
 
 /**
  * PortSentry's wording for a scan, so logcheck and fail2ban filters written
  * for PortSentry keep matching: "TCP SYN/Normal scan", "UDP scan", ...
  */
-export function scanName(kind: number, tcpFlags: number): string {
+export function scanName(kind: number, tcpFlags: number, proto = 'tcp'): string {
+  const P = proto.toUpperCase();
   switch (kind) {
     case Kind.SYN:
       return 'TCP SYN/Normal scan';
@@ -33,6 +34,16 @@ export function scanName(kind: number, tcpFlags: number): string {
       return `TCP Unknown Type scan (flags: ${tcpFlagNames(tcpFlags)})`;
     case Kind.UDP:
       return 'UDP scan';
+    case Kind.FRAG:
+      return `${P} fragment evasion scan`;
+    case Kind.ACK:
+      return 'TCP ACK scan';
+    case Kind.MAIMON:
+      return 'TCP Maimon scan';
+    case Kind.SWEEP:
+      return proto === 'icmp' ? 'ICMP echo sweep' : `${P} sweep`;
+    case Kind.V6CHAIN:
+      return 'IPv6 extension-header evasion scan';
     default:
       return `scan of kind ${kind}`;
   }

@@ -22,7 +22,7 @@ import {
 } from '../core/abi.js';
 import { parseCidr } from '../core/addr.js';
 import type { Config } from '../core/config.js';
-import { alertJson, alertLine, banJson, banLine, banReason, spoofedLine, unbanLine, type Alert } from '../core/log-format.js';
+import { alertJson, alertLine, banJson, banLine, banReason, protoName, spoofedLine, unbanLine, type Alert } from '../core/log-format.js';
 import { escalate, OffenceTracker, ttlFor, type TtlRule } from '../core/policy.js';
 import { kindKey, tcpFlagNames } from '../core/scan-kind.js';
 import { formatDuration } from '../core/ttl.js';
@@ -88,7 +88,7 @@ export function toAlert(ev: AlertEvent, clockNowNs: number, wallNowMs: number, i
     time: wall(ev.tsNs),
     source: ev.source,
     destination: ev.destination,
-    proto: ev.proto === 17 ? 'udp' : 'tcp',
+    proto: protoName(ev.proto),
     port: ev.port,
     kind: ev.kind,
     tcpFlags: ev.tcpFlags,

@@ -135,6 +135,8 @@ export class Gateway {
       blockUdp: cfg.block_udp === 1,
       enabled: true,
       maxBansPerMin: cfg.max_auto_bans_per_minute,
+      // with no protected network (the default: this host only) there is nothing to sweep, and nothing to pay
+      sweepTrigger: cfg.protect.networks.length ? cfg.sweep_trigger : 0,
     });
     const key = Buffer.alloc(4);
     this.obj.map('sentry_config').update(key, buf);

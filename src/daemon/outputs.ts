@@ -57,7 +57,7 @@ export function makeOutputs(cfg: Config, base: Reporter, info: (line: string) =>
       syslog?.log('notice', alertLine(shown));
       const b = banLine(shown);
       if (b) syslog?.log('notice', b);
-      const scan = scanName(a.kind, a.tcpFlags);
+      const scan = scanName(a.kind, a.tcpFlags, a.proto);
       const at = { source: a.source, destination: a.destination, proto: a.proto, port: a.port, scan };
       feed({ time: a.time.getTime(), kind: 'alert', ...at });
       if (a.banned) feed({ time: a.time.getTime(), kind: 'ban', ...at, ttlSeconds: a.banSeconds, origin: 'auto' });

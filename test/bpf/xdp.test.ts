@@ -47,7 +47,7 @@ const rows: Row[] = [
   { name: 'SYN with ECN bits to a watched port is still SYN/Normal', pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN | TH.ECE | TH.CWR }, verdict: XDP_DROP, counts: probe('PROBE_SYN') },
   { name: 'SYN to an unwatched port passes', pkt: { src: A4, proto: 'tcp', dport: 80, flags: TH.SYN }, verdict: XDP_PASS, counts: pass() },
   { name: 'SYN+ACK to a watched port is not a probe', pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN | TH.ACK }, verdict: XDP_PASS, counts: pass() },
-  { name: 'ACK passes', pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.ACK }, verdict: XDP_PASS, counts: pass() },
+  { name: 'ACK to an unwatched port passes', pkt: { src: A4, proto: 'tcp', dport: 80, flags: TH.ACK }, verdict: XDP_PASS, counts: pass() },
   { name: 'RST alone passes (a stack answering)', pkt: { src: A4, proto: 'tcp', dport: 80, flags: TH.RST }, verdict: XDP_PASS, counts: pass() },
   { name: 'FIN without ACK on any port is a FIN probe', pkt: { src: A4, proto: 'tcp', dport: 80, flags: TH.FIN }, verdict: XDP_DROP, counts: probe('PROBE_FIN') },
   { name: 'FIN+ACK is a normal close', pkt: { src: A4, proto: 'tcp', dport: 80, flags: TH.FIN | TH.ACK }, verdict: XDP_PASS, counts: pass() },
@@ -102,6 +102,27 @@ const rows: Row[] = [
   { name: 'the allow list beats a probe: no alert, no ban', pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN }, setup: allow('198.18.0.2/32'), verdict: XDP_PASS, counts: pass({ ALLOWED: 1 }) },
   { name: 'a spoofed probe from a never-ban address (this host, a resolver) is alerted, not banned', pkt: { src: '198.18.0.53', proto: 'udp', dport: 161 }, setup: neverBan('198.18.0.53'), verdict: XDP_PASS, counts: pass({ PROBE_UDP: 1, ALERTS: 1, NEVER_BAN: 1 }) },
   { name: 'the never-ban list beats a ban (a fleet ban of our own gateway)', pkt: { src: '198.18.0.254', proto: 'tcp', dport: 80, flags: TH.ACK }, setup: (k) => { ban('198.18.0.0/24', 600)(k); neverBan('198.18.0.254')(k); }, verdict: XDP_PASS, counts: pass() },
+  // evasion: fragments, ACK-family scans, long IPv6 chains
+  { name: 'a first fragment holding 8 bytes of TCP (nmap -f) is a fragment-evasion probe', pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN, moreFragments: true, l4Bytes: 8 }, verdict: XDP_DROP, counts: { ...probe('PROBE_FRAG'), EVASION_DROPPED: 1 } },
+  { name: 'a first fragment holding 16 bytes of TCP (nmap -ff) is one too', pkt: { src: A4, proto: 'tcp', dport: 80, flags: TH.FIN, moreFragments: true, l4Bytes: 16 }, verdict: XDP_DROP, counts: { ...probe('PROBE_FRAG'), EVASION_DROPPED: 1 } },
+  { name: 'an IPv6 first fragment too short for the TCP header', pkt: { src: A6, proto: 'tcp', dport: 23, flags: TH.SYN, v6Ext: ['frag'], moreFragments: true, l4Bytes: 8 }, verdict: XDP_DROP, counts: { ...probe('PROBE_FRAG'), EVASION_DROPPED: 1 } },
+  { name: 'a first fragment too short for the UDP header', pkt: { src: A4, proto: 'udp', dport: 161, moreFragments: true, l4Bytes: 4 }, verdict: XDP_DROP, counts: { ...probe('PROBE_FRAG'), EVASION_DROPPED: 1 } },
+  { name: 'a later fragment overlapping the TCP header (RFC 1858, offset 8)', pkt: { src: A4, proto: 'tcp', fragOffset: 1 }, verdict: XDP_DROP, counts: { ...probe('PROBE_FRAG'), EVASION_DROPPED: 1 } },
+  { name: 'an IPv6 fragment overlapping the TCP header', pkt: { src: A6, proto: 'tcp', v6Ext: ['frag'], fragOffset: 2 }, verdict: XDP_DROP, counts: { ...probe('PROBE_FRAG'), EVASION_DROPPED: 1 } },
+  { name: 'an evasion fragment to a destination we do not protect is dropped, not alerted', pkt: { src: A4, dst: '198.19.0.10', proto: 'tcp', dport: 23, flags: TH.SYN, moreFragments: true, l4Bytes: 8 }, verdict: XDP_DROP, counts: { SEEN: 1, DROPPED: 1, EVASION_DROPPED: 1 } },
+  { name: 'a legitimately fragmented 4 000-byte UDP datagram: its first fragment passes', pkt: { src: A4, proto: 'udp', dport: 53, moreFragments: true, payload: 1472 }, verdict: XDP_PASS, counts: pass() },
+  { name: 'a legitimately fragmented ping: its first fragment passes', pkt: { src: A4, proto: 'icmp', moreFragments: true, payload: 1472 }, verdict: XDP_PASS, counts: pass() },
+  { name: 'an IPv6 UDP datagram fragmented at 1 280: its first fragment passes', pkt: { src: A6, proto: 'udp', dport: 53, v6Ext: ['frag'], moreFragments: true, payload: 1224 }, verdict: XDP_PASS, counts: pass() },
+  { name: 'an ACK to a watched port with no socket and no connection is an ACK-scan probe (nmap -sA, -sW)', pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.ACK }, verdict: XDP_DROP, counts: probe('PROBE_ACK') },
+  { name: 'FIN+ACK to a watched port with no connection is a Maimon probe (nmap -sM)', pkt: { src: A4, proto: 'tcp', dport: 111, flags: TH.FIN | TH.ACK }, verdict: XDP_DROP, counts: probe('PROBE_MAIMON') },
+  { name: 'an IPv6 ACK probe', pkt: { src: A6, proto: 'tcp', dport: 23, flags: TH.ACK | TH.PSH }, verdict: XDP_DROP, counts: probe('PROBE_ACK') },
+  { name: 'RST+ACK to a watched port is an answer, not a probe', pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.RST | TH.ACK }, verdict: XDP_PASS, counts: pass() },
+  { name: 'an ACK to a watched port of a host we do not protect (forwarded) passes', pkt: { src: A4, dst: '198.19.0.10', proto: 'tcp', dport: 23, flags: TH.ACK }, verdict: XDP_PASS, counts: pass({ NOT_PROTECTED: 1 }) },
+  { name: 'a 7-header IPv6 chain from a banned source is dropped', pkt: { src: A6, proto: 'tcp', dport: 80, flags: TH.ACK, v6Ext: ['dst', 'dst', 'dst', 'dst', 'dst', 'dst', 'dst'] }, setup: ban(A6, 600), verdict: XDP_DROP, counts: { SEEN: 1, DROPPED: 1 } },
+  { name: 'a 7-header IPv6 chain to this host is an evasion probe', pkt: { src: A6, proto: 'tcp', dport: 80, flags: TH.ACK, v6Ext: ['dst', 'dst', 'dst', 'dst', 'dst', 'dst', 'dst'] }, verdict: XDP_DROP, counts: { ...probe('PROBE_V6CHAIN'), V6_CHAIN_LONG: 1 } },
+  { name: 'a 7-header IPv6 chain to a destination we do not protect is counted and passed', pkt: { src: A6, dst: '2001:db8:1::10', proto: 'tcp', dport: 80, flags: TH.ACK, v6Ext: ['dst', 'dst', 'dst', 'dst', 'dst', 'dst', 'dst'] }, verdict: XDP_PASS, counts: pass({ V6_CHAIN_LONG: 1, NOT_PROTECTED: 1 }) },
+  { name: 'a 6-header IPv6 chain is followed to the end', pkt: { src: A6, proto: 'tcp', dport: 23, flags: TH.SYN, v6Ext: ['hop', 'dst', 'dst', 'dst', 'dst', 'dst'] }, verdict: XDP_DROP, counts: probe('PROBE_SYN') },
+  { name: 'an IPv6 ping passes', pkt: { src: A6, proto: 'icmp' }, verdict: XDP_PASS, counts: pass() },
   // the gateway model: only probes of protected destinations count
   { name: 'a SYN to a watched port of a host behind the gateway (forwarded) is no probe by default', pkt: { src: A4, dst: '198.19.0.10', proto: 'tcp', dport: 23, flags: TH.SYN }, verdict: XDP_PASS, counts: pass({ NOT_PROTECTED: 1 }) },
   { name: 'forwarded UDP to a watched port is no probe by default', pkt: { src: A4, dst: '198.19.0.10', proto: 'udp', dport: 161 }, verdict: XDP_PASS, counts: pass({ NOT_PROTECTED: 1 }) },
@@ -285,6 +306,59 @@ describe('XDP program (BPF_PROG_TEST_RUN)', () => {
     } finally {
       srv.close();
     }
+  });
+
+  test('an ACK or FIN+ACK that a local socket owns (a listener too: SYN cookies) is not a probe', async () => {
+    const srv = createServer();
+    await new Promise<void>((res) => srv.listen(0, '0.0.0.0', () => res()));
+    const port = (srv.address() as AddressInfo).port;
+    try {
+      k.reset({}, { tcp: [port] });
+      for (const flags of [TH.ACK, TH.FIN | TH.ACK]) {
+        const r = k.run(packet({ src: A4, proto: 'tcp', dport: port, flags }));
+        assert.equal(r.verdict, XDP_PASS);
+        assert.deepEqual(r.delta, { SEEN: 1, PASSED: 1, LOCAL_SOCKET: 1 });
+      }
+    } finally {
+      srv.close();
+    }
+  });
+
+  test('a sweep: one source reaching sweep_trigger hosts of a protected network (any port) is alerted once and banned', () => {
+    k.reset({ sweepTrigger: 4 });
+    k.protect('198.19.0.0/24');
+    const syn = (host: number) => packet({ src: A4, dst: `198.19.0.${host}`, proto: 'tcp', dport: 445, flags: TH.SYN });
+    const before = k.stats().PROBE_SWEEP;
+    for (const host of [1, 2, 2, 2, 3]) {
+      const r = k.run(syn(host));
+      assert.equal(r.verdict, XDP_PASS, `host ${host}`);
+    }
+    assert.equal(k.stats().PROBE_SWEEP - before, 3n, 'a host reached again is not counted again');
+    const r = k.run(packet({ src: A4, dst: '198.19.0.4', proto: 'icmp' }));
+    assert.equal(r.verdict, XDP_DROP, 'the fourth host (a ping) makes the sweep');
+    assert.equal(r.delta.ALERTS, 1);
+    assert.equal(r.delta.BANS_ADDED, 1);
+    const evs = k.events();
+    assert.equal(evs.length, 1);
+    assert.equal(evs[0]!.kind, Kind.SWEEP);
+    assert.equal(evs[0]!.probes, 4);
+    assert.equal(evs[0]!.destination, '198.19.0.4');
+    // other sources, and this host's own address, do not add up
+    k.reset({ sweepTrigger: 2 });
+    k.protect('198.19.0.0/24');
+    const alerts = k.stats().ALERTS;
+    assert.equal(k.run(packet({ src: '198.18.0.7', dst: '198.19.0.1', proto: 'udp', dport: 5000 })).verdict, XDP_PASS);
+    assert.equal(k.run(packet({ src: '198.18.0.8', dst: '198.19.0.2', proto: 'udp', dport: 5000 })).verdict, XDP_PASS);
+    assert.equal(k.run(packet({ src: '198.18.0.8', proto: 'tcp', dport: 80, flags: TH.SYN })).verdict, XDP_PASS);
+    assert.equal(k.stats().ALERTS - alerts, 0n);
+  });
+
+  test('sweep detection off (sweep_trigger 0) counts nothing', () => {
+    k.reset({ sweepTrigger: 0 });
+    k.protect('198.19.0.0/24');
+    const before = k.stats().PROBE_SWEEP;
+    for (let h = 1; h <= 20; h++) assert.equal(k.run(packet({ src: A4, dst: `198.19.0.${h}`, proto: 'tcp', dport: 445, flags: TH.SYN })).verdict, XDP_PASS);
+    assert.equal(k.stats().PROBE_SWEEP - before, 0n);
   });
 
   test('the alert event names the destination probed and why it is protected', () => {

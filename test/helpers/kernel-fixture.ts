@@ -27,6 +27,7 @@ const CLEARED_MAPS = [
   'sentry_services_v4',
   'sentry_services_v6',
   'sentry_peers',
+  'sentry_sweeps',
 ];
 
 /** The fixture's own addresses (packets.ts sends to these by default): protected as this host's. */

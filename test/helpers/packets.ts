@@ -19,6 +19,9 @@ export interface PacketSpec {
   moreFragments?: boolean;
   v6Ext?: Array<'hop' | 'dst' | 'routing' | 'frag'>; // extension headers before L4
   truncateTo?: number; // cut the frame to this many bytes
+  l4Bytes?: number; // keep only this many bytes of the L4 header (a tiny first fragment); the IP length says so
+  payload?: number; // bytes of data after the L4 header
+  icmpType?: number; // ICMP/ICMPv6 type (default echo request)
   etherType?: number; // override (e.g. ARP 0x0806)
 }
 
@@ -43,19 +46,28 @@ function l4(spec: PacketSpec): { proto: number; bytes: Buffer } {
     b.writeUInt16BE(b.length, 4);
     return { proto, bytes: b };
   }
-  return { proto, bytes: Buffer.from([8, 0, 0, 0, 0, 1, 0, 1]) };
+  return { proto, bytes: Buffer.from([spec.icmpType ?? 8, 0, 0, 0, 0, 1, 0, 1]) };
+}
+
+/** The L4 bytes as the spec shapes them: cut short (tiny fragment), or with data after the header. */
+function l4Shaped(spec: PacketSpec, family: 4 | 6): { proto: number; bytes: Buffer } {
+  const v6Icmp = family === 6 && spec.proto === 'icmp';
+  const { proto, bytes } = l4({ ...spec, ...(v6Icmp && spec.icmpType === undefined ? { icmpType: 128 } : {}) });
+  const shaped = spec.l4Bytes !== undefined ? bytes.subarray(0, spec.l4Bytes) : Buffer.concat([bytes, Buffer.alloc(spec.payload ?? 0)]);
+  return { proto: v6Icmp ? 58 : proto, bytes: shaped };
 }
 
 export function packet(spec: PacketSpec): Buffer {
   const src = parseCidr(spec.src);
   const dst = parseCidr(spec.dst ?? (src.family === 4 ? '198.18.0.1' : '2001:db8::1'));
-  const { proto, bytes: l4b } = l4(spec);
+  const { proto, bytes: l4b } = l4Shaped(spec, src.family);
   let l3: Buffer;
   if (src.family === 4) {
     const opt = spec.ipOptionsWords ?? 0;
     const h = Buffer.alloc(20 + Math.max(0, opt) * 4);
     h[0] = 0x40 | (5 + opt); // opt -1 makes a malformed IHL of 4
-    h.writeUInt16BE(h.length + l4b.length, 2);
+    const body = spec.fragOffset ? Buffer.alloc(spec.payload ?? 8) : l4b;
+    h.writeUInt16BE(h.length + body.length, 2);
     const frag = ((spec.moreFragments ? 1 : 0) << 13) | (spec.fragOffset ?? 0);
     h.writeUInt16BE(frag, 6);
     h[8] = 64;
@@ -63,10 +75,10 @@ export function packet(spec: PacketSpec): Buffer {
     src.bytes.copy(h, 12);
     dst.bytes.copy(h, 16);
     for (let i = 20; i < h.length; i++) h[i] = 1; // NOP options
-    l3 = Buffer.concat([h, spec.fragOffset ? Buffer.alloc(8) : l4b]);
+    l3 = Buffer.concat([h, body]);
   } else {
     const exts = spec.v6Ext ?? [];
-    const codes = { hop: 0, routing: 43, dst: 60, frag: 44 } as const;
+    const codes = { hop: 0, routing: 43, dst: 60, frag: 44 } as const; // each header 8 bytes
     const chain: Buffer[] = [];
     exts.forEach((e, i) => {
       const next = i + 1 < exts.length ? codes[exts[i + 1]!] : proto;
@@ -75,7 +87,7 @@ export function packet(spec: PacketSpec): Buffer {
       if (e === 'frag') b.writeUInt16BE(((spec.fragOffset ?? 0) << 3) | (spec.moreFragments ? 1 : 0), 2);
       chain.push(b);
     });
-    const payload = Buffer.concat([...chain, spec.fragOffset ? Buffer.alloc(8) : l4b]);
+    const payload = Buffer.concat([...chain, spec.fragOffset ? Buffer.alloc(spec.payload ?? 8) : l4b]);
     const h = Buffer.alloc(40);
     h[0] = 0x60;
     h.writeUInt16BE(payload.length, 4);

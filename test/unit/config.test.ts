@@ -52,3 +52,10 @@ test('errors name the file, the line and the key', () => {
 test('an empty file is the defaults', () => {
   assert.deepEqual(parseConfig('', 'e.yaml'), defaultConfig());
 });
+
+test('sweep_trigger: 16 by default, 0 turns sweeps off, at most 256 (the kernel keeps 512 bits a source)', () => {
+  assert.equal(defaultConfig().sweep_trigger, 16);
+  assert.equal(parseConfig('sweep_trigger: 0\n', 's.yaml').sweep_trigger, 0);
+  assert.throws(() => parseConfig('sweep_trigger: 300\n', 's.yaml'), /s\.yaml:1: sweep_trigger: /);
+  assert.throws(() => parseConfig('sweep_trigger: -1\n', 's.yaml'), /s\.yaml:1: sweep_trigger: /);
+});

@@ -106,7 +106,7 @@ test('invalid tokens are refused with one USAGE line', () => {
     assert.throws(() => planHook('/bin/echo $PORT$', { ...tk, port }), isUsage, String(port));
   }
   assert.throws(() => planHook('/bin/echo $PORT$', { ...tk, port: '23' as unknown as number }), isUsage);
-  for (const mode of ['tcp;ls', 'TCP', '', 'tcp ', 'icmp']) {
+  for (const mode of ['tcp;ls', 'TCP', '', 'tcp ', 'sctp']) {
     assert.throws(() => planHook('/bin/echo $MODE$', { ...tk, mode }), isUsage, mode);
   }
   // tokens are checked even when the template does not use them

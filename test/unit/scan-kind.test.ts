@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { alertJson, alertLine, banLine, banReason, spoofedLine, unbanLine, type Alert } from '../../src/core/log-format.js';
-import { Kind, scanName, tcpFlagNames } from '../../src/core/scan-kind.js';
+import { Kind, kindKey, scanName, tcpFlagNames } from '../../src/core/scan-kind.js';
 
 test('scan names keep PortSentry wording', () => {
   assert.equal(scanName(Kind.SYN, 2), 'TCP SYN/Normal scan');
@@ -58,4 +58,30 @@ test('every alert names the destination it probed (JSON, ban reason), and the Po
   assert.equal(banReason(a), 'TCP SYN/Normal scan to 198.18.0.1 TCP port 1');
   assert.equal(alertLine(a), 'attackalert: TCP SYN/Normal scan from host: 198.18.0.53/198.18.0.53 to TCP port: 1');
   assert.equal(spoofedLine(a), 'Host 198.18.0.53 has a live connection to or through this host; not blocked (possibly spoofed)');
+});
+
+test('the kinds PortSentry never had keep its sentence shape; sweeps say how many hosts, pings have no port', () => {
+  const base: Alert = {
+    time: new Date(0),
+    source: '198.18.0.2',
+    destination: '198.19.0.17',
+    proto: 'tcp',
+    port: 445,
+    kind: Kind.SWEEP,
+    tcpFlags: 2,
+    iface: 'eth0',
+    probes: 8,
+    banned: true,
+    banFailed: false,
+    possiblySpoofed: false,
+    banSeconds: 600,
+  };
+  assert.equal(alertLine(base), 'attackalert: TCP sweep from host: 198.18.0.2/198.18.0.2 to TCP port: 445 (8 hosts)');
+  assert.equal(banReason(base), 'TCP sweep of 8 hosts (the last 198.19.0.17 TCP port 445)');
+  assert.equal(alertLine({ ...base, proto: 'icmp', port: 0, probes: 16 }), 'attackalert: ICMP echo sweep from host: 198.18.0.2/198.18.0.2 (16 hosts)');
+  assert.equal(alertLine({ ...base, kind: Kind.FRAG, port: 79 }), 'attackalert: TCP fragment evasion scan from host: 198.18.0.2/198.18.0.2 to TCP port: 79');
+  assert.equal(alertLine({ ...base, kind: Kind.ACK, port: 79 }), 'attackalert: TCP ACK scan from host: 198.18.0.2/198.18.0.2 to TCP port: 79');
+  assert.equal(alertLine({ ...base, kind: Kind.MAIMON, port: 79 }), 'attackalert: TCP Maimon scan from host: 198.18.0.2/198.18.0.2 to TCP port: 79');
+  assert.equal(alertLine({ ...base, kind: Kind.V6CHAIN, proto: 'ip', port: 0, source: '2001:db8::2' }), 'attackalert: IPv6 extension-header evasion scan from host: 2001:db8::2/2001:db8::2');
+  assert.deepEqual(['frag', 'ack', 'maimon', 'sweep', 'v6chain'], [Kind.FRAG, Kind.ACK, Kind.MAIMON, Kind.SWEEP, Kind.V6CHAIN].map(kindKey));
 });
