@@ -34,6 +34,7 @@
 
 /* sentry_info feature bits: what the loaded program can do. */
 #define SX_FEAT_CONNTRACK 0x01 /* conntrack lookups (bpf_xdp_ct_lookup) are compiled in */
+#define SX_FEAT_FRAGS 0x02     /* loaded as multi-buffer XDP (xdp.frags): jumbo MTUs attach natively */
 
 /* sentry_ports value bits, indexed by destination port (host order). */
 #define SX_PORT_TCP 0x01

@@ -133,11 +133,19 @@ static int adopt_pins(struct sx_obj *o, const char *pin_dir)
 	return 0;
 }
 
-static int load_and_pin(struct sx_obj *o, const char *pin_dir)
+static int load_and_pin(struct sx_obj *o, const char *pin_dir, int flags)
 {
 	char path[PATH_MAX];
 	struct bpf_map *m;
+	struct bpf_program *prog;
 	int err;
+	if (flags & SX_OPEN_FRAGS) {
+		/* multi-buffer XDP: jumbo MTUs attach natively and the MTU may change while attached */
+		bpf_object__for_each_program(prog, o->obj) {
+			if ((err = bpf_program__set_flags(prog, bpf_program__flags(prog) | BPF_F_XDP_HAS_FRAGS)))
+				return err;
+		}
+	}
 	if (pin_dir) {
 		bpf_object__for_each_map(m, o->obj) {
 			const char *name = bpf_map__name(m);
@@ -171,7 +179,7 @@ static int load_and_pin(struct sx_obj *o, const char *pin_dir)
 	return 0;
 }
 
-int sx_open(const char *obj_path, const char *pin_dir, struct sx_obj **out)
+int sx_open(const char *obj_path, const char *pin_dir, int flags, struct sx_obj **out)
 {
 	char path[PATH_MAX];
 	struct sx_obj *o = calloc(1, sizeof(*o));
@@ -190,7 +198,7 @@ int sx_open(const char *obj_path, const char *pin_dir, struct sx_obj **out)
 	if (pin_dir && !path_join(path, sizeof(path), pin_dir, "prog") && access(path, F_OK) == 0)
 		err = adopt_pins(o, pin_dir);
 	else
-		err = load_and_pin(o, pin_dir);
+		err = load_and_pin(o, pin_dir, flags);
 	if (err) {
 		sx_close(o);
 		return err;

@@ -25,7 +25,8 @@ int sx_is_bpffs(const char *dir);
 
 /* Opens obj_path. With a pin_dir: adopts the program and maps pinned there, or
  * loads the object and pins them. Without one: loads, pins nothing (tests). */
-int sx_open(const char *obj_path, const char *pin_dir, struct sx_obj **out);
+#define SX_OPEN_FRAGS 0x01 /* load the program as multi-buffer XDP (xdp.frags) */
+int sx_open(const char *obj_path, const char *pin_dir, int flags, struct sx_obj **out);
 int sx_map_fd(struct sx_obj *o, const char *name);
 int sx_prog_fd(struct sx_obj *o);
 int sx_adopted(struct sx_obj *o);

@@ -85,7 +85,7 @@ function load(): Shim {
     clock: lib.func('int64_t sx_clock_ns()'),
     bpffs_mount: lib.func('int sx_bpffs_mount(const char *dir)'),
     is_bpffs: lib.func('int sx_is_bpffs(const char *dir)'),
-    open: lib.func('sx_open', 'int', ['const char *', 'const char *', koffi.out(koffi.pointer(objPtr))]),
+    open: lib.func('sx_open', 'int', ['const char *', 'const char *', 'int', koffi.out(koffi.pointer(objPtr))]),
     map_fd: lib.func('sx_map_fd', 'int', [objPtr, 'const char *']),
     prog_fd: lib.func('sx_prog_fd', 'int', [objPtr]),
     adopted: lib.func('sx_adopted', 'int', [objPtr]),
@@ -340,10 +340,10 @@ export class BpfObject {
    * Loads objPath, or adopts what is pinned in pinDir. With no pinDir nothing is
    * pinned: the object lives as long as this process (tests, benchmarks).
    */
-  static open(objPath: string, pinDir: string | null): BpfObject {
+  static open(objPath: string, pinDir: string | null, opts: { frags?: boolean } = {}): BpfObject {
     const out = [null];
     check(
-      load().open(objPath, pinDir, out),
+      load().open(objPath, pinDir, opts.frags ? 1 : 0, out),
       `loading ${objPath}`,
       pinDir ? `if ${pinDir} holds maps of an older version, run \`sentry-xdp detach --all\` first` : undefined,
     );

@@ -92,6 +92,7 @@ function printStatus(s: cmd.Status): void {
     const peers = s.awareness.livePeers === null ? 'not followed (no daemon, or conntrack events unavailable)' : `${s.awareness.livePeers} address(es) with live connections`;
     out(`connections: local sockets; conntrack lookups ${s.awareness.conntrack ? 'on (XDP kfuncs)' : 'not available on this kernel'}; live peers ${peers}`);
   }
+  if (s.multiBuffer !== undefined) out(`program: ${s.multiBuffer ? 'multi-buffer XDP (xdp.frags; jumbo MTUs OK)' : 'single-buffer XDP (no xdp.frags on this kernel)'}`);
   const c = s.counters;
   const row = (label: string, v: string | number | undefined) => out(`  ${label.padEnd(22)} ${v ?? 0}`);
   out('counters:');

@@ -65,6 +65,7 @@ export const DEST_NET = 2;
 export const PEER_SETTLE_NS = 60_000_000_000n;
 /** sx_info feature bits. */
 export const FEAT_CONNTRACK = 0x01;
+export const FEAT_FRAGS = 0x02;
 /** Values of the allow tries. */
 export const ALLOW = 1;
 export const NEVER_BAN = 2;

@@ -6,7 +6,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { importPortsentry, parseModes, type ImportResult } from '../core/portsentry-import.js';
 import { configWarnings, parseConfig } from '../core/config.js';
 import { readEphemeralRange, readHostAddresses } from '../adapters/host-facts.js';
-import { DEST_NET, FEAT_CONNTRACK } from '../core/abi.js';
+import { DEST_NET, FEAT_CONNTRACK, FEAT_FRAGS } from '../core/abi.js';
 import { networkOf } from '../core/destinations.js';
 import { Destinations } from './destinations.js';
 import { PeerTracker } from '../adapters/peers.js';
@@ -113,6 +113,11 @@ function describeScope(c: Config, features: number): string[] {
   } else {
     lines.push('connection awareness: local sockets only; conntrack lookups are not available on this kernel (no bpf_xdp_ct_lookup): forwarded traffic is judged by its destination alone');
   }
+  lines.push(
+    features & FEAT_FRAGS
+      ? 'program: multi-buffer XDP (xdp.frags): jumbo MTUs attach natively and the MTU may change while attached'
+      : 'program: single-buffer XDP (this kernel has no xdp.frags): a link with a jumbo MTU attaches in generic mode only',
+  );
   return lines;
 }
 
@@ -414,8 +419,13 @@ export async function detach(ifaces: string[], all: boolean, paths: Paths, confi
       /* a broken config must not stop a clean-up */
     }
     // every ban goes with the maps: say so in history, or a restart would restore them
-    if (config && existsSync(`${paths.pinRoot}/prog`)) {
-      const gw = Gateway.open(paths.pinRoot);
+    let gw: Gateway | undefined;
+    try {
+      gw = config && existsSync(`${paths.pinRoot}/prog`) ? Gateway.open(paths.pinRoot) : undefined;
+    } catch {
+      /* maps of another version: removed below without reading them (their bans stay in history and come back) */
+    }
+    if (config && gw) {
       const targets = new BanTable(gw.obj).entries().map((e) => e.target);
       gw.close();
       const history = openHistory(config, paths, () => {});
@@ -459,6 +469,8 @@ export interface Status {
   scope?: { hostAddresses: string[]; networks: string[]; servicePorts: number };
   /** How connections are recognised: local sockets always; conntrack lookups where the kernel has them; live peers while a daemon follows conntrack. */
   awareness?: { sockets: true; conntrack: boolean; livePeers: number | null };
+  /** Loaded as multi-buffer XDP (xdp.frags). */
+  multiBuffer?: boolean;
 }
 
 export function status(paths: Paths): Status {
@@ -486,6 +498,7 @@ export function status(paths: Paths): Status {
       bansInForce: b.v4 + b.v6 + b.cidr4 + b.cidr6,
       scope: new Destinations(gw.obj).read(),
       awareness: { sockets: true, conntrack: (gw.features() & FEAT_CONNTRACK) !== 0, livePeers: peers ?? null },
+      multiBuffer: (gw.features() & FEAT_FRAGS) !== 0,
     };
   } finally {
     gw.close();

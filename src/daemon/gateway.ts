@@ -5,7 +5,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, rmdirSync, unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { ABI_VERSION, encodeConfig, FEAT_CONNTRACK, Layout, PORT_TCP, PORT_UDP, Stat, STAT_COUNT } from '../core/abi.js';
+import { ABI_VERSION, encodeConfig, FEAT_CONNTRACK, FEAT_FRAGS, Layout, PORT_TCP, PORT_UDP, Stat, STAT_COUNT } from '../core/abi.js';
 import type { Cidr } from '../core/addr.js';
 import type { Config } from '../core/config.js';
 import { lpmKey } from './allow-list.js';
@@ -57,23 +57,33 @@ export function ensureBpffs(pinRoot: string): void {
 }
 
 /**
- * Loads the program with conntrack lookups, or without them where the kernel
- * lacks the XDP conntrack kfuncs (or SENTRY_XDP_NO_CONNTRACK=1 asks for that),
- * and records which in sentry_info; adopts what is pinned after checking its ABI.
+ * Loads the program as multi-buffer XDP with conntrack lookups, and falls back,
+ * in that order, to a plain (single-buffer) program where the kernel has no
+ * xdp.frags, and to the build without conntrack where it lacks the XDP
+ * conntrack kfuncs (SENTRY_XDP_NO_CONNTRACK=1 asks for that one); records what
+ * it loaded in sentry_info. Adopts what is pinned after checking its ABI.
  */
 function loadProgram(pinRoot: string): BpfObject {
   const adopting = existsSync(join(pinRoot, 'prog'));
-  const noCt = process.env.SENTRY_XDP_NO_CONNTRACK === '1';
-  let obj: BpfObject;
-  let features = FEAT_CONNTRACK;
-  try {
-    obj = BpfObject.open(artifactPath(noCt ? 'sentry_noct.bpf.o' : 'sentry.bpf.o', 'SENTRY_XDP_BPF_OBJ'), pinRoot);
-    if (noCt) features = 0;
-  } catch (e) {
-    if (adopting || noCt || process.env.SENTRY_XDP_BPF_OBJ) throw e;
-    obj = BpfObject.open(artifactPath('sentry_noct.bpf.o', 'SENTRY_XDP_BPF_OBJ_NOCT'), pinRoot);
-    features = 0;
+  const forced = process.env.SENTRY_XDP_BPF_OBJ;
+  const objects = process.env.SENTRY_XDP_NO_CONNTRACK === '1' ? [['sentry_noct.bpf.o', 0] as const] : [['sentry.bpf.o', FEAT_CONNTRACK] as const, ['sentry_noct.bpf.o', 0] as const];
+  const tries = (forced ? objects.slice(0, 1) : objects).flatMap(([name, feat]) => [
+    { name, features: feat | FEAT_FRAGS },
+    { name, features: feat },
+  ]);
+  let obj: BpfObject | undefined;
+  let features = 0;
+  let first: unknown;
+  for (const t of adopting ? tries.slice(0, 1) : tries) {
+    try {
+      obj = BpfObject.open(artifactPath(t.name, 'SENTRY_XDP_BPF_OBJ'), pinRoot, { frags: (t.features & FEAT_FRAGS) !== 0 });
+      features = t.features;
+      break;
+    } catch (e) {
+      first ??= e;
+    }
   }
+  if (!obj) throw first;
   const info = obj.map('sentry_info');
   const key = Buffer.alloc(4);
   if (!obj.adopted) {
@@ -89,7 +99,7 @@ function loadProgram(pinRoot: string): BpfObject {
     throw new SentryError(
       'KERNEL',
       `${pinRoot} holds the maps of another sentry-xdp version (ABI ${abi}, this one is ${ABI_VERSION})`,
-      'run `sentry-xdp detach --all` with the version that made them (bans are in the history store and come back at the next attach), then attach again',
+      'run `sentry-xdp detach --all` to remove them (the bans in the history store come back at the next attach), then attach again',
     );
   }
   return obj;
