@@ -1,4 +1,5 @@
 /** This host's addresses, default gateways and resolvers (the automatic never-ban list). */
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { parseResolvConf, parseRouteV4, parseRouteV6 } from '../core/host-facts.js';
@@ -32,11 +33,24 @@ export function readEphemeralRange(): [number, number] | undefined {
   return parsePortRange(read('/proc/sys/net/ipv4/ip_local_port_range'));
 }
 
-/** This host's own addresses, v4 and v6, of every interface that is up. */
+/**
+ * This host's own addresses, v4 and v6, on every interface whatever the state
+ * of its link (`ip -j addr`: an address on a link that is down for a moment is
+ * still ours); Node's own list, which skips links that are down, where `ip`
+ * cannot be run.
+ */
 export function readHostAddresses(): string[] {
   const out = new Set<string>();
-  for (const list of Object.values(networkInterfaces())) {
-    for (const a of list ?? []) out.add(a.address.replace(/%.*$/, ''));
+  const r = spawnSync('ip', ['-j', 'addr', 'show'], { encoding: 'utf8', timeout: 2000 });
+  try {
+    for (const link of JSON.parse(r.stdout) as Array<{ addr_info?: Array<{ local?: string }> }>) {
+      for (const a of link.addr_info ?? []) if (a.local) out.add(a.local);
+    }
+    return [...out].sort();
+  } catch {
+    for (const list of Object.values(networkInterfaces())) {
+      for (const a of list ?? []) out.add(a.address.replace(/%.*$/, ''));
+    }
+    return [...out].sort();
   }
-  return [...out].sort();
 }

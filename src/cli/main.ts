@@ -77,7 +77,13 @@ function printStatus(s: cmd.Status): void {
   out('interfaces:');
   if (!s.interfaces.length) out('  (none attached)');
   for (const i of s.interfaces) {
-    out(`  ${i.name.padEnd(16)} ${i.stale ? 'gone (stale link)' : `ifindex ${i.ifindex}  ${i.mode} mode  program id ${i.progId}`}`);
+    const how =
+      i.state === 'attached'
+        ? `ifindex ${i.ifindex}  ${i.mode} mode  program id ${i.progId}`
+        : i.state === 'stale'
+          ? 'gone (stale link; no daemon to attach it again)'
+          : `${i.state.toUpperCase()}${i.reason ? ` (${i.reason})` : ''}`;
+    out(`  ${i.name.padEnd(16)} ${how}`);
   }
   if (s.watch) {
     out(`watched TCP ports (${s.watch.tcp.length}): ${formatPortList(s.watch.tcp) || '(none)'}`);
@@ -181,6 +187,8 @@ export function buildProgram(): Command {
       const s = cmd.status(pathsOf(c));
       if (o.json) out(JSON.stringify(s, null, 2));
       else printStatus(s);
+      // 1 when something asked for is not protected (an interface waiting, failed, stale), as health checks expect
+      if (s.loaded && s.degraded) process.exitCode = 1;
     });
 
   program
@@ -373,7 +381,7 @@ export function buildProgram(): Command {
 export async function main(argv: string[]): Promise<number> {
   try {
     await buildProgram().parseAsync(argv);
-    return 0;
+    return typeof process.exitCode === 'number' ? process.exitCode : 0; // a verb may set it (status: 1 when degraded)
   } catch (e) {
     if (e instanceof CommanderError) {
       // commander already printed its one line; --help and --version exit 0

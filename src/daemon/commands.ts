@@ -9,6 +9,7 @@ import { readEphemeralRange, readHostAddresses } from '../adapters/host-facts.js
 import { DEST_NET, FEAT_CONNTRACK, FEAT_FRAGS } from '../core/abi.js';
 import { networkOf } from '../core/destinations.js';
 import { Destinations } from './destinations.js';
+import { InterfaceSupervisor, type IfaceState } from './supervisor.js';
 import { PeerTracker } from '../adapters/peers.js';
 import type { Config } from '../core/config.js';
 import { formatPortList } from '../core/ports.js';
@@ -16,7 +17,7 @@ import { formatDuration } from '../core/ttl.js';
 import { computeWatchSet, type Listeners, type WatchSet } from '../core/watch.js';
 import { SentryError } from '../errors.js';
 import { loadConfig } from '../adapters/config-file.js';
-import { ifNameToIndex, type AttachModeName } from '../adapters/kernel.js';
+import { ifIndexToName, ifNameToIndex, type AttachModeName } from '../adapters/kernel.js';
 import { readListeners } from '../adapters/listeners.js';
 import type { Paths } from '../adapters/paths.js';
 import { requirePrivileges } from '../adapters/privileges.js';
@@ -132,10 +133,11 @@ function describeConfig(c: Config, source: string): string {
 export async function attach(o: AttachOptions): Promise<void> {
   requirePrivileges('attach');
   const { config, source } = loadConfig(o.config);
-  for (const iface of o.ifaces) {
-    if (!ifNameToIndex(iface)) {
-      throw new SentryError('NO_INTERFACE', `no such interface: ${iface}`, 'list interfaces with `ip link`');
-    }
+  // the daemon waits for a missing interface (a PPP or VPN link at boot); --no-daemon has no one to wait
+  const present = o.ifaces.filter((iface) => ifNameToIndex(iface));
+  const missing = o.ifaces.filter((iface) => !present.includes(iface));
+  if (missing.length && !o.daemon) {
+    throw new SentryError('NO_INTERFACE', `no such interface: ${missing.join(', ')}`, 'list interfaces with `ip link`; the daemon (without --no-daemon) waits for missing ones');
   }
   const run = new RunDir(o.paths.runDir);
   const running = run.daemonPid();
@@ -172,7 +174,7 @@ export async function attach(o: AttachOptions): Promise<void> {
     syncLists(gw, config, o.paths);
     run.writeWatch(watch);
     try {
-      for (const iface of o.ifaces) {
+      for (const iface of present) {
         const ours = gw.attachedTo(iface);
         if (ours) {
           served.push(iface);
@@ -267,6 +269,14 @@ export async function attach(o: AttachOptions): Promise<void> {
     }
     const peers = followPeers(gw, rep);
     if (peers) cleanup.push(async () => peers.stop());
+    const supervisor = new InterfaceSupervisor(gw, o.mode, [...o.ifaces], (l) => rep.info(l));
+    for (const a of served) supervisor.attached(a, gw.attachedTo(a)?.mode ?? 'unknown');
+    const ifnames = new Map<number, string>();
+    const ifname = (i: number): string => {
+      let n = ifnames.get(i);
+      if (!n) ifnames.set(i, (n = ifIndexToName(i) ?? `if${i}`));
+      return n;
+    };
     const hooks = new HookRunner({
       timeoutMs: config.hooks.timeout * 1000,
       onResult: (r) => {
@@ -315,6 +325,7 @@ export async function attach(o: AttachOptions): Promise<void> {
       }
       if (now >= nextWatch) {
         nextWatch = now + 1000;
+        if (supervisor.tick()) ifnames.clear();
         const moved = dests.follow(readHostAddresses(), config);
         if (moved) rep.info(`this host's addresses changed (${[...moved.added.map((a) => `+${a}`), ...moved.removed.map((a) => `-${a}`)].join(' ')}); protecting what it holds now`);
         const heard = readListeners();
@@ -343,20 +354,21 @@ export async function attach(o: AttachOptions): Promise<void> {
       hooks,
       hostsDeny: new HostsDeny(config.hooks.hosts_deny_file, (l) => rep.info(l)),
       refreshLists: () => syncLists(gwRef, config, o.paths),
+      ifname,
       // bounded: this host's address, or the protected network (never one series per LAN host)
       destinationLabel: (ev) => (ev.dscope === DEST_NET ? (networkOf(ev.destination, config.protect.networks) ?? 'protected network') : ev.destination),
       onTick: (t) => {
         if (Date.now() - lastStats < 1000) return;
         lastStats = Date.now();
-        run.writeDaemonStats({ ...t, hooks: hooks.stats(), livePeers: peers ? peers.stats().peers : null });
+        run.writeDaemonStats({ ...t, hooks: hooks.stats(), livePeers: peers ? peers.stats().peers : null, interfaces: supervisor.states() });
       },
     });
     await hooks.idle();
     if (why === 'removed') {
       o.reporter.info(`the pinned program was removed from ${o.paths.pinRoot} (detach --all); the daemon stops`);
     } else if (o.detachOnExit) {
-      for (const iface of served) detachIface(o.paths.pinRoot, iface);
-      o.reporter.info(`detached from ${served.join(', ')} (--detach-on-exit)`);
+      for (const iface of supervisor.wanted) detachIface(o.paths.pinRoot, iface);
+      o.reporter.info(`detached from ${supervisor.wanted.join(', ')} (--detach-on-exit)`);
     } else {
       o.reporter.info('daemon stopped; the program stays attached and bans stay enforced');
     }
@@ -461,7 +473,7 @@ export interface Status {
   loaded: boolean;
   daemonPid: number | null;
   daemon: Record<string, unknown> | null;
-  interfaces: AttachedIface[];
+  interfaces: StatusIface[];
   counters: Record<string, string>;
   bansInForce: number;
   watch: WatchSet | null;
@@ -471,6 +483,23 @@ export interface Status {
   awareness?: { sockets: true; conntrack: boolean; livePeers: number | null };
   /** Loaded as multi-buffer XDP (xdp.frags). */
   multiBuffer?: boolean;
+  /** Something asked for is not protected: an interface waiting, failed or stale. */
+  degraded: boolean;
+}
+
+export type StatusIface = AttachedIface & { state: 'attached' | 'waiting' | 'failed' | 'stale'; reason?: string };
+
+/** The pinned links, as the daemon's supervisor sees them, and the interfaces it still waits for. */
+function interfaceStates(pinned: AttachedIface[], daemon: Record<string, IfaceState> | undefined): StatusIface[] {
+  const out: StatusIface[] = pinned.map((i) => {
+    const d = daemon?.[i.name];
+    return i.stale ? { ...i, state: d && d.state !== 'attached' ? d.state : 'stale', ...(d?.reason ? { reason: d.reason } : {}) } : { ...i, state: 'attached' };
+  });
+  for (const [name, d] of Object.entries(daemon ?? {})) {
+    if (out.some((i) => i.name === name) || d.state === 'attached') continue;
+    out.push({ name, ifindex: 0, progId: 0, mode: '-', stale: false, state: d.state, ...(d.reason ? { reason: d.reason } : {}) });
+  }
+  return out.sort((a, b) => a.name.localeCompare(b.name));
 }
 
 export function status(paths: Paths): Status {
@@ -483,17 +512,20 @@ export function status(paths: Paths): Status {
     watch: run.readWatch() ?? null,
   };
   if (!existsSync(`${paths.pinRoot}/prog`)) {
-    return { ...base, loaded: false, interfaces: [], counters: {}, bansInForce: 0 };
+    return { ...base, loaded: false, interfaces: [], counters: {}, bansInForce: 0, degraded: true };
   }
   const gw = Gateway.open(paths.pinRoot);
   try {
     const counters = Object.fromEntries(Object.entries(gw.stats()).map(([k, v]) => [k.toLowerCase(), v.toString()]));
     const b = gw.bansInForce();
-    const peers = (base.daemon as { livePeers?: number | null } | null)?.livePeers;
+    const d = base.daemon as { livePeers?: number | null; interfaces?: Record<string, IfaceState> } | null;
+    const peers = d?.livePeers;
+    const interfaces = interfaceStates(gw.interfaces(), d?.interfaces);
     return {
       ...base,
       loaded: true,
-      interfaces: gw.interfaces(),
+      interfaces,
+      degraded: interfaces.some((i) => i.state !== 'attached'),
       counters,
       bansInForce: b.v4 + b.v6 + b.cidr4 + b.cidr6,
       scope: new Destinations(gw.obj).read(),

@@ -130,6 +130,8 @@ export interface DaemonOptions {
   onLoop?: () => Promise<void> | void;
   /** Called on every loop turn with the daemon's totals. */
   onTick?: (t: DaemonTotals & { nftHealthy: boolean | null; history: object }) => void;
+  /** An interface's name by index, as it is now (the supervisor follows renames); default: cached forever. */
+  ifname?: (ifindex: number) => string;
   /** The metrics label of an alert's destination (bounded: this host's address or a protected network). */
   destinationLabel?: (ev: AlertEvent) => string;
   sweepMs?: number;
@@ -151,14 +153,16 @@ export async function runDaemon(gw: Gateway, opts: DaemonOptions): Promise<'sign
   }
 
   const names = new Map<number, string>();
-  const ifname = (i: number) => {
-    let n = names.get(i);
-    if (!n) {
-      n = ifIndexToName(i) ?? `if${i}`;
-      names.set(i, n);
-    }
-    return n;
-  };
+  const ifname =
+    opts.ifname ??
+    ((i: number) => {
+      let n = names.get(i);
+      if (!n) {
+        n = ifIndexToName(i) ?? `if${i}`;
+        names.set(i, n);
+      }
+      return n;
+    });
 
   const runHooks = (stage: 'ban' | 'cmd-only', a: Alert) => {
     const h = cfg.hooks;

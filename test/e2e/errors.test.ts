@@ -23,10 +23,10 @@ function assertOneLineError(r: RunResult, what: string, re?: RegExp): string {
   return lines[0]!;
 }
 
-test('attach to an unknown interface fails with one line and pins nothing', { timeout: 30_000 }, async (t) => {
+test('attach --no-daemon to an unknown interface fails with one line and pins nothing (the daemon would wait for it)', { timeout: 30_000 }, async (t) => {
   const lab = createLab(t);
-  const r = await lab.cli(['attach', 'nosuch0', '--config', lab.writeConfig('good.yaml', GOOD)], { timeoutMs: 15_000 });
-  assertOneLineError(r, 'attach nosuch0', /nosuch0/);
+  const r = await lab.cli(['attach', 'nosuch0', '--no-daemon', '--config', lab.writeConfig('good.yaml', GOOD)], { timeoutMs: 15_000 });
+  assertOneLineError(r, 'attach nosuch0 --no-daemon', /no such interface: nosuch0/);
   assert.equal(r.stdout, '', `nothing should be printed on stdout\n${describeRun(r)}`);
   assert.ok(!existsSync(lab.pinRoot), `a failed attach must not leave ${lab.pinRoot} behind`);
 });

@@ -93,6 +93,8 @@ export interface ClientSummary {
   failed: number;
   errors: Record<string, number>;
   source_ports: number;
+  /** Distinct source addresses bound (with src or srcRange). */
+  source_addresses: number;
   elapsed_ms: number;
 }
 
@@ -107,6 +109,10 @@ export interface ClientOptions {
   port: number;
   count: number;
   src?: string;
+  /** "FIRST-LAST": source addresses, cycled, one per exchange (many clients from one process). */
+  srcRange?: string;
+  /** UDP without dns: pad each datagram to this many bytes (a large one is fragmented). */
+  size?: number;
   /** "LO-HI": source ports, cycled (SO_REUSEADDR). */
   sportRange?: string;
   dns?: boolean;
@@ -315,6 +321,32 @@ export class GatewayLab extends GatewaySide {
   }
 
 
+  /** Runs `ip -n NS -batch FILE` with these lines; throws with the output when it fails. */
+  private async ipBatch(ns: string, lines: string[]): Promise<void> {
+    const file = join(this.confDir, `ip-batch-${ns}-${Date.now()}`);
+    writeFileSync(file, `${lines.join('\n')}\n`);
+    const r = await run(['ip', '-n', ns, '-batch', file], { timeoutMs: 30_000 });
+    rmSync(file, { force: true });
+    if (r.code !== 0) throw new Error(`gateway lab: ip -batch failed: ${describeRun(r)}`);
+  }
+
+  /** More LAN hosts: IPv4 addresses of LAN.net4 held by the LAN namespace. */
+  async addLanHosts(addrs: readonly string[]): Promise<void> {
+    await this.ipBatch(this.lanNs, addrs.map((a) => `addr add ${a}/24 dev ${this.lanIf}`));
+  }
+
+  /**
+   * More outside clients: `addrs` (IPv4, /32 each, inside `net`, which must lie
+   * outside OUTSIDE.net4 and LAN.net4) held by the outside namespace; the
+   * gateway routes `net` via the outside namespace (one neighbour entry, not
+   * one per client) and the LAN via the gateway.
+   */
+  async addOutsideClients(net: string, addrs: readonly string[]): Promise<void> {
+    await this.ipBatch(this.outNs, addrs.map((a) => `addr add ${a}/32 dev ${this.outIf}`));
+    await this.ipBatch(this.gwNs, [`route add ${net} via ${OUTSIDE.client} dev ${this.gwOutIf}`]);
+    await this.ipBatch(this.lanNs, [`route add ${net} via ${LAN.gw} dev ${this.lanIf}`]);
+  }
+
   /** A command in the outside namespace (scanner, clients, upstream resolver). */
   outside(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
     return run(['ip', 'netns', 'exec', this.outNs, ...argv], opts);
@@ -362,9 +394,10 @@ export class GatewayLab extends GatewaySide {
    * Starts a Python script of test/fixtures/lab/ in the background in a
    * namespace and waits for its `ready` line; killed at teardown.
    */
-  async startScript(ns: 'outside' | 'lan', script: string, args: string[], timeoutMs = 10_000): Promise<LabChild> {
-    const nsName = ns === 'outside' ? this.outNs : this.lanNs;
-    const argv = ['ip', 'netns', 'exec', nsName, python(), '-u', join(FIXTURES, script), ...args];
+  async startScript(ns: 'outside' | 'lan' | 'gw', script: string, args: string[], timeoutMs = 10_000): Promise<LabChild> {
+    const enter =
+      ns === 'gw' ? ['nsenter', `--net=/run/netns/${this.gwNs}`, '--'] : ['ip', 'netns', 'exec', ns === 'outside' ? this.outNs : this.lanNs];
+    const argv = [...enter, python(), '-u', join(FIXTURES, script), ...args];
     // its own process group, so teardown can kill it whatever it started
     const child = spawn(argv[0]!, argv.slice(1), { env: { ...process.env, PATH }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const name = `${script} ${args.join(' ')} (${ns})`;
@@ -413,6 +446,8 @@ export class GatewayLab extends GatewaySide {
       '--count',
       String(c.count),
       ...(c.src ? ['--src', c.src] : []),
+      ...(c.srcRange ? ['--src-range', c.srcRange] : []),
+      ...(c.size ? ['--size', String(c.size)] : []),
       ...(c.sportRange ? ['--sport-range', c.sportRange] : []),
       ...(c.dns ? ['--dns'] : []),
       ...(c.timeoutS !== undefined ? ['--timeout', String(c.timeoutS)] : []),
@@ -436,9 +471,11 @@ export class GatewayLab extends GatewaySide {
   /**
    * nmap from the outside namespace, small and fast, with every port's state.
    * `src` other than the scanner's (primary) address is set with -S/-e.
+   * `target` may be a list of addresses (one family).
    */
-  async nmap(src: string, scan: string[], ports: string, target: string): Promise<NmapResult> {
-    const v6 = target.includes(':');
+  async nmap(src: string, scan: string[], ports: string, target: string | string[]): Promise<NmapResult> {
+    const targets = typeof target === 'string' ? [target] : target;
+    const v6 = targets[0]!.includes(':');
     const primary = v6 ? OUTSIDE.scanner6 : OUTSIDE.scanner;
     const argv = [
       'nmap',
@@ -460,7 +497,7 @@ export class GatewayLab extends GatewaySide {
       ports,
       '-oX',
       '-',
-      target,
+      ...targets,
     ];
     return parseNmap(await this.outside(argv, { timeoutMs: 60_000 }));
   }

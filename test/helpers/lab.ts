@@ -238,7 +238,8 @@ export interface StatusJson {
   pinRoot: string;
   loaded: boolean;
   daemonPid: number | null;
-  interfaces: Array<{ name: string; ifindex: number; progId: number; mode: string; stale: boolean }>;
+  interfaces: Array<{ name: string; ifindex: number; progId: number; mode: string; stale: boolean; state: string; reason?: string }>;
+  degraded: boolean;
   counters: Record<string, string>;
   bansInForce: number;
   watch: { tcp: number[]; udp: number[]; skipped: unknown[] } | null;
@@ -362,10 +363,10 @@ export class GatewaySide {
     return p;
   }
 
-  /** `sentry-xdp status --json`, parsed. */
+  /** `sentry-xdp status --json`, parsed (exit 1 means degraded: an interface not protected, still JSON). */
   async status(): Promise<StatusJson> {
     const r = await this.cli(['status', '--json']);
-    if (r.code !== 0) throw new Error(`status --json failed: ${describeRun(r)}`);
+    if (r.code !== 0 && r.code !== 1) throw new Error(`status --json failed: ${describeRun(r)}`);
     try {
       return JSON.parse(r.stdout) as StatusJson;
     } catch (e) {
