@@ -271,7 +271,7 @@ struct pkt {
 	__u8 dscope; /* SX_DEST_*, once the destination was checked */
 	__u8 frag;   /* 0: not a fragment; 1: the first of several; 2: a later one */
 	__u16 frag_off; /* a later fragment's offset, in bytes */
-	__u16 l4len;    /* bytes of L4 header and data in this packet, by the IP length fields */
+	__u16 l4len;    /* a first fragment's bytes of L4 header and data, by the IP length fields */
 	__be16 sport;
 	__be16 dport;
 };
@@ -332,17 +332,20 @@ static __always_inline int parse_ipv4(void **cur, void *end, struct pkt *p)
 	p->daddr.in6_u.u6_addr32[2] = bpf_htonl(0xffff);
 	p->daddr.in6_u.u6_addr32[3] = ip->daddr;
 	*cur = (void *)ip + hlen;
-	__u16 tot = bpf_ntohs(ip->tot_len);
-	if (tot < hlen)
-		return -1;
-	p->l4len = tot - hlen;
+	if (!(ip->frag_off & bpf_htons(0x3fff)))
+		return ip->protocol; /* the common case: not a fragment */
 	__u16 fo = bpf_ntohs(ip->frag_off);
 	if (fo & 0x1fff) {
 		p->frag = 2;
 		p->frag_off = (fo & 0x1fff) * 8;
-	} else if (fo & 0x2000) {
-		p->frag = 1;
+		return ip->protocol;
 	}
+	/* the first of several: how much of its L4 header it carries, by its length field */
+	__u16 tot = bpf_ntohs(ip->tot_len);
+	if (tot < hlen)
+		return -1;
+	p->frag = 1;
+	p->l4len = tot - hlen;
 	return ip->protocol;
 }
 
