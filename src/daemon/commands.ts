@@ -166,13 +166,18 @@ export async function attach(o: AttachOptions): Promise<void> {
   try {
     gw = Gateway.open(o.paths.pinRoot);
     const dests = new Destinations(gw.obj);
-    dests.sync(readHostAddresses(), config);
     const watch = computeWatchSet(config, readListeners());
-    gw.writeConfig(config);
-    gw.writePorts(watch);
-    gw.writeTtlRules(ttlRules(config));
-    syncLists(gw, config, o.paths);
-    run.writeWatch(watch);
+    // one authority: while a daemon runs, only its config goes into the kernel (an
+    // `attach IFACE --no-daemon` without -c must not write the defaults under it)
+    const daemonRuns = !o.daemon && running;
+    if (!daemonRuns) {
+      dests.sync(readHostAddresses(), config);
+      gw.writeConfig(config);
+      gw.writePorts(watch);
+      gw.writeTtlRules(ttlRules(config));
+      syncLists(gw, config, o.paths);
+      run.writeWatch(watch);
+    }
     try {
       for (const iface of present) {
         const ours = gw.attachedTo(iface);
@@ -192,6 +197,10 @@ export async function attach(o: AttachOptions): Promise<void> {
     } catch (e) {
       for (const a of attached) detachIface(o.paths.pinRoot, a.name); // all or nothing
       throw e;
+    }
+    if (daemonRuns) {
+      o.reporter.info(`a daemon runs (pid ${running}): the kernel keeps its config, and it supervises ${served.join(', ')} from now on`);
+      return;
     }
     o.reporter.info(describeConfig(config, source));
     for (const line of summarizeWatch(watch)) o.reporter.info(line);

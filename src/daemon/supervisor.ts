@@ -51,6 +51,13 @@ export class InterfaceSupervisor {
   private followRenames(): boolean {
     let renamed = false;
     for (const link of listInterfaces(this.gw.linksDir)) {
+      if (!link.stale && !this.wanted.includes(link.name) && ifIndexToName(link.ifindex) === link.name) {
+        // attached while we run (`attach IFACE --no-daemon`): handed to us
+        this.wanted.push(link.name);
+        this.state.set(link.name, { state: 'attached', mode: link.mode });
+        this.say(`${link.name}: attached by another command; supervised from now on`);
+        continue;
+      }
       const now = link.ifindex ? ifIndexToName(link.ifindex) : undefined;
       if (!now || now === link.name || existsSync(join(this.gw.linksDir, now))) continue;
       renameSync(join(this.gw.linksDir, link.name), join(this.gw.linksDir, now));

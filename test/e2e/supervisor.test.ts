@@ -96,3 +96,25 @@ test('a renamed interface: detection goes on, status shows the new name, and det
   await sleep(1500);
   assert.deepEqual((await statusOf(lab)).json.interfaces, [], 'the daemon does not attach it again');
 });
+
+test('attach OTHER --no-daemon while a daemon runs leaves the daemon\'s config in the kernel and hands OTHER to it', { timeout: 60_000 }, async (t) => {
+  const lab = createLab(t);
+  const d = await lab.startDaemon({ config: lab.writeConfig('s.yaml', 'tcp_ports: "1,11,15,79,111"\nban_ttl: 10m\n') });
+  const other = `sxo${process.pid % 100000}x`;
+  await mustRun(['ip', '-n', lab.gwNs, 'link', 'add', other, 'type', 'veth', 'peer', 'name', `${other}p`]);
+  await mustRun(['ip', '-n', lab.gwNs, 'link', 'set', other, 'up']);
+  const a = await lab.cli(['attach', other, '--no-daemon']); // no -c: the defaults must not reach the kernel
+  assert.equal(a.code, 0, describeRun(a));
+  assert.match(a.stdout, /a daemon runs \(pid \d+\): the kernel keeps its config/, describeRun(a));
+  await d.waitForLine(new RegExp(`^sentry-xdp: ${esc(other)}: attached by another command; supervised from now on`), 5000);
+  const port = async (p: number) => {
+    const r = await run(['bpftool', '-j', 'map', 'lookup', 'pinned', `${lab.pinRoot}/sentry_ports`, 'key', ...[p & 255, p >> 8, 0, 0].map(String)]);
+    assert.equal(r.code, 0, describeRun(r));
+    return (JSON.parse(r.stdout) as { value: string[] }).value[0];
+  };
+  assert.equal(await port(79), '0x01', 'a port of the running config is still watched');
+  assert.equal(await port(143), '0x00', "a port of the built-in defaults (not in the daemon's config) did not come back");
+  assert.deepEqual((await lab.status()).watch?.tcp, [1, 11, 15, 79, 111]);
+  const scan = await lab.nmap(['-sS'], '79');
+  assert.deepEqual([...scan.states.keys()], ['filtered'], describeRun(scan.run));
+});
