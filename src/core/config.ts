@@ -51,6 +51,10 @@ const service = z.string().transform((v, ctx) => {
   }
 });
 
+/** Capacities of the kernel maps these settings fill (bpf/sentry_shared.h, bpf/sentry.bpf.c). */
+export const MAX_TTL_RULES = 4096;
+export const MAX_PROTECTED_NETWORKS = 8192; // sentry_protect_v4/v6 hold 16 384, this host's addresses too
+
 /** BLOCK_TCP / BLOCK_UDP: 0 log only, 1 block, 2 run the external command only. */
 const blockMode = z
   .union([z.boolean(), z.literal(0), z.literal(1), z.literal(2)])
@@ -80,7 +84,10 @@ export const ConfigSchema = z
     /** Per-CIDR ban lengths for automatic bans; the most specific match wins. */
     ttl_rules: z
       .array(z.object({ cidr: cidr('ttl_rules'), ttl: duration('ttl_rules.ttl', true) }).strict())
-      .default([]),
+      .default([])
+      .refine((rules) => [4, 6].every((fam) => rules.filter((r) => typeof r?.cidr === 'string' && r.cidr.includes(':') === (fam === 6)).length <= MAX_TTL_RULES), {
+        message: `more than ${MAX_TTL_RULES} rules of one address family (the kernel's TTL tries hold ${MAX_TTL_RULES} each)`,
+      }),
     /** Repeat offenders: the n-th ban within `lookback` lasts ttl * factor^(n-1), at most `max`. */
     escalation: z
       .object({
@@ -98,7 +105,7 @@ export const ConfigSchema = z
      */
     protect: z
       .object({
-        networks: z.array(cidr('protect.networks')).default([]),
+        networks: z.array(cidr('protect.networks')).max(MAX_PROTECTED_NETWORKS, `at most ${MAX_PROTECTED_NETWORKS} networks`).default([]),
         services: z
           .array(service)
           .default([])
@@ -109,7 +116,7 @@ export const ConfigSchema = z
       .strict()
       .default({}),
     /** PortSentry's ignore file: never counted, never banned. */
-    allow: z.array(cidr('allow')).default([]),
+    allow: z.array(cidr('allow')).max(8192, 'at most 8192 entries (the kernel allow tries hold 16 384 with the never-ban list)').default([]),
     /** Detected and logged, never banned. `auto` adds this host's addresses, gateways and resolvers. */
     never_ban: z
       .object({

@@ -319,11 +319,14 @@ export async function attach(o: AttachOptions): Promise<void> {
       if (reloadWanted) {
         reloadWanted = false;
         try {
+          // everything is validated (schema, ranges, map capacities) before the kernel is touched;
+          // the switch of trigger and blocking (sentry_config) comes last
           const next = loadConfig(o.config);
+          const rules = ttlRules(next.config);
           dests.sync(readHostAddresses(), next.config);
-          gwRef.writeConfig(next.config);
-          gwRef.writeTtlRules(ttlRules(next.config));
+          gwRef.writeTtlRules(rules);
           syncLists(gwRef, next.config, o.paths);
+          gwRef.writeConfig(next.config);
           Object.assign(config, next.config);
           nextWatch = 0;
           rep.info(`reloaded ${next.source}: ${describeConfig(config, next.source).replace(/^config: [^;]*; /, '')}`);

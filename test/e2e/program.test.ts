@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ABI_VERSION } from '../../src/core/abi.js';
-import { ATK4, createLab, describeRun, GW4, requireTools, run, sleep } from '../helpers/lab.js';
+import { writeFileSync } from 'node:fs';
+import { ATK4, BIN, createLab, describeRun, GW4, requireTools, run, sleep } from '../helpers/lab.js';
 
 test('an MTU-9000 veth attaches in native mode; an 8 000-byte ping passes; the MTU can change while attached; a scan is banned', { timeout: 60_000 }, async (t) => {
   requireTools('nmap', 'ping');
@@ -54,4 +55,24 @@ test('pinned maps of another ABI version are refused with one line, and nothing 
   assert.match(again.stdout, new RegExp(`"value":\\["0x0${other}"`), `sentry_info still says ABI ${other}: ${again.stdout}`);
   const gone = await lab.cli(['detach', '--all']);
   assert.equal(gone.code, 0, `detach --all removes maps of another version: ${describeRun(gone)}`);
+});
+
+test('a reload refused for capacity (5 000 ttl_rules) leaves the kernel exactly as it was: a scan is still banned', { timeout: 60_000 }, async (t) => {
+  requireTools('bpftool', 'nmap');
+  const lab = createLab(t);
+  const cfg = lab.writeConfig('r.yaml', 'tcp_ports: "1,11,15"\nban_ttl: 10m\n');
+  const d = await lab.startDaemon({ config: cfg });
+  const dump = async (map: string) => (await run(['bpftool', '-j', 'map', 'dump', 'pinned', `${lab.pinRoot}/${map}`])).stdout;
+  const before = await Promise.all(['sentry_config', 'sentry_ttl_v4', 'sentry_ports'].map(dump));
+  const rules = Array.from({ length: 5000 }, (_, i) => `  - { cidr: 10.${i >> 8}.${i & 255}.0/24, ttl: 1m }`);
+  writeFileSync(cfg, ['tcp_ports: "1,11,15"', 'ban_ttl: 10m', 'block_tcp: 0', 'scan_trigger: 3', 'ttl_rules:', ...rules, ''].join('\n'));
+  const r = await lab.cli(['reload']);
+  assert.equal(r.code, 0, describeRun(r));
+  await d.waitForLine(/^sentry-xdp: reload refused, the running config stays: .*ttl_rules: more than 4096 rules of one address family/, 5000);
+  assert.deepEqual(await Promise.all(['sentry_config', 'sentry_ttl_v4', 'sentry_ports'].map(dump)), before, 'the kernel is as it was');
+  const chk = await run([BIN, 'config', 'check', cfg]);
+  assert.notEqual(chk.code, 0, `config check refuses it too\n${describeRun(chk)}`);
+  const scan = await lab.nmap(['-sS'], '1,11,15');
+  assert.deepEqual([...scan.states.keys()], ['filtered'], describeRun(scan.run));
+  await d.waitForLine(new RegExp(`^attackalert: Host ${ATK4.replaceAll('.', '\\.')} has been blocked via XDP drop`), 5000);
 });
