@@ -928,28 +928,33 @@ int sentry_xdp(struct xdp_md *ctx)
 		return verdict(XDP_DROP);
 	__u8 never_ban = listed == SX_NEVER_BAN;
 
-	if (l4 == -3)
-		count(SX_STAT_V6_CHAIN_LONG);
-	else if (p.frag == 2 && !(l4 == IPPROTO_TCP && p.frag_off < sizeof(struct tcphdr))) {
-		count(SX_STAT_FRAGMENTS); /* a later fragment that leaves the L4 header alone */
-		return verdict(XDP_PASS);
-	}
-
-	struct sx_config *cfg = bpf_map_lookup_elem(&sentry_config, &zero);
-	if (!cfg || !cfg->enabled)
-		return verdict(XDP_PASS);
-
-	if (l4 == -3) { /* a chain we do not follow: a probe of what we protect */
-		p.dscope = dest_scope(&p);
-		if (!p.dscope) {
-			count(SX_STAT_NOT_PROTECTED);
+	struct sx_config *cfg;
+	if (l4 < 0 || p.frag == 2) { /* the rare shapes: a chain we do not follow, a later fragment */
+		if (l4 == -3)
+			count(SX_STAT_V6_CHAIN_LONG);
+		else if (!(l4 == IPPROTO_TCP && p.frag_off < sizeof(struct tcphdr))) {
+			count(SX_STAT_FRAGMENTS); /* a later fragment that leaves the L4 header alone */
 			return verdict(XDP_PASS);
 		}
-		return verdict(on_probe(ctx, &p, SX_KIND_V6CHAIN, cfg, bpf_ktime_get_coarse_ns(), never_ban));
+		cfg = bpf_map_lookup_elem(&sentry_config, &zero);
+		if (!cfg || !cfg->enabled)
+			return verdict(XDP_PASS);
+		if (l4 == -3) { /* a chain we do not follow: a probe of what we protect */
+			p.dscope = dest_scope(&p);
+			if (!p.dscope) {
+				count(SX_STAT_NOT_PROTECTED);
+				return verdict(XDP_PASS);
+			}
+			return verdict(on_probe(ctx, &p, SX_KIND_V6CHAIN, cfg, bpf_ktime_get_coarse_ns(), never_ban));
+		}
+		p.l4proto = l4;
+		return verdict(on_evasion(ctx, &p, cfg, never_ban)); /* overlaps the TCP header */
 	}
+
+	cfg = bpf_map_lookup_elem(&sentry_config, &zero);
+	if (!cfg || !cfg->enabled)
+		return verdict(XDP_PASS);
 	p.l4proto = l4;
-	if (p.frag == 2) /* overlaps the TCP header */
-		return verdict(on_evasion(ctx, &p, cfg, never_ban));
 
 	__u8 kind = SX_KIND_NONE;
 	int sweepable = 0;
