@@ -11,6 +11,7 @@ import { networkOf } from '../core/destinations.js';
 import { Destinations } from './destinations.js';
 import { InterfaceSupervisor, type IfaceState } from './supervisor.js';
 import { PeerTracker } from '../adapters/peers.js';
+import { claimInstance } from '../adapters/instance-lock.js';
 import type { Config } from '../core/config.js';
 import { formatPortList } from '../core/ports.js';
 import { formatDuration } from '../core/ttl.js';
@@ -158,11 +159,19 @@ export async function attach(o: AttachOptions): Promise<void> {
   } finally {
     existing?.close();
   }
-  if (o.daemon) run.claimDaemon();
+  // one daemon per nft table per network namespace (a second one would rewrite the first one's table)
+  const claim = o.daemon && config.nft.enabled ? await claimInstance(config.nft.table, { pid: process.pid, pinRoot: o.paths.pinRoot }) : undefined;
+  try {
+    if (o.daemon) run.claimDaemon();
+  } catch (e) {
+    await claim?.release();
+    throw e;
+  }
   let gw: Gateway | undefined;
   const attached: AttachedIface[] = [];
   const served: string[] = [];
   const cleanup: Array<() => Promise<void>> = [];
+  if (claim) cleanup.push(() => claim.release());
   try {
     gw = Gateway.open(o.paths.pinRoot);
     const dests = new Destinations(gw.obj);

@@ -4,6 +4,7 @@
  * says which are waiting (exit 1 until everything asked for is attached).
  */
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { test } from 'node:test';
 import { ATK4, ATK6, createLab, describeRun, GW4, GW6, run, sleep, type Lab } from '../helpers/lab.js';
 
@@ -117,4 +118,19 @@ test('attach OTHER --no-daemon while a daemon runs leaves the daemon\'s config i
   assert.deepEqual((await lab.status()).watch?.tcp, [1, 11, 15, 79, 111]);
   const scan = await lab.nmap(['-sS'], '79');
   assert.deepEqual([...scan.states.keys()], ['filtered'], describeRun(scan.run));
+});
+
+test('a second daemon in the same network namespace (its own pin root) is refused with one line naming the first', { timeout: 60_000 }, async (t) => {
+  const lab = createLab(t);
+  const d = await lab.startDaemon({ config: lab.writeConfig('s.yaml', CONFIG) });
+  const other = `sxq${process.pid % 100000}x`;
+  await mustRun(['ip', '-n', lab.gwNs, 'link', 'add', other, 'type', 'veth', 'peer', 'name', `${other}p`]);
+  const env = { SENTRY_XDP_PIN_ROOT: `${lab.pinRoot}-b`, SENTRY_XDP_RUN_DIR: `${lab.runDir}-b`, SENTRY_XDP_STATE_DIR: `${lab.stateDir}-b` };
+  t.after(() => run(['rm', '-rf', env.SENTRY_XDP_RUN_DIR, env.SENTRY_XDP_STATE_DIR]));
+  const r = await lab.cli(['attach', other, '--config', lab.writeConfig('b.yaml', CONFIG)], { env, timeoutMs: 15_000 });
+  assert.notEqual(r.code, 0, describeRun(r));
+  assert.match(r.stderr, new RegExp(`^sentry-xdp: another sentry-xdp daemon \\(pid \\d+, pins in ${esc(lab.pinRoot)}\\) already runs in this network namespace with nftables table inet sentry_xdp; `), describeRun(r));
+  assert.equal(r.stderr.trim().split('\n').length, 1, describeRun(r));
+  assert.ok(!existsSync(`${env.SENTRY_XDP_PIN_ROOT}/prog`), 'the refused daemon loaded nothing');
+  assert.equal(d.exited, false, 'the first daemon goes on');
 });
