@@ -25,6 +25,7 @@ import {
   requireTools,
   sleep,
   type Daemon,
+  type DaemonEvent,
   type Lab,
   type NmapResult,
   type RunResult,
@@ -66,18 +67,10 @@ const ACK_SCANS: Scan[] = [
   { args: ['-sM'], v6: false, kind: 'maimon', counter: 'probe_maimon', fragments: false },
 ];
 
-type Event = Record<string, unknown> & { event?: string };
+type Event = DaemonEvent;
 
 /** The daemon's JSON lines (from index `from` on); a line that is not JSON fails the test. */
-function events(d: Daemon, from = 0): Event[] {
-  return d.lines.slice(from).map((l) => {
-    try {
-      return JSON.parse(l) as Event;
-    } catch {
-      return assert.fail(`with --json every daemon line should be JSON; this one is not: ${l}\n${d.output()}`);
-    }
-  });
-}
+const events = (d: Daemon, from = 0): Event[] => d.events(from);
 
 const num = (s: StatusJson, name: string) => BigInt(s.counters[name] ?? '0');
 const delta = (a: StatusJson, b: StatusJson, name: string) => num(b, name) - num(a, name);

@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isDeepStrictEqual } from 'node:util';
-import { describeRun, requireTools, sleep, type Daemon, type NmapResult, type StatusJson } from '../helpers/lab.js';
+import { describeRun, requireTools, sleep, type Daemon, type DaemonEvent, type NmapResult, type StatusJson } from '../helpers/lab.js';
 import { createGatewayLab, LAN, OUTSIDE, type ClientResult, type GatewayLab } from '../helpers/gateway-lab.js';
 
 const TCP_PORTS = '1,11,143,445';
@@ -30,19 +30,11 @@ const PROTECT_YAML = [
 const protectConfig = () => [...PORTS_YAML, ...PROTECT_YAML, ''].join('\n');
 const noProtectConfig = () => [...PORTS_YAML, ''].join('\n');
 
-type Event = Record<string, unknown> & { event?: string };
+type Event = DaemonEvent;
 type Ctx = () => Promise<string>;
 
 /** The daemon's JSON lines (from index `from` on); a line that is not JSON fails the test. */
-function events(d: Daemon, from = 0): Event[] {
-  return d.lines.slice(from).map((l) => {
-    try {
-      return JSON.parse(l) as Event;
-    } catch {
-      return assert.fail(`with --json every daemon line should be JSON; this one is not: ${l}\n${d.output()}`);
-    }
-  });
-}
+const events = (d: Daemon, from = 0): Event[] => d.events(from);
 
 const alertsOf = (d: Daemon, from = 0) => events(d, from).filter((e) => e.event === 'alert');
 

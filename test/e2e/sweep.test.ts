@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isDeepStrictEqual } from 'node:util';
-import { describeRun, parseNmap, requireTools, sleep, type Daemon, type NmapResult, type RunResult, type StatusJson } from '../helpers/lab.js';
+import { describeRun, parseNmap, requireTools, sleep, type Daemon, type DaemonEvent, type NmapResult, type RunResult, type StatusJson } from '../helpers/lab.js';
 import { createGatewayLab, LAN, OUTSIDE, type ClientResult, type GatewayLab } from '../helpers/gateway-lab.js';
 
 const PORTS_YAML = ['tcp_ports: "1,11,143,445"', 'udp_ports: "161,32770-32774"', 'ban_ttl: 10m'];
@@ -39,19 +39,11 @@ const range = (from: number, to: number) => `${clientAddr(from)}-${clientAddr(to
 /** Services for the fragmented traffic: UDP echo (port 7, not watched) on the gateway and on the LAN's IPv6 server. */
 const ECHO_PORT = 7;
 
-type Event = Record<string, unknown> & { event?: string };
+type Event = DaemonEvent;
 type Ctx = () => Promise<string>;
 
 /** The daemon's JSON lines (from index `from` on); a line that is not JSON fails the test. */
-function events(d: Daemon, from = 0): Event[] {
-  return d.lines.slice(from).map((l) => {
-    try {
-      return JSON.parse(l) as Event;
-    } catch {
-      return assert.fail(`with --json every daemon line should be JSON; this one is not: ${l}\n${d.output()}`);
-    }
-  });
-}
+const events = (d: Daemon, from = 0): Event[] => d.events(from);
 
 async function expectEqual(actual: unknown, expected: unknown, what: string, ctx: Ctx): Promise<void> {
   if (!isDeepStrictEqual(actual, expected)) assert.deepEqual(actual, expected, `${what}\n${await ctx()}`);

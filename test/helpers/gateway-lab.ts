@@ -38,6 +38,7 @@ import {
   type NmapResult,
   type RunOptions,
   type RunResult,
+  nmapArgv,
   parseNmap,
   PATH,
   pidAlive,
@@ -477,28 +478,7 @@ export class GatewayLab extends GatewaySide {
     const targets = typeof target === 'string' ? [target] : target;
     const v6 = targets[0]!.includes(':');
     const primary = v6 ? OUTSIDE.scanner6 : OUTSIDE.scanner;
-    const argv = [
-      'nmap',
-      ...(v6 ? ['-6'] : []),
-      ...(src !== primary ? ['-S', src, '-e', this.outIf] : []),
-      ...scan,
-      '-Pn',
-      '-n',
-      '-T5',
-      '--max-retries',
-      '1',
-      '--host-timeout',
-      '30s',
-      '--initial-rtt-timeout',
-      '100ms',
-      '--max-rtt-timeout',
-      '200ms',
-      '-p',
-      ports,
-      '-oX',
-      '-',
-      ...targets,
-    ];
+    const argv = nmapArgv(scan, ports, targets, src !== primary ? ['-S', src, '-e', this.outIf] : []);
     return parseNmap(await this.outside(argv, { timeoutMs: 60_000 }));
   }
 

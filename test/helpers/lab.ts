@@ -121,6 +121,15 @@ export function sleepSync(ms: number): void {
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** One JSON line of the daemon (`attach --json`). */
+export type DaemonEvent = Record<string, unknown> & { event?: string };
+
+/** nmap, small and fast (-T5, one retry, short timeouts), every port's state as XML on stdout. */
+export function nmapArgv(scan: string[], ports: string, targets: string[], extra: string[] = []): string[] {
+  const v6 = targets[0]?.includes(':') ?? false;
+  return ['nmap', ...(v6 ? ['-6'] : []), ...extra, ...scan, '-Pn', '-n', '-T5', '--max-retries', '1', '--host-timeout', '30s', '--initial-rtt-timeout', '100ms', '--max-rtt-timeout', '200ms', '-p', ports, '-oX', '-', ...targets];
+}
+
 /** The sentry-xdp daemon, running in the background in the gateway namespace. */
 export class Daemon {
   readonly lines: string[] = [];
@@ -164,6 +173,17 @@ export class Daemon {
   output(): string {
     const state = this.exited ? `exited (code ${this.exitCode}, signal ${this.exitSignal})` : `running (pid ${this.child.pid})`;
     return `daemon \`${this.cmd}\`, ${state}\n--- daemon stdout ---\n${this.lines.join('\n')}\n--- daemon stderr ---\n${this.stderr}`;
+  }
+
+  /** The JSON lines (`--json`) from index `from` on, parsed; a line that is not JSON fails the test. */
+  events(from = 0): DaemonEvent[] {
+    return this.lines.slice(from).map((l) => {
+      try {
+        return JSON.parse(l) as DaemonEvent;
+      } catch {
+        throw new Error(`with --json every daemon line should be JSON; this one is not: ${l}\n${this.output()}`);
+      }
+    });
   }
 
   /** Lines (from index `from` on) that match re. */
@@ -443,27 +463,7 @@ export class Lab extends GatewaySide {
 
   /** nmap from the attacker namespace against the gateway, small and fast, with every port's state. */
   async nmap(scan: string[], ports: string, v6 = false): Promise<NmapResult> {
-    const argv = [
-      'nmap',
-      ...(v6 ? ['-6'] : []),
-      ...scan,
-      '-Pn',
-      '-n',
-      '-T5',
-      '--max-retries',
-      '1',
-      '--host-timeout',
-      '30s',
-      '--initial-rtt-timeout',
-      '100ms',
-      '--max-rtt-timeout',
-      '200ms',
-      '-p',
-      ports,
-      '-oX',
-      '-',
-      v6 ? GW6 : GW4,
-    ];
+    const argv = nmapArgv(scan, ports, [v6 ? GW6 : GW4]);
     return parseNmap(await this.atk(argv, { timeoutMs: 60_000 }));
   }
 
