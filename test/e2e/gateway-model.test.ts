@@ -10,23 +10,14 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isDeepStrictEqual } from 'node:util';
 import { describeRun, requireTools, sleep, type Daemon, type DaemonEvent, type NmapResult, type StatusJson } from '../helpers/lab.js';
-import { createGatewayLab, LAN, OUTSIDE, type ClientResult, type GatewayLab } from '../helpers/gateway-lab.js';
+import { createGatewayLab, LAN, OUTSIDE, type ClientResult, type GatewayLab, labProtectYaml } from '../helpers/gateway-lab.js';
 
 const TCP_PORTS = '1,11,143,445';
 const UDP_PORTS = '161,32770-32774';
 const SPORTS = '32770-32774';
 
 const PORTS_YAML = [`tcp_ports: "${TCP_PORTS}"`, `udp_ports: "${UDP_PORTS}"`, 'ban_ttl: 10m'];
-const PROTECT_YAML = [
-  'protect:',
-  `  networks: ["${LAN.net4}", "${LAN.net6}"]`,
-  '  services:',
-  `    - "${LAN.server}:143/tcp"`,
-  `    - "${LAN.server}:445/tcp"`,
-  `    - "${LAN.server}:161/udp"`,
-  `    - "${LAN.server6}:143/tcp"`,
-  `    - "${LAN.dns}:53/udp"`,
-];
+const PROTECT_YAML = labProtectYaml();
 const protectConfig = () => [...PORTS_YAML, ...PROTECT_YAML, ''].join('\n');
 const noProtectConfig = () => [...PORTS_YAML, ''].join('\n');
 

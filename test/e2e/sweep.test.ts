@@ -11,19 +11,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isDeepStrictEqual } from 'node:util';
 import { describeRun, parseNmap, requireTools, sleep, type Daemon, type DaemonEvent, type NmapResult, type RunResult, type StatusJson } from '../helpers/lab.js';
-import { createGatewayLab, LAN, OUTSIDE, type ClientResult, type GatewayLab } from '../helpers/gateway-lab.js';
+import { createGatewayLab, LAN, OUTSIDE, type ClientResult, type GatewayLab, labProtectYaml, LAB_PORTS_YAML } from '../helpers/gateway-lab.js';
 
-const PORTS_YAML = ['tcp_ports: "1,11,143,445"', 'udp_ports: "161,32770-32774"', 'ban_ttl: 10m'];
-const PROTECT_YAML = [
-  'protect:',
-  `  networks: ["${LAN.net4}", "${LAN.net6}"]`,
-  '  services:',
-  `    - "${LAN.server}:143/tcp"`,
-  `    - "${LAN.server}:445/tcp"`,
-  `    - "${LAN.server}:161/udp"`,
-  `    - "${LAN.server6}:143/tcp"`,
-  `    - "${LAN.dns}:53/udp"`,
-];
+const PORTS_YAML = LAB_PORTS_YAML;
+const PROTECT_YAML = labProtectYaml();
 
 /** The SMB farm: 17 LAN hosts listening on TCP 445, listed as a service (not a tripwire: only a sweep gives the scanner away). */
 const FARM = Array.from({ length: 17 }, (_, i) => `198.19.0.${101 + i}`);

@@ -60,6 +60,19 @@ export const OUTSIDE = {
   net6: '2001:db8::/64',
 } as const;
 
+/** The watched ports and the protect section the gateway tests use: the LAN protected, its services listed. */
+export const LAB_PORTS_YAML = ['tcp_ports: "1,11,143,445"', 'udp_ports: "161,32770-32774"', 'ban_ttl: 10m'];
+export const labProtectYaml = (): string[] => [
+  'protect:',
+  `  networks: ["${LAN.net4}", "${LAN.net6}"]`,
+  '  services:',
+  `    - "${LAN.server}:143/tcp"`,
+  `    - "${LAN.server}:445/tcp"`,
+  `    - "${LAN.server}:161/udp"`,
+  `    - "${LAN.server6}:143/tcp"`,
+  `    - "${LAN.dns}:53/udp"`,
+];
+
 /** Addresses of the server LAN behind the gateway. */
 export const LAN = {
   gw: '198.19.0.1',
@@ -206,7 +219,6 @@ export class GatewayLab extends GatewaySide {
   /** The LAN namespace's interface. */
   readonly lanIf: string;
   readonly children: LabChild[] = [];
-  private torn = false;
 
   constructor(readonly masquerade: boolean) {
     const n = counter++;
@@ -496,13 +508,6 @@ export class GatewayLab extends GatewaySide {
   async conntrack(): Promise<string> {
     const r = await this.gw(['conntrack', '-L'], { timeoutMs: 10_000 });
     return `--- conntrack -L (gateway) ---\n${r.stdout}${r.stderr}`;
-  }
-
-  /** Stops the daemons and services, removes everything pinned, the namespaces and the scratch dirs. Idempotent. */
-  async teardown(): Promise<void> {
-    if (this.torn) return;
-    await Promise.all(this.daemons.map((d) => d.stop(3000)));
-    this.teardownSync();
   }
 
   /** The synchronous part of teardown (also used from process 'exit' and signal handlers). */

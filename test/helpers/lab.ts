@@ -338,7 +338,7 @@ function sweepDeadLabs(): void {
  * The gateway side every lab has: its namespace, the CLI's own pin root, run,
  * config and state directories, and the verbs run there.
  */
-export class GatewaySide {
+export abstract class GatewaySide {
   readonly pinRoot: string;
   readonly runDir: string;
   readonly confDir: string;
@@ -346,6 +346,17 @@ export class GatewaySide {
   readonly env: NodeJS.ProcessEnv;
   readonly daemons: Daemon[] = [];
   untie: () => void = () => {};
+  protected torn = false;
+
+  /** The synchronous part of teardown (also used from process 'exit' and signal handlers). */
+  abstract teardownSync(): void;
+
+  /** Stops the daemons, then removes everything the lab made. Idempotent. */
+  async teardown(): Promise<void> {
+    if (this.torn) return;
+    await Promise.all(this.daemons.map((d) => d.stop(3000)));
+    this.teardownSync();
+  }
 
   /** `dirs` names the directories: /sys/fs/bpf/DIRS, /tmp/DIRS, /tmp/DIRS-conf, /tmp/DIRS-state. */
   constructor(
@@ -399,7 +410,6 @@ export class Lab extends GatewaySide {
   readonly atkNs: string;
   readonly gwIf: string;
   readonly atkIf: string;
-  private torn = false;
 
   constructor() {
     const n = counter++;
@@ -465,13 +475,6 @@ export class Lab extends GatewaySide {
   async nmap(scan: string[], ports: string, v6 = false): Promise<NmapResult> {
     const argv = nmapArgv(scan, ports, [v6 ? GW6 : GW4]);
     return parseNmap(await this.atk(argv, { timeoutMs: 60_000 }));
-  }
-
-  /** Stops the daemons, removes everything pinned, the namespaces and the scratch dirs. Idempotent. */
-  async teardown(): Promise<void> {
-    if (this.torn) return;
-    await Promise.all(this.daemons.map((d) => d.stop(3000)));
-    this.teardownSync();
   }
 
   /** The synchronous part of teardown (also used from process 'exit' and signal handlers). */
