@@ -123,17 +123,6 @@ async function sendScan(lab: Lab, sc: Scan, t: TestContext): Promise<Probed> {
   return fromNmap(nm);
 }
 
-/** Pings until one gets through (a few tries: a neighbour entry may need a moment after a ban). */
-async function pingGetsThrough(lab: Lab, v6: boolean, tries = 3): Promise<{ ok: boolean; log: string }> {
-  let log = '';
-  for (let i = 0; i < tries; i++) {
-    const p = await lab.ping(v6);
-    log += describeRun(p.run);
-    if (p.ok) return { ok: true, log };
-  }
-  return { ok: false, log };
-}
-
 /** One scan: alerted with its kind, the scanner banned, nmap blind; then unbanned and let through. Returns a timing line. */
 async function scanIsCaught(t: TestContext, lab: Lab, d: Daemon, cfg: string, sc: Scan): Promise<string> {
   const what = scanName(sc);
@@ -187,7 +176,7 @@ async function scanIsCaught(t: TestContext, lab: Lab, d: Daemon, cfg: string, sc
 
   const u = await lab.cli(['unban', atk, '--config', cfg]);
   if (u.code !== 0) assert.fail(`${what}: unban failed\n${describeRun(u)}\n${await ctx()}`);
-  const through = await pingGetsThrough(lab, sc.v6);
+  const through = await lab.pingGetsThrough(sc.v6);
   if (!through.ok) assert.fail(`${what}: after the unban the scanner should get through again\n${through.log}\n${await ctx()}`);
   return `${what} (${nm.tool}): ${took} ms, ${alerts.length} alert(s), ${deltas(s0, s1)}`;
 }
@@ -201,7 +190,7 @@ for (const [family, scans] of [
     const lab = createLab(t);
     const cfg = lab.writeConfig('sentry.yaml', CONFIG);
     for (const v6 of [false, true]) {
-      const p = await pingGetsThrough(lab, v6);
+      const p = await lab.pingGetsThrough(v6);
       assert.ok(p.ok, `the lab is broken: the attacker cannot ping${v6 ? '6' : ''} the gateway before any scan\n${p.log}`);
     }
     if (scans.some((sc) => sc.v6 && sc.args.includes('-f'))) {

@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ATK4, ATK6, createLab, describeRun, requireTools, sleep, type Daemon, type Lab, type NmapResult } from '../helpers/lab.js';
+import { ATK4, ATK6, createLab, describeRun, requireTools, sleep, type Daemon, type NmapResult } from '../helpers/lab.js';
 
 const TCP_PORTS = '1,11,15,79,111';
 const UDP_PORTS = '1,7,9,69,161';
@@ -61,17 +61,6 @@ function assertNmapBlind(nm: NmapResult, ports: string, allowed: string[], d: Da
   }
 }
 
-/** Pings until one gets through (a few tries: neighbour entries may need a moment after a ban). */
-async function pingGetsThrough(lab: Lab, v6: boolean, tries = 3): Promise<{ ok: boolean; log: string }> {
-  let log = '';
-  for (let i = 0; i < tries; i++) {
-    const p = await lab.ping(v6);
-    log += describeRun(p.run);
-    if (p.ok) return { ok: true, log };
-  }
-  return { ok: false, log };
-}
-
 for (const k of KINDS) {
   test(`nmap ${k.flag} is detected once, blocked for the ban's length, then let through`, { timeout: 60_000 }, async (t) => {
     requireTools('nmap', 'ping', 'nsenter', 'ip');
@@ -122,7 +111,7 @@ for (const k of KINDS) {
     );
 
     await d.waitForLine(new RegExp(`^attackalert: Host ${esc(ATK4)} has been unblocked \\(ban expired\\)$`), (BAN_SECONDS + 6) * 1000, mark);
-    const through = await pingGetsThrough(lab, false);
+    const through = await lab.pingGetsThrough(false);
     assert.ok(through.ok, `after the ban expired the attacker should get through again\n${through.log}\n${d.output()}`);
     const after = await lab.status();
     assert.equal(after.bansInForce, 0, `no ban should be in force after expiry\n${JSON.stringify(after)}`);
@@ -181,6 +170,6 @@ test('nmap -6 -sS is detected once and the IPv6 scanner is blocked (JSON output)
   await d.waitForLine(/"event":"unban"/, (BAN_SECONDS + 6) * 1000, mark);
   const unban = d.lines.slice(mark).map((l) => JSON.parse(l) as Record<string, unknown>).find((e) => e.event === 'unban');
   assert.equal(unban?.source, ATK6, `the unban event should name ${ATK6}\n${d.output()}`);
-  const through = await pingGetsThrough(lab, true);
+  const through = await lab.pingGetsThrough(true);
   assert.ok(through.ok, `after the ban expired the IPv6 attacker should get through again\n${through.log}\n${d.output()}`);
 });

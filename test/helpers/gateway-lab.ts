@@ -29,7 +29,7 @@ import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import {
   BIN,
-  Daemon,
+  type DaemonOptions,
   describeRun,
   GatewaySide,
   REPO,
@@ -143,15 +143,8 @@ export interface LabChild {
   output(): string;
 }
 
-export interface GatewayDaemonOptions {
-  /** Gateway interfaces to attach to (default: the outside one). */
-  ifaces?: string[];
-  config?: string;
-  json?: boolean;
-  args?: string[];
-  readyTimeoutMs?: number;
-  waitReady?: boolean;
-}
+/** Options of `startDaemon` (default interface: the gateway's outside one). */
+export type GatewayDaemonOptions = DaemonOptions;
 
 export interface GatewayLabOptions {
   /** Masquerade what leaves by the gateway's outside interface (nft table `ip sxnat`). */
@@ -388,19 +381,8 @@ export class GatewayLab extends GatewaySide {
     }
   }
 
-  /** Starts `sentry-xdp attach IFACE... [--config] [--json]` in the background in the gateway namespace. */
-  async startDaemon(o: GatewayDaemonOptions = {}): Promise<Daemon> {
-    const ifaces = o.ifaces ?? [this.gwOutIf];
-    const args = ['attach', ...ifaces, ...(o.config ? ['--config', o.config] : []), ...(o.json ? ['--json'] : []), ...(o.args ?? [])];
-    const argv = ['nsenter', `--net=/run/netns/${this.gwNs}`, '--', BIN, ...args];
-    const child = spawn(argv[0]!, argv.slice(1), { env: { ...process.env, PATH, ...this.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    const d = new Daemon(child, `sentry-xdp ${args.join(' ')}`);
-    this.daemons.push(d);
-    if (o.waitReady !== false) {
-      const ready = o.json ? /"event":"info".*PortSentry-compatible alerts follow/ : /^sentry-xdp: PortSentry-compatible alerts follow/;
-      await d.waitForLine(ready, o.readyTimeoutMs ?? 20_000);
-    }
-    return d;
+  protected get daemonIface(): string {
+    return this.gwOutIf;
   }
 
   /**

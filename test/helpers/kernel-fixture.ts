@@ -6,6 +6,7 @@ import { DEST_HOST, DEST_NET, dataView, decodeEvent, encodeConfig, Layout, Origi
 import { parseService } from '../../src/core/destinations.js';
 import { lpmKey } from '../../src/daemon/allow-list.js';
 import { serviceKeys } from '../../src/daemon/destinations.js';
+import { peerKey } from '../../src/adapters/peers.js';
 import { artifactPath, BpfObject, kernelClockNs, RingBuffer } from '../../src/adapters/kernel.js';
 import { parseCidr } from '../../src/core/addr.js';
 import { BanTable } from '../../src/daemon/ban-table.js';
@@ -32,13 +33,6 @@ const CLEARED_MAPS = [
 
 /** The fixture's own addresses (packets.ts sends to these by default): protected as this host's. */
 export const HOST_ADDRESSES = ['198.18.0.1', '2001:db8::1'];
-
-/** 16-byte kernel form of an address (IPv4 as ::ffff:a.b.c.d). */
-export function addr16(text: string): Buffer {
-  const c = parseCidr(text);
-  if (c.family === 6) return Buffer.from(c.bytes);
-  return Buffer.concat([Buffer.alloc(10), Buffer.from([0xff, 0xff]), c.bytes]);
-}
 
 export function requireRoot(): void {
   if (process.getuid?.() !== 0) {
@@ -108,7 +102,7 @@ export class KernelFixture {
     v.writeUInt32LE(p.responder ?? 0, Layout.sx_peer.fields.responder[0]);
     v.writeUInt32LE(p.originator ?? 0, Layout.sx_peer.fields.originator[0]);
     v.writeBigUInt64LE(kernelClockNs() - BigInt(p.originatorSeconds ?? 0) * 1_000_000_000n, Layout.sx_peer.fields.originator_since_ns[0]);
-    this.obj.map('sentry_peers').update(addr16(address), v);
+    this.obj.map('sentry_peers').update(peerKey(address), v);
   }
 
   /** A manual ban straight into the kernel table; ttlSeconds null = permanent, negative = already lapsed. */

@@ -238,6 +238,8 @@ export class Daemon {
 }
 
 export interface DaemonOptions {
+  /** Interfaces to attach to (default: the lab's gateway-side one). */
+  ifaces?: string[];
   config?: string; // path to a config file
   json?: boolean;
   args?: string[]; // more arguments for `attach`
@@ -351,6 +353,23 @@ export abstract class GatewaySide {
   /** The synchronous part of teardown (also used from process 'exit' and signal handlers). */
   abstract teardownSync(): void;
 
+  /** The interface `startDaemon` attaches to when none is named. */
+  protected abstract get daemonIface(): string;
+
+  /** Starts `sentry-xdp attach IFACE...` in the background in the gateway namespace. */
+  async startDaemon(o: DaemonOptions = {}): Promise<Daemon> {
+    const args = ['attach', ...(o.ifaces ?? [this.daemonIface]), ...(o.config ? ['--config', o.config] : []), ...(o.json ? ['--json'] : []), ...(o.args ?? [])];
+    const argv = ['nsenter', `--net=/run/netns/${this.gwNs}`, '--', BIN, ...args];
+    const child = spawn(argv[0]!, argv.slice(1), { env: { ...process.env, PATH, ...this.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const d = new Daemon(child, `sentry-xdp ${args.join(' ')}`);
+    this.daemons.push(d);
+    if (o.waitReady !== false) {
+      const ready = o.json ? /"event":"info".*PortSentry-compatible alerts follow/ : /^sentry-xdp: PortSentry-compatible alerts follow/;
+      await d.waitForLine(ready, o.readyTimeoutMs ?? 20_000);
+    }
+    return d;
+  }
+
   /** Stops the daemons, then removes everything the lab made. Idempotent. */
   async teardown(): Promise<void> {
     if (this.torn) return;
@@ -451,18 +470,19 @@ export class Lab extends GatewaySide {
 
 
 
-  /** Starts `sentry-xdp attach <gwIf>` in the background in the gateway namespace. */
-  async startDaemon(o: DaemonOptions = {}): Promise<Daemon> {
-    const args = ['attach', this.gwIf, ...(o.config ? ['--config', o.config] : []), ...(o.json ? ['--json'] : []), ...(o.args ?? [])];
-    const argv = ['nsenter', `--net=/run/netns/${this.gwNs}`, '--', BIN, ...args];
-    const child = spawn(argv[0]!, argv.slice(1), { env: { ...process.env, PATH, ...this.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    const d = new Daemon(child, `sentry-xdp ${args.join(' ')}`);
-    this.daemons.push(d);
-    if (o.waitReady !== false) {
-      const ready = o.json ? /"event":"info".*PortSentry-compatible alerts follow/ : /^sentry-xdp: PortSentry-compatible alerts follow/;
-      await d.waitForLine(ready, o.readyTimeoutMs ?? 20_000);
+  protected get daemonIface(): string {
+    return this.gwIf;
+  }
+
+  /** Pings until one gets through (a few tries: neighbour entries may need a moment after a ban). */
+  async pingGetsThrough(v6: boolean, tries = 3): Promise<{ ok: boolean; log: string }> {
+    let log = '';
+    for (let i = 0; i < tries; i++) {
+      const p = await this.ping(v6);
+      log += describeRun(p.run);
+      if (p.ok) return { ok: true, log };
     }
-    return d;
+    return { ok: false, log };
   }
 
   /** One ping from the attacker to the gateway: true when it got an answer. */
