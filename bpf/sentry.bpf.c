@@ -131,6 +131,14 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } sentry_ttl_v6 SEC(".maps");
 
+/* Repeat offenders: key = 16-byte source (v4-mapped), value = struct sx_offender. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SX_MAX_OFFENDERS);
+	__type(key, struct in6_addr);
+	__type(value, struct sx_offender);
+} sentry_offenders SEC(".maps");
+
 /* Per-minute cap on automatic bans: key = 0, value = struct sx_ratecap. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -448,9 +456,13 @@ static __always_inline __u8 allow_kind(struct pkt *p, struct sx_presence *pr)
 	return v ? *v : 0;
 }
 
-/* Ban length for this source: the most specific TTL rule, else the config's. */
-static __always_inline __u64 ban_ttl(struct pkt *p, struct sx_config *cfg)
+/* Ban length for this source: a repeat offender's escalated length, else the
+ * most specific TTL rule, else the config's. */
+static __always_inline __u64 ban_ttl(struct pkt *p, struct sx_config *cfg, __u64 now)
 {
+	struct sx_offender *o = bpf_map_lookup_elem(&sentry_offenders, &p->saddr);
+	if (o && now < o->until_ns)
+		return o->ttl_ns;
 	__u64 *ttl;
 	if (p->family == 4) {
 		struct sx_lpm_v4 k = { .prefixlen = 32, .addr = p->saddr4 };
@@ -739,7 +751,7 @@ static __always_inline int judge(struct xdp_md *ctx, struct pkt *p, __u8 kind, s
 		emit_alert(ctx, p, kind, probes, now, 0, SX_EV_F_CAPPED);
 		return XDP_PASS;
 	}
-	__u64 ttl = ban_ttl(p, cfg);
+	__u64 ttl = ban_ttl(p, cfg, now);
 	__u64 expires = ttl ? now + ttl : 0;
 	if (ban_source(p, kind, now, expires)) {
 		count(SX_STAT_BAN_TABLE_FULL);

@@ -10,7 +10,7 @@
 
 #include <linux/types.h>
 
-#define SX_ABI_VERSION 2
+#define SX_ABI_VERSION 3
 
 /* Bans map sizes. Exact addresses live in hashes (one lookup on the drop
  * path); CIDR bans and the allow list live in small LPM tries. */
@@ -23,6 +23,7 @@
 #define SX_MAX_PROTECT 16384  /* protected destinations (this host's addresses + networks) */
 #define SX_MAX_SERVICES 16384 /* services in protected networks, by address/prefix + port */
 #define SX_MAX_PEERS 262144   /* addresses with a live connection (conntrack) */
+#define SX_MAX_OFFENDERS 65536 /* repeat offenders whose next ban is escalated */
 
 /* sentry_allow_v4/v6 values. */
 #define SX_ALLOW 1     /* ignore entirely: never counted, never banned (portsentry.ignore) */
@@ -148,6 +149,17 @@ struct sx_peer {
 };
 _Static_assert(sizeof(struct sx_peer) == 16, "sx_peer layout");
 #define SX_PEER_SETTLE_NS (60ULL * 1000000000ULL)
+
+/* The length of a repeat offender's next automatic ban (escalation), so that
+ * the kernel decides the TTL once, where the ban is made. The daemon writes it
+ * after each automatic ban from the source's offences within the look-back;
+ * it holds until until_ns, when the oldest of them leaves the look-back (the
+ * daemon then writes the next step down, or deletes it). */
+struct sx_offender {
+	__u64 ttl_ns;   /* 0 = permanent */
+	__u64 until_ns; /* CLOCK_MONOTONIC ns */
+};
+_Static_assert(sizeof(struct sx_offender) == 16, "sx_offender layout");
 
 /* What the loaded program is (sentry_info, key 0), written by the loader once
  * at load time: an adopter checks the ABI before it trusts any pinned map. */

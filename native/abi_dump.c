@@ -32,6 +32,7 @@ int main(void)
 	S(sx_info, F(sx_info, abi_version); F(sx_info, features));
 	S(sx_sweep, F(sx_sweep, window_start_ns); F(sx_sweep, bits); F(sx_sweep, hosts); F(sx_sweep, alerted));
 	S(sx_peer, F(sx_peer, responder); F(sx_peer, originator); F(sx_peer, originator_since_ns));
+	S(sx_offender, F(sx_offender, ttl_ns); F(sx_offender, until_ns));
 	S(sx_svc_v4, F(sx_svc_v4, prefixlen); F(sx_svc_v4, proto); F(sx_svc_v4, port); F(sx_svc_v4, addr));
 	S(sx_svc_v6, F(sx_svc_v6, prefixlen); F(sx_svc_v6, proto); F(sx_svc_v6, port); F(sx_svc_v6, addr));
 	printf("}}\n");

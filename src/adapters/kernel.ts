@@ -304,6 +304,7 @@ const MAP_SIZES: Record<string, [number, number]> = {
   sentry_services_v4: [Layout.sx_svc_v4.size, 1],
   sentry_services_v6: [Layout.sx_svc_v6.size, 1],
   sentry_peers: [16, Layout.sx_peer.size],
+  sentry_offenders: [16, Layout.sx_offender.size],
   sentry_info: [4, Layout.sx_info.size],
   sentry_bans_v4: [4, Layout.sx_ban.size],
   sentry_bans_v6: [16, Layout.sx_ban.size],

@@ -348,6 +348,36 @@ export class Nft {
     return entries;
   }
 
+  /** Whether our table is there and whole (sets, chain and rules as ensure() makes them), in one terse listing. */
+  async health(): Promise<'missing' | 'damaged' | 'whole'> {
+    const r = await this.run(['-j', '-t', 'list', 'table', FAMILY, this.table], '');
+    if (r.exitCode !== 0) {
+      if (/No such file or directory/i.test(r.stderr)) return 'missing';
+      throw this.failure(`reading table ${this.where}`, r.stderr || `exit status ${r.exitCode}`);
+    }
+    return isComplete(readTableState(parseOutput(r.stdout), this.table)) ? 'whole' : 'damaged';
+  }
+
+  /**
+   * True when every one of these bans is in its set. nft 1.0.6 has no "get"
+   * in JSON, so this is `nft get element` with arguments: the elements are
+   * canonical addresses validated by toItem, never raw input.
+   */
+  async hasAll(targets: readonly string[]): Promise<boolean> {
+    const bySet = new Map<SetName, string[]>();
+    for (const t of targets) {
+      const item = toItem({ target: t, timeoutSeconds: 0 });
+      bySet.set(item.set, [...(bySet.get(item.set) ?? []), item.cidr.text]);
+    }
+    for (const [set, elems] of bySet) {
+      const r = await this.run(['get', 'element', FAMILY, this.table, set, `{ ${elems.join(', ')} }`], '');
+      if (r.exitCode === 0) continue;
+      if (/No such file or directory|element does not exist/i.test(r.stderr)) return false;
+      throw this.failure(`looking up ${plural(elems.length, 'element')} in table ${this.where}`, r.stderr || `exit status ${r.exitCode}`);
+    }
+    return true;
+  }
+
   /** Deletes our table (no-op when it is not there). */
   async drop(): Promise<void> {
     if (!(await this.exists())) return;

@@ -3,7 +3,7 @@
  * here; test/unit/abi.test.ts compares them with offsetof() from the C header
  * (build/abi_dump), so the two cannot drift apart silently.
  */
-export const ABI_VERSION = 2;
+export const ABI_VERSION = 3;
 
 export const Stat = {
   PASSED: 0,
@@ -116,6 +116,7 @@ export const Layout = {
   sx_info: { size: 8, fields: { abi_version: [0, 4], features: [4, 4] } },
   sx_sweep: { size: 80, fields: { window_start_ns: [0, 8], bits: [8, 64], hosts: [72, 4], alerted: [76, 4] } },
   sx_peer: { size: 16, fields: { responder: [0, 4], originator: [4, 4], originator_since_ns: [8, 8] } },
+  sx_offender: { size: 16, fields: { ttl_ns: [0, 8], until_ns: [8, 8] } },
   sx_svc_v4: { size: 12, fields: { prefixlen: [0, 4], proto: [4, 1], port: [6, 2], addr: [8, 4] } },
   sx_svc_v6: { size: 24, fields: { prefixlen: [0, 4], proto: [4, 1], port: [6, 2], addr: [8, 16] } },
 } as const;

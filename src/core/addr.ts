@@ -50,6 +50,16 @@ function badAddress(input: string, hint: string): SentryError {
   return new SentryError('USAGE', `"${input}" is not a valid IP address or CIDR`, hint);
 }
 
+/** An address in the kernel's 16-byte form (IPv4 as ::ffff:a.b.c.d), the key of per-source maps. */
+export function addrToKey16(c: Cidr): Buffer {
+  if (c.family === 6) return Buffer.from(c.bytes);
+  const b = Buffer.alloc(16);
+  b[10] = 0xff;
+  b[11] = 0xff;
+  c.bytes.copy(b, 12);
+  return b;
+}
+
 /** 16-byte kernel form (IPv4 as ::ffff:a.b.c.d) to text. */
 export function addr16ToString(b: Buffer): string {
   const mapped = b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff;

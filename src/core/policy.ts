@@ -67,6 +67,20 @@ export class OffenceTracker {
     return times.length;
   }
 
+  /** The offences of `source` still within the look-back at `now`, oldest first. */
+  recent(source: string, now: number): number[] {
+    return (this.seen.get(source) ?? []).filter((t) => now - t <= this.lookbackMs).sort((a, b) => a - b);
+  }
+
+  /** Every source with offences on record. */
+  sources(): string[] {
+    return [...this.seen.keys()];
+  }
+
+  get lookback(): number {
+    return this.lookbackMs;
+  }
+
   /** Loads past offences (from history) without counting a new one. */
   seed(source: string, when: number): void {
     const times = this.seen.get(source) ?? [];

@@ -1,7 +1,7 @@
 /**
  * `ban`, `unban`, `list` and `allow`: they write the kernel table, the journal
- * and nftables directly, so they work whether or not a daemon runs (the
- * daemon logs the unban when a ban expires).
+ * and nftables directly, through the same ban lifecycle as the daemon
+ * (BanService), so they work whether or not a daemon runs.
  */
 import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
@@ -22,6 +22,7 @@ import { BanService, checkProtected, type BanRequest, type ListEntry } from './b
 import { currentProtected, gatewayName, openHistory, syncLists, ttlRules } from './context.js';
 import { Gateway } from './gateway.js';
 import { NftSync } from './nft-sync.js';
+import { configuredEffects } from './ban-effects.js';
 
 export type Progress = (stage: string, done: number, total: number) => void;
 
@@ -40,13 +41,16 @@ export function openSession(paths: Paths, configPath: string | undefined, warn: 
   const gw = Gateway.open(paths.pinRoot);
   const nft = config.nft.enabled ? new NftSync(new Nft({ table: config.nft.table }), warn, config.nft.table) : undefined;
   const history = openHistory(config, paths, warn);
+  // an unban here does what the daemon does at expiry: the hosts.deny line out, UNBAN_CMD
+  const { effects, idle } = configuredEffects(config, warn);
   return {
     config,
     gw,
     nft,
     history,
-    bans: new BanService(gw, history, nft, gatewayName(config)),
+    bans: new BanService(gw, history, nft, gatewayName(config), effects),
     close: async () => {
+      await idle();
       await history.close();
       gw.close();
     },

@@ -132,20 +132,23 @@ export class BanTable {
    * and their seconds left (0 = permanent). A million bans never sit in memory
    * at once: hash maps are read in batches of `size`, tries whole (they are small).
    */
-  *liveChunks(nowNs: bigint, size: number): Generator<{ map: string; targets: string[]; seconds: number[] }> {
+  *liveChunks(nowNs: bigint, size: number): Generator<{ map: string; targets: string[]; seconds: number[]; ages: number[] }> {
     const now = Number(nowNs);
+    const F = Layout.sx_ban.fields;
+    const u64 = (b: Buffer, at: number) => b.readUInt32LE(at) + b.readUInt32LE(at + 4) * 0x100000000;
     for (const [name, m] of this.maps) {
       for (const part of m.chunks(size) ?? [this.dumpAll(name, m)]) {
         const targets: string[] = [];
         const seconds: number[] = [];
+        const ages: number[] = []; // seconds since the ban was made
         for (let i = 0; i < part.count; i++) {
-          const at = i * m.valueSize + Layout.sx_ban.fields.expires_ns[0];
-          const exp = part.values.readUInt32LE(at) + part.values.readUInt32LE(at + 4) * 0x100000000;
+          const exp = u64(part.values, i * m.valueSize + F.expires_ns[0]);
           if (exp !== 0 && exp <= now) continue;
           targets.push(keyText(name, part.keys.subarray(i * m.keySize, (i + 1) * m.keySize)).target);
           seconds.push(exp === 0 ? 0 : Math.max(1, Math.ceil((exp - now) / 1e9)));
+          ages.push((now - u64(part.values, i * m.valueSize + F.created_ns[0])) / 1e9);
         }
-        if (targets.length) yield { map: name, targets, seconds };
+        if (targets.length) yield { map: name, targets, seconds, ages };
       }
     }
   }

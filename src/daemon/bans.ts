@@ -14,7 +14,8 @@ import { SentryError } from '../errors.js';
 import { kernelClockNs } from '../adapters/kernel.js';
 import type { BanRecord, Origin, UnbanRecord } from '../adapters/journal.js';
 import type { HistoryStore } from '../adapters/history.js';
-import { BanTable, banKey } from './ban-table.js';
+import { BanTable, banKey, type BanEntry } from './ban-table.js';
+import type { BanEffects, EndedBan, Ending } from './ban-effects.js';
 import type { Gateway } from './gateway.js';
 
 export interface BanRequest {
@@ -26,6 +27,8 @@ export interface BanRequest {
   port?: number;
   proto?: string;
   kind?: string;
+  /** When it began (wall ms); default now. The kernel's automatic bans carry their own. */
+  time?: number;
 }
 
 /** What bans need of nftables (src/adapters/nft.ts, wrapped by NftSync). */
@@ -82,6 +85,9 @@ export function checkProtected(targets: readonly Cidr[], prot: readonly Protecte
   }
 }
 
+const UNBAN_BY_HAND: Omit<Ending, 'by'> = { cause: 'unban', why: 'unbanned by hand', line: 'unbanned by hand' };
+const UNBAN_ALL: Omit<Ending, 'by'> = { cause: 'unban-all', why: 'unban --all', line: 'unban --all' };
+
 export class BanService {
   readonly table: BanTable;
 
@@ -90,12 +96,13 @@ export class BanService {
     private readonly history: HistoryStore,
     private readonly nft: NftBans | undefined,
     private readonly gateway: string,
+    private readonly effects?: BanEffects,
   ) {
     this.table = new BanTable(gw.obj);
   }
 
   /** Writes bans into the kernel table in batches (exact addresses) or one by one (CIDRs). */
-  private toKernel(reqs: readonly BanRequest[], now: bigint, onProgress?: (stage: string, done: number, total: number) => void): void {
+  private toKernel(reqs: readonly BanRequest[], now: bigint, onProgress?: (stage: string, done: number, total: number) => void, created = now): void {
     const groups = new Map<string, BanRequest[]>();
     for (const r of reqs) {
       const { map } = banKey(r.target);
@@ -114,7 +121,7 @@ export class BanService {
           const vals = Buffer.alloc(part.length * m.valueSize);
           part.forEach((r, j) => {
             r.target.bytes.copy(keys, j * m.keySize);
-            encodeBan(this.value(r, now), vals, j * m.valueSize);
+            encodeBan(this.value(r, now, created), vals, j * m.valueSize);
           });
           m.updateBatch(keys, vals, part.length);
           done += part.length;
@@ -122,14 +129,15 @@ export class BanService {
         }
       } else {
         for (const r of list) {
-          this.table.add(r.target, this.value(r, now));
+          this.table.add(r.target, this.value(r, now, created));
           onProgress?.('kernel', ++done, reqs.length);
         }
       }
     }
   }
 
-  private record(r: BanRequest, wall: number): BanRecord {
+  private record(r: BanRequest, now: number): BanRecord {
+    const wall = r.time ?? now;
     return {
       op: 'ban',
       time: wall,
@@ -193,7 +201,8 @@ export class BanService {
    * Restore into an EMPTY table (a fresh boot) from the ordered ban history, a
    * chunk at a time: the kernel writes of one chunk run on a worker thread
    * while the next chunk is parsed. A later record of a target wins, as in a
-   * replay. Returns how many bans are in force afterwards. `foreign: false`
+   * replay. Returns how many bans are in force afterwards (with any the XDP
+   * program made meanwhile, which the restore leaves alone). `foreign: false`
    * leaves out the bans other gateways made (a gateway that does not follow
    * the fleet); a ban of anything in `protect` (the allow and never-ban lists
    * as they are now) is left out and passed to `refused`.
@@ -215,13 +224,17 @@ export class BanService {
     const refuse = (target: string, why: string) => opts.refused?.(target, why);
     const v4 = this.gw.obj.map('sentry_bans_v4');
     const F = Layout.sx_ban.fields;
+    // restored entries are stamped as made just before the restore began: an
+    // entry made after that is one the XDP program made meanwhile, and stays
+    const start = kernelClockNs();
+    const stamp = start - 1n;
+    const stampLo = Number(stamp & 0xffffffffn);
+    const stampHi = Number(stamp >> 32n);
     let pending: Promise<unknown> = Promise.resolve();
     for await (const chunk of stream) {
       const wall = Date.now();
       const now = kernelClockNs();
       const nowNs = Number(now);
-      const nowLo = Number(now & 0xffffffffn);
-      const nowHi = Number(now >> 32n);
       const size = isPacked(chunk) ? chunk.count : chunk.length;
       const keys = Buffer.alloc(size * v4.keySize);
       const vals = Buffer.alloc(size * v4.valueSize);
@@ -238,8 +251,8 @@ export class BanService {
         const ns = expires ? nowNs + Math.max(1, Math.ceil((expires - wall) / 1000)) * 1e9 : 0;
         vals.writeUInt32LE(ns % 0x100000000, v + F.expires_ns[0]);
         vals.writeUInt32LE(Math.floor(ns / 0x100000000), v + F.expires_ns[0] + 4);
-        vals.writeUInt32LE(nowLo, v + F.created_ns[0]);
-        vals.writeUInt32LE(nowHi, v + F.created_ns[0] + 4);
+        vals.writeUInt32LE(stampLo, v + F.created_ns[0]);
+        vals.writeUInt32LE(stampHi, v + F.created_ns[0] + 4);
         vals.writeUInt16LE(port, v + F.port[0]);
         vals[v + F.proto[0]] = proto;
         vals[v + F.origin[0]] = origin;
@@ -301,8 +314,11 @@ export class BanService {
         }
       }
       await pending; // the previous chunk is in: its targets may be unbanned by this one
-      for (const t of gone) this.table.remove(t);
-      this.toKernel(others, now);
+      for (const t of gone) {
+        const cur = this.table.get(t);
+        if (cur && cur.createdNs <= stamp) this.table.remove(t);
+      }
+      this.toKernel(others, now, undefined, stamp);
       pending = n4 ? v4.updateBatchAsync(keys.subarray(0, n4 * v4.keySize), vals.subarray(0, n4 * v4.valueSize), n4) : Promise.resolve();
     }
     await pending;
@@ -321,20 +337,48 @@ export class BanService {
     };
   }
 
+  /** Manual and imported bans: the kernel table, then what every ban that begins gets. */
   async ban(reqs: readonly BanRequest[], onProgress?: (stage: string, done: number, total: number) => void): Promise<void> {
-    const wall = Date.now();
     this.toKernel(reqs, kernelClockNs(), onProgress);
+    await this.began(reqs, onProgress);
+  }
+
+  /**
+   * The one place a ban begins, once it is in the kernel table (the XDP program
+   * makes automatic ones itself, with the TTL it decided): the journal or
+   * Redis, nft, and the hooks of an automatic ban.
+   */
+  async began(reqs: readonly BanRequest[], onProgress?: (stage: string, done: number, total: number) => void): Promise<void> {
+    if (!reqs.length) return;
+    const wall = Date.now();
     this.history.record(reqs.map((r) => this.record(r, wall)));
     await this.nft?.add(
       reqs.map((r) => ({ target: r.target.text, timeoutSeconds: r.ttl })),
       onProgress && ((d, t) => onProgress('nft', d, t)),
     );
+    for (const r of reqs) this.effects?.began({ target: r.target.text, origin: r.origin, port: r.port, proto: r.proto });
   }
 
-  private value(r: BanRequest, now: bigint) {
+  /**
+   * The one place a ban ends, once it is out of the kernel table (expiry and
+   * eviction take it out in the kernel sweep; unban below): the journal or
+   * Redis, nft, the hosts.deny line, UNBAN_CMD and the log line.
+   */
+  async ended(gone: readonly EndedBan[], how: Ending, nft: 'remove' | 'flush' | 'none' = 'remove'): Promise<void> {
+    if (!gone.length) return;
+    const wall = Date.now();
+    this.history.record(
+      gone.map((g) => ({ op: 'unban' as const, time: wall, target: g.target, why: how.why, ...(how.by ? { by: how.by } : {}), gateway: this.gateway })),
+    );
+    if (nft === 'flush') await this.nft?.flush();
+    else if (nft === 'remove') await this.nft?.remove(gone.map((g) => g.target));
+    this.effects?.ended(gone, how);
+  }
+
+  private value(r: BanRequest, now: bigint, created = now) {
     return {
       expiresNs: r.ttl ? now + BigInt(r.ttl) * 1_000_000_000n : 0n,
-      createdNs: now,
+      createdNs: created,
       drops: 0n,
       port: r.port ?? 0,
       proto: r.proto === 'tcp' ? 6 : r.proto === 'udp' ? 17 : 0,
@@ -344,20 +388,21 @@ export class BanService {
   }
 
   /** Removes bans; returns the targets that were banned. */
-  async unban(targets: readonly Cidr[], by: string, why = 'unbanned by hand'): Promise<string[]> {
-    const gone = targets.filter((t) => this.table.remove(t)).map((t) => t.text);
-    const wall = Date.now();
-    this.history.record(gone.map((target) => ({ op: 'unban' as const, time: wall, target, why, by, gateway: this.gateway })));
-    if (gone.length) await this.nft?.remove(gone);
-    return gone;
+  async unban(targets: readonly Cidr[], by: string, how: Omit<Ending, 'by'> = UNBAN_BY_HAND): Promise<string[]> {
+    const gone: EndedBan[] = [];
+    for (const t of targets) {
+      const value = this.table.get(t);
+      if (value && this.table.remove(t)) gone.push({ target: t.text, value });
+    }
+    await this.ended(gone, { ...how, by });
+    return gone.map((g) => g.target);
   }
 
-  async unbanAll(by: string): Promise<string[]> {
-    const entries = this.table.entries();
-    for (const e of entries) this.table.remove(parseEntry(e));
-    const wall = Date.now();
-    this.history.record(entries.map((e) => ({ op: 'unban' as const, time: wall, target: e.target, why: 'unban --all', by, gateway: this.gateway })));
-    await this.nft?.flush();
+  /** `unban --all`, and `detach --all` (whose nft table goes as a whole). */
+  async unbanAll(by: string, how: Omit<Ending, 'by'> = UNBAN_ALL): Promise<string[]> {
+    const entries: BanEntry[] = this.table.entries();
+    if (how.cause !== 'detach') for (const e of entries) this.table.remove(parseEntry(e)); // detach: the maps go as a whole
+    await this.ended(entries, { ...how, by }, how.cause === 'detach' ? 'none' : 'flush');
     return entries.map((e) => e.target);
   }
 

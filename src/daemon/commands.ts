@@ -18,7 +18,7 @@ import { formatDuration } from '../core/ttl.js';
 import { computeWatchSet, type Listeners, type WatchSet } from '../core/watch.js';
 import { SentryError } from '../errors.js';
 import { loadConfig } from '../adapters/config-file.js';
-import { ifIndexToName, ifNameToIndex, type AttachModeName } from '../adapters/kernel.js';
+import { ifIndexToName, ifNameToIndex, kernelClockNs, type AttachModeName } from '../adapters/kernel.js';
 import { readListeners } from '../adapters/listeners.js';
 import type { Paths } from '../adapters/paths.js';
 import { requirePrivileges } from '../adapters/privileges.js';
@@ -29,11 +29,10 @@ import type { BanRecord } from '../adapters/journal.js';
 import { parseCidr } from '../core/addr.js';
 import { BanService, whyProtected, type Protected } from './bans.js';
 import { FleetReader, fleetMark, type FleetHandlers } from './fleet.js';
-import { HookRunner } from '../adapters/hooks.js';
 import { Nft } from '../adapters/nft.js';
 import { runDaemon, type Reporter } from './daemon.js';
 import { detachIface, Gateway, listInterfaces, removeAll, type AttachedIface } from './gateway.js';
-import { HostsDeny } from './hosts-deny.js';
+import { configuredEffects } from './ban-effects.js';
 import { NftSync } from './nft-sync.js';
 import { makeOutputs } from './outputs.js';
 import { Metrics } from '../adapters/metrics.js';
@@ -223,9 +222,12 @@ export async function attach(o: AttachOptions): Promise<void> {
     cleanup.push(() => history.close());
     const nft = config.nft.enabled ? new NftSync(new Nft({ table: config.nft.table }), (l) => rep.info(l), config.nft.table) : undefined;
     const gateway = gatewayName(config);
-    const service = new BanService(gw, history, nft, gateway);
+    const { effects, runner: hooks } = configuredEffects(config, (l) => rep.info(l), (target, line) => rep.unban(target, line));
+    cleanup.push(() => hooks.idle());
+    const service = new BanService(gw, history, nft, gateway, effects);
     // bans in force in the store that the kernel lacks (a reboot wiped bpffs, or kill -9 and a wipe)
     let fleetFrom: string | undefined;
+    let restoredAtNs: bigint;
     try {
       // where the fleet reader takes over: the restore below covers every fleet ban made before
       if (history instanceof RedisStore) {
@@ -247,9 +249,11 @@ export async function attach(o: AttachOptions): Promise<void> {
         if (why) onRefused(b.target, why);
         return !why;
       };
+      const madeBefore = gw.stats().BANS_ADDED ?? 0n;
+      // into an empty table (a fresh boot) the fast path; the bans the XDP program made meanwhile are not from the store
       const restored =
         table.size() === 0
-          ? await service.restoreStream(history.streamBans(), { foreign, protect, refused: onRefused }) // a fresh boot: the fast path
+          ? Math.max(0, (await service.restoreStream(history.streamBans(), { foreign, protect, refused: onRefused })) - Number((gw.stats().BANS_ADDED ?? 0n) - madeBefore))
           : await service.restore((await history.liveBans(Date.now())).filter(keep), { nft: false });
       if (refused > 10) rep.info(`... and ${refused - 10} more ban(s) not restored for the same reasons`);
       if (restored) rep.info(`restored ${restored} ban(s) in force from the ${history.kind} in ${Date.now() - t0} ms`);
@@ -257,6 +261,7 @@ export async function attach(o: AttachOptions): Promise<void> {
       fleetFrom = undefined; // the fleet reader catches up by itself
       rep.info(`history: cannot restore bans (${(e as Error).message.split(';')[0]}); the kernel table is used as it is`);
     }
+    restoredAtNs = kernelClockNs();
     if (history instanceof JournalStore) {
       for (const p of history.problems.splice(0)) rep.info(`journal: ${p}`);
       // after the restore, so that the bans are back first
@@ -295,12 +300,6 @@ export async function attach(o: AttachOptions): Promise<void> {
       if (!n) ifnames.set(i, (n = ifIndexToName(i) ?? `if${i}`));
       return n;
     };
-    const hooks = new HookRunner({
-      timeoutMs: config.hooks.timeout * 1000,
-      onResult: (r) => {
-        if (!r.ok) rep.info(`hook ${r.name} failed: ${r.timedOut ? `killed after ${config.hooks.timeout}s` : (r.error ?? `exit ${r.exitCode}`)} (${r.plan})`);
-      },
-    });
     rep.info(`PortSentry-compatible alerts follow; pins in ${o.paths.pinRoot}; Ctrl-C stops the daemon, bans stay enforced`);
     const gwRef = gw;
     let lastStats = 0;
@@ -371,9 +370,10 @@ export async function attach(o: AttachOptions): Promise<void> {
       config,
       history,
       gateway,
+      bans: service,
+      effects,
       nft,
-      hooks,
-      hostsDeny: new HostsDeny(config.hooks.hosts_deny_file, (l) => rep.info(l)),
+      restoredAtNs,
       refreshLists: () => syncLists(gwRef, config, o.paths),
       ifname,
       // bounded: this host's address, or the protected network (never one series per LAN host)
@@ -431,8 +431,8 @@ function fleetHandlers(service: BanService, config: Config, paths: Paths, report
       });
     },
     unban: async (u) => {
-      const gone = await service.unban([parseCidr(u.target)], `fleet:${u.gateway}`, `lifted on gateway ${u.gateway} (fleet)`);
-      if (gone.length) reporter.unban(u.target, `lifted on gateway ${u.gateway ?? '?'}`);
+      const on = u.gateway ?? '?';
+      await service.unban([parseCidr(u.target)], `fleet:${on}`, { cause: 'fleet', why: `lifted on gateway ${on} (fleet)`, line: `lifted on gateway ${on}` });
     },
     catchUp: async (bans) => {
       const n = await service.restore(bans.filter((b) => allowed(b.target)), { origin: 'fleet' });
@@ -459,12 +459,16 @@ export async function detach(ifaces: string[], all: boolean, paths: Paths, confi
       /* maps of another version: removed below without reading them (their bans stay in history and come back) */
     }
     if (config && gw) {
-      const targets = new BanTable(gw.obj).entries().map((e) => e.target);
-      gw.close();
+      // the one ban lifecycle: history, the hosts.deny lines and UNBAN_CMD (the nft table goes below)
       const history = openHistory(config, paths, () => {});
-      const now = Date.now();
-      history.record(targets.map((target) => ({ op: 'unban' as const, time: now, target, why: 'detach --all', by: 'detach', gateway: gatewayName(config) })));
-      await history.close();
+      const { effects, idle } = configuredEffects(config, () => {});
+      try {
+        await new BanService(gw, history, undefined, gatewayName(config), effects).unbanAll('detach', { cause: 'detach', why: 'detach --all', line: 'detach --all' });
+        await idle();
+      } finally {
+        gw.close();
+        await history.close();
+      }
     }
     const gone = removeAll(paths.pinRoot);
     new RunDir(paths.runDir).clear();

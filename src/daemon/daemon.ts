@@ -8,9 +8,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   dataView,
-  decodeBan,
   decodeEvent,
-  encodeBan,
   EV_F_BAN_FAILED,
   EV_F_BANNED,
   EV_F_CAPPED,
@@ -23,16 +21,16 @@ import {
 import { parseCidr } from '../core/addr.js';
 import type { Config } from '../core/config.js';
 import { alertJson, alertLine, banJson, banLine, banReason, protoName, spoofedLine, unbanLine, type Alert } from '../core/log-format.js';
-import { escalate, OffenceTracker, ttlFor, type TtlRule } from '../core/policy.js';
+import { OffenceTracker, ttlFor, type TtlRule } from '../core/policy.js';
 import { kindKey, tcpFlagNames } from '../core/scan-kind.js';
 import { formatDuration } from '../core/ttl.js';
 import { ifIndexToName, kernelClockNs, RingBuffer } from '../adapters/kernel.js';
 import type { HistoryStore } from '../adapters/history.js';
-import type { BanEntry } from './ban-table.js';
-import { BanTable, banKey } from './ban-table.js';
+import type { BanEffects } from './ban-effects.js';
+import type { BanRequest, BanService } from './bans.js';
 import type { Gateway } from './gateway.js';
-import type { HostsDeny } from './hosts-deny.js';
 import type { NftSync } from './nft-sync.js';
+import { Offenders } from './offenders.js';
 
 export interface Reporter {
   alert(a: Alert): void;
@@ -110,20 +108,23 @@ export interface DaemonTotals {
   alertsByDestination: Record<string, number>;
 }
 
-/** What the daemon needs to run hooks (src/adapters/hooks.ts HookRunner). */
-export interface Hooks {
-  run(name: string, template: string, tokens: { target: string; port: number; mode: string }): Promise<unknown>;
-}
-
 export interface DaemonOptions {
   reporter: Reporter;
   signal: AbortSignal;
   config: Config;
   history: HistoryStore;
   gateway: string;
+  /** Where every ban begins and ends (journal or Redis, nft, hooks, log line). */
+  bans: BanService;
+  effects?: BanEffects | undefined;
+  /** For nft reconcile (the service writes bans through the same one). */
   nft?: NftSync | undefined;
-  hooks?: Hooks | undefined;
-  hostsDeny?: HostsDeny | undefined;
+  /**
+   * The kernel clock when the start-up restore finished: a ban the kernel made
+   * before that may have been overwritten or removed by the restore, and is put
+   * back from its event (unless the restored ban outlasts it).
+   */
+  restoredAtNs?: bigint | undefined;
   /** Re-reads this host's addresses, gateways and resolvers into the never-ban list. */
   refreshLists?: () => void;
   /** Called on every loop turn (at least every 200 ms): reloads, the watched-port refresh. */
@@ -141,16 +142,20 @@ export interface DaemonOptions {
 export async function runDaemon(gw: Gateway, opts: DaemonOptions): Promise<'signal' | 'removed'> {
   const { config: cfg, reporter } = opts;
   const rb = new RingBuffer(gw.obj.mapFd('sentry_events'), Layout.sx_event.size, 4096);
-  const bans = new BanTable(gw.obj);
+  const bans = opts.bans.table;
   // cfg may be replaced in place by a reload (SIGHUP): read the rules from it each time
   const rules = (): TtlRule[] => cfg.ttl_rules.map((r) => ({ net: parseCidr(r.cidr), ttl: r.ttl }));
-  const offences = new OffenceTracker(cfg.escalation.lookback * 1000);
+  const tracker = new OffenceTracker(cfg.escalation.lookback * 1000);
   try {
     const past = await opts.history.query({ since: Date.now() - cfg.escalation.lookback * 1000 });
-    for (const e of past) if (e.op === 'ban' && e.origin === 'auto' && e.gateway === opts.gateway) offences.seed(e.target, e.time);
+    for (const e of past) if (e.op === 'ban' && e.origin === 'auto' && e.gateway === opts.gateway) tracker.seed(e.target, e.time);
   } catch (e) {
     reporter.info(`history: cannot read past offences (${(e as Error).message.split(';')[0]}); escalation starts from scratch`);
   }
+  // the kernel decides each automatic ban's length; this tells it a repeat offender's
+  const offenders = new Offenders(gw.obj.map('sentry_offenders'), tracker, () => ({ rules: rules(), base: cfg.ban_ttl, escalation: cfg.escalation }));
+  offenders.rewriteAll();
+  let policy = JSON.stringify([cfg.ttl_rules, cfg.ban_ttl, cfg.escalation]);
 
   const names = new Map<number, string>();
   const ifname =
@@ -164,60 +169,49 @@ export async function runDaemon(gw: Gateway, opts: DaemonOptions): Promise<'sign
       return n;
     });
 
-  const runHooks = (stage: 'ban' | 'cmd-only', a: Alert) => {
-    const h = cfg.hooks;
-    const tokens = { target: a.source, port: a.port, mode: a.proto };
-    const cmd = () => h.kill_run_cmd && void opts.hooks?.run('KILL_RUN_CMD', h.kill_run_cmd, tokens);
-    if (stage === 'cmd-only') return cmd();
-    if (h.kill_run_cmd_first) cmd();
-    if (h.kill_route) void opts.hooks?.run('KILL_ROUTE', h.kill_route, tokens);
-    if (h.kill_hosts_deny) opts.hostsDeny?.add(h.kill_hosts_deny, tokens);
-    if (!h.kill_run_cmd_first) cmd();
+  /**
+   * A ban the kernel made while the start-up restore ran: the restore may have
+   * removed or overwritten it. Put back, unless the restored ban outlasts it.
+   * Returns false when the restored one stands (the event's ban is not recorded).
+   */
+  const reinstate = (ev: AlertEvent): boolean => {
+    const target = parseCidr(ev.source);
+    const cur = bans.get(target);
+    const created = BigInt(Math.round(ev.tsNs));
+    if (cur && cur.createdNs >= created - 1000n && cur.createdNs <= created + 1000n) return true; // untouched
+    const expires = ev.expiresNs ? BigInt(Math.round(ev.expiresNs)) : 0n;
+    if (cur && (cur.expiresNs === 0n || (expires !== 0n && cur.expiresNs >= expires))) return false;
+    bans.add(target, { expiresNs: expires, createdNs: created, drops: cur?.drops ?? 1n, port: ev.port, proto: ev.proto, kind: ev.kind, origin: Origin.AUTO });
+    return true;
   };
 
-  /** Policy on a ban the kernel just made: TTL escalation, then journal, nft, hooks. */
-  const onBanned = (a: Alert, ev: AlertEvent, nftAdds: Array<{ target: string; timeoutSeconds: number }>) => {
-    const target = parseCidr(a.source);
-    const base = ttlFor(target, rules(), cfg.ban_ttl);
-    const n = offences.record(a.source, a.time.getTime());
-    const ttl = escalate(base, n, cfg.escalation);
-    if (ttl !== a.banSeconds) {
-      const { map, key } = banKey(target);
-      const m = gw.obj.map(map);
-      const cur = m.lookup(key);
-      if (cur) {
-        const v = decodeBan(cur);
-        v.expiresNs = ttl ? BigInt(Math.round(ev.tsNs)) + BigInt(ttl) * 1_000_000_000n : 0n;
-        m.update(key, encodeBan(v));
-        a.banSeconds = ttl;
-        a.expires = ttl ? new Date(a.time.getTime() + ttl * 1000) : undefined;
-      }
+  /** A ban the kernel just made, with the length it decided: count the offence, log it, and begin it everywhere else. */
+  const onBanned = (a: Alert, ev: AlertEvent, began: BanRequest[]) => {
+    if (opts.restoredAtNs !== undefined && BigInt(Math.round(ev.tsNs)) <= opts.restoredAtNs && !reinstate(ev)) {
+      reporter.alert({ ...a, banned: false });
+      reporter.info(`${a.source}: a ban restored from history, lasting longer, replaced the one the kernel made during the restore`);
+      return;
     }
+    const n = offenders.record(a.source, a.time.getTime());
     reporter.alert(a);
-    if (n > 1 && cfg.escalation.enabled) {
-      reporter.info(`${a.source}: offence ${n} within ${formatDuration(cfg.escalation.lookback)}; ban escalated to ${formatDuration(ttl)}`);
+    const base = ttlFor(parseCidr(a.source), rules(), cfg.ban_ttl);
+    if (n > 1 && cfg.escalation.enabled && a.banSeconds !== base) {
+      reporter.info(`${a.source}: offence ${n} within ${formatDuration(cfg.escalation.lookback)}; ban escalated to ${formatDuration(a.banSeconds)}`);
     }
-    opts.history.record([
-      {
-        op: 'ban',
-        time: a.time.getTime(),
-        target: a.source,
-        ttl,
-        expires: ttl ? a.time.getTime() + ttl * 1000 : null,
-        origin: 'auto',
-        reason: banReason(a),
-        by: 'sentry-xdp',
-        port: a.port,
-        proto: a.proto,
-        kind: kindKey(a.kind),
-        gateway: opts.gateway,
-      },
-    ]);
-    nftAdds.push({ target: a.source, timeoutSeconds: ttl });
-    runHooks('ban', a);
+    began.push({
+      target: parseCidr(a.source),
+      ttl: a.banSeconds,
+      time: a.time.getTime(),
+      origin: 'auto',
+      reason: banReason(a),
+      by: 'sentry-xdp',
+      port: a.port,
+      proto: a.proto,
+      kind: kindKey(a.kind),
+    });
   };
 
-  const handle = (ev: AlertEvent, clockNow: number, wallNow: number, nftAdds: Array<{ target: string; timeoutSeconds: number }>) => {
+  const handle = (ev: AlertEvent, clockNow: number, wallNow: number, began: BanRequest[]) => {
     const a = toAlert(ev, clockNow, wallNow, ifname);
     opts.history.record([
       {
@@ -235,7 +229,7 @@ export async function runDaemon(gw: Gateway, opts: DaemonOptions): Promise<'sign
     ]);
     const dest = opts.destinationLabel?.(ev) ?? a.destination;
     totals.alertsByDestination[dest] = (totals.alertsByDestination[dest] ?? 0) + 1;
-    if (a.banned) return onBanned(a, ev, nftAdds);
+    if (a.banned) return onBanned(a, ev, began);
     reporter.alert(a);
     const base = { event: 'not_blocked', source: a.source, destination: a.destination };
     if (ev.flags & EV_F_LIVE_PEER) {
@@ -249,29 +243,17 @@ export async function runDaemon(gw: Gateway, opts: DaemonOptions): Promise<'sign
         { ...base, reason: 'cap' },
       );
     } else if ((a.proto === 'tcp' ? cfg.block_tcp : cfg.block_udp) === 2) {
-      runHooks('cmd-only', a); // BLOCK_*=2: the external command only
-    }
-  };
-
-  const onExpired = (e: BanEntry) => {
-    reporter.unban(e.target, 'ban expired');
-    opts.history.record([{ op: 'unban', time: Date.now(), target: e.target, why: 'expired', gateway: opts.gateway }]);
-    if (e.value.origin === Origin.AUTO) {
-      const tokens = { target: e.target, port: e.value.port, mode: e.value.proto === 17 ? 'udp' : 'tcp' };
-      if (cfg.hooks.kill_hosts_deny) opts.hostsDeny?.remove(cfg.hooks.kill_hosts_deny, tokens);
-      if (cfg.hooks.unban_cmd) void opts.hooks?.run('UNBAN_CMD', cfg.hooks.unban_cmd, tokens);
+      opts.effects?.began({ target: a.source, origin: 'auto', port: a.port, proto: a.proto }, true); // BLOCK_*=2: the external command only
     }
   };
 
   const totals: DaemonTotals = { bansExpired: 0, evicted: 0, possiblySpoofed: 0, alertsByDestination: {} as Record<string, number> };
-  const capCheck = () => {
+  const capCheck = async () => {
     if (bans.size() <= cfg.max_bans) return;
     const out = bans.evictAuto(cfg.max_bans);
     totals.evicted += out.length;
-    for (const e of out) reporter.unban(e.target, `evicted: the ban table is over its cap of ${cfg.max_bans}`);
     if (out.length) {
-      opts.history.record(out.map((e) => ({ op: 'unban' as const, time: Date.now(), target: e.target, why: 'evicted (max_bans)', gateway: opts.gateway })));
-      void opts.nft?.remove(out.map((e) => e.target));
+      await opts.bans.ended(out, { cause: 'evicted', why: 'evicted (max_bans)', line: `evicted: the ban table is over its cap of ${cfg.max_bans}` });
     } else {
       reporter.info(`the ban table is over its cap of ${cfg.max_bans} with no automatic ban left to evict; manual bans are never evicted`);
     }
@@ -280,8 +262,9 @@ export async function runDaemon(gw: Gateway, opts: DaemonOptions): Promise<'sign
   const sweepMs = opts.sweepMs ?? 1000;
   let nextSweep = 0;
   let nextNftCheck = Date.now() + 2000;
+  let nextCapCheck = 0;
   let nextRefresh = Date.now() + 30_000;
-  capCheck();
+  await capCheck();
   try {
     while (!opts.signal.aborted) {
       const { buf, count } = await rb.drain(200);
@@ -289,9 +272,13 @@ export async function runDaemon(gw: Gateway, opts: DaemonOptions): Promise<'sign
         const clockNow = Number(kernelClockNs());
         const wallNow = Date.now();
         const dv = dataView(buf);
-        const nftAdds: Array<{ target: string; timeoutSeconds: number }> = [];
-        for (let i = 0; i < count; i++) handle(decodeEvent(dv, i * Layout.sx_event.size), clockNow, wallNow, nftAdds);
-        if (nftAdds.length) await opts.nft?.add(nftAdds);
+        const began: BanRequest[] = [];
+        for (let i = 0; i < count; i++) handle(decodeEvent(dv, i * Layout.sx_event.size), clockNow, wallNow, began);
+        await opts.bans.began(began);
+        if (began.length && Date.now() >= nextCapCheck) {
+          nextCapCheck = Date.now() + 1000; // the table grew: keep it under max_bans without walking it on every batch
+          await capCheck();
+        }
       }
       const now = Date.now();
       if (now >= nextSweep) {
@@ -299,18 +286,22 @@ export async function runDaemon(gw: Gateway, opts: DaemonOptions): Promise<'sign
         if (!existsSync(join(gw.pinRoot, 'prog'))) return 'removed';
         const expired = bans.sweepExpired(kernelClockNs());
         totals.bansExpired += expired.length;
-        for (const e of expired) onExpired(e);
-        if (expired.length) await opts.nft?.remove(expired.map((e) => e.target));
+        await opts.bans.ended(expired, { cause: 'expired', why: 'expired', line: 'ban expired' });
+        const p = JSON.stringify([cfg.ttl_rules, cfg.ban_ttl, cfg.escalation]);
+        if (p !== policy) {
+          policy = p; // a reload changed what bans last
+          offenders.rewriteAll();
+        } else offenders.tick();
         // a big table is swept less often: at most ~5% of one core
         nextSweep = Date.now() + Math.max(sweepMs, (Date.now() - now) * 20);
       }
       if (now >= nextNftCheck) {
-        await opts.nft?.reconcileIfMissing(bans);
+        await opts.nft?.check(bans);
         nextNftCheck = Date.now() + 2000;
       }
       if (now >= nextRefresh) {
         opts.refreshLists?.();
-        capCheck();
+        await capCheck();
         nextRefresh = Date.now() + 30_000;
       }
       opts.onTick?.({ ...totals, nftHealthy: opts.nft?.healthy ?? null, history: opts.history.health() });

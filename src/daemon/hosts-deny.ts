@@ -27,12 +27,14 @@ export class HostsDeny {
     }
   }
 
-  remove(template: string, t: HookTokens): void {
+  /** Takes out the lines of these bans, in one rewrite of the file. */
+  remove(template: string, bans: readonly HookTokens[]): void {
+    if (!bans.length) return;
     try {
       if (!existsSync(this.file)) return;
-      const line = hostsDenyLine(template, t);
+      const drop = new Set(bans.map((t) => hostsDenyLine(template, t)));
       const lines = readFileSync(this.file, 'utf8').split('\n');
-      const kept = lines.filter((l) => l !== line);
+      const kept = lines.filter((l) => !drop.has(l));
       if (kept.length === lines.length) return;
       const tmp = `${this.file}.sentry-xdp.tmp`;
       writeFileSync(tmp, kept.join('\n'));

@@ -15,7 +15,20 @@ export interface NftApi {
   addAddresses(set: 'bans_v4' | 'bans_v6', targets: readonly string[], seconds: readonly number[]): Promise<void>;
   remove(targets: string[]): Promise<number>;
   flush(): Promise<void>;
+  health(): Promise<'missing' | 'damaged' | 'whole'>;
+  hasAll(targets: readonly string[]): Promise<boolean>;
+  list(): Promise<Array<{ target: string; expiresSeconds: number | null }>>;
 }
+
+/** Up to this many bans, the check compares every element; above, a sample. */
+const EXACT_CHECK = 5000;
+/**
+ * Bans this close to their end may be gone from one side and not yet from the
+ * other; bans this new may still be on their way in (a CLI `ban` writes the
+ * kernel first, then nft).
+ */
+const MARGIN_S = 3;
+const SETTLE_S = 5;
 
 export class NftSync implements NftBans {
   private failed = false;
@@ -91,12 +104,43 @@ export class NftSync implements NftBans {
     });
   }
 
-  /** After `nft flush ruleset` (or anyone deleting our table): re-create it and re-add every ban. */
-  async reconcileIfMissing(bans: BanTable): Promise<void> {
-    const exists = await this.guard(() => this.nft.exists(), false);
-    if (exists !== false) return;
+  /**
+   * Every 2 s: our table is there, whole (chain, rules, sets) and holds the
+   * kernel's live bans. Anything that drifted (`nft flush ruleset`, `nft flush
+   * set`, a chain or rule deleted by hand) is repaired and said once.
+   */
+  async check(bans: BanTable): Promise<void> {
     if (this.failed) return this.quietReconcile(bans);
+    const health = await this.guard(() => this.nft.health(), false);
+    if (health === undefined) return;
+    let why: string | undefined;
+    if (health === 'missing') why = 'was gone (nft flush ruleset?)';
+    else if (health === 'damaged') why = 'was damaged (a chain, rule or set deleted by hand?)';
+    else why = await this.guard(() => this.drift(bans), false);
+    if (!why) return;
     const n = await this.reconcile(bans);
-    if (n !== undefined) this.report(`nft table inet ${this.table} was gone (nft flush ruleset?); re-created it with ${n} ban(s)`);
+    if (n !== undefined) this.report(`nft table inet ${this.table} ${why}; re-created it with ${n} ban(s)`);
+  }
+
+  /** How the sets differ from the kernel's live bans, or undefined when they agree. */
+  private async drift(bans: BanTable): Promise<string | undefined> {
+    const now = kernelClockNs();
+    const exact = bans.size() <= EXACT_CHECK;
+    const sure: string[] = []; // live, settled, not about to end (above EXACT_CHECK: the first 32 of them)
+    const live = new Set<string>();
+    for (const c of bans.liveChunks(now, exact ? EXACT_CHECK : 256)) {
+      c.targets.forEach((t, i) => {
+        live.add(t);
+        if ((c.seconds[i] === 0 || c.seconds[i]! > MARGIN_S) && c.ages[i]! > SETTLE_S) sure.push(t);
+      });
+      if (!exact && sure.length >= 32) break;
+    }
+    if (!exact) return (await this.nft.hasAll(sure.slice(0, 32))) ? undefined : 'had lost bans the kernel holds (nft flush set?)';
+    const held = await this.nft.list();
+    const inNft = new Set(held.map((e) => e.target));
+    const missing = sure.filter((t) => !inNft.has(t)).length;
+    const extra = held.filter((e) => (e.expiresSeconds === null || e.expiresSeconds > MARGIN_S) && !live.has(e.target)).length;
+    if (!missing && !extra) return undefined;
+    return `had drifted from the kernel's bans (${missing} missing, ${extra} not banned)`;
   }
 }

@@ -40,12 +40,6 @@ async function pingPasses(lab: Lab, why: string): Promise<void> {
   assert.fail(`${why}: the attacker's ping should get through\n${log}`);
 }
 
-/** One SYN from `src` (an address the attacker namespace owns, or a spoofed one) to a watched port. */
-async function probe(lab: Lab, src: string, port = 1): Promise<void> {
-  const r = await lab.atk(['hping3', '-c', '1', '-S', '-p', String(port), '-a', src, GW4], { timeoutMs: 10_000 });
-  assert.ok(!r.timedOut, describeRun(r));
-}
-
 async function nftElements(lab: Lab, set: string): Promise<string[]> {
   const r = await lab.gw(['nft', '-j', 'list', 'set', 'inet', 'sentry_xdp', set]);
   if (r.code !== 0) return [];
@@ -121,13 +115,13 @@ test('per-CIDR TTL: a LAN scanner gets a short ban, an outside one a long one; t
     d.waitForLine(new RegExp(`^attackalert: Host ${esc(src)} has been blocked via XDP drop \\(ban (\\w+),`), 8000, from);
 
   let mark = d.lines.length;
-  await probe(lab, '198.18.1.2');
+  await lab.probe('198.18.1.2');
   assert.match(await banOf('198.18.1.2', mark), /\(ban 1h,/, 'outside: the default 1h');
 
   const ttls: string[] = [];
   for (let i = 0; i < 3; i++) {
     mark = d.lines.length;
-    await probe(lab, ATK4, 11);
+    await lab.probe(ATK4, 11);
     const line = await banOf(ATK4, mark);
     ttls.push(/\(ban (\w+),/.exec(line)![1]!);
     await d.waitForLine(new RegExp(`^attackalert: Host ${esc(ATK4)} has been unblocked`), 15_000, mark);
@@ -166,7 +160,7 @@ test('spoofed probes from the gateway itself or its nameserver are logged, never
   const cfg = `${lab.confDir}/sentry.yaml`;
   for (const spoofed of [GW4, '198.18.0.53']) {
     const mark = d.lines.length;
-    await probe(lab, spoofed);
+    await lab.probe(spoofed);
     await d.waitForLine(new RegExp(`^attackalert: TCP SYN/Normal scan from host: ${esc(spoofed)}/`), 5000, mark);
     await d.waitForLine(new RegExp(`^attackalert: Host ${esc(spoofed)} is on the never-ban list; not blocked`), 5000, mark);
   }
@@ -190,7 +184,7 @@ test('a KILL_RUN_CMD hook receives the right target and port; shell metacharacte
   chmodSync(script, 0o755);
   const marker = `${lab.confDir}/pwned`;
   const d = await start(lab, `hooks:\n  kill_run_cmd: "${script} $TARGET$ $PORT$"\n`);
-  await probe(lab, ATK4, 79);
+  await lab.probe(ATK4, 79);
   await d.waitForLine(/has been blocked/, 5000);
   for (let i = 0; i < 50 && !existsSync(out); i++) await sleep(100);
   assert.equal(readFileSync(out, 'utf8'), `${ATK4} 79\n`);
@@ -273,7 +267,7 @@ test('unban, unban --all and the allow list', { timeout: 60_000 }, async (t) => 
 
   r = await lab.cli(['allow', 'add', '198.18.0.0/24', '--config', cfg]);
   assert.equal(r.code, 0, describeRun(r));
-  await probe(lab, ATK4);
+  await lab.probe(ATK4);
   await sleep(500);
   const s = await lab.status();
   assert.equal(s.bansInForce, 0, 'an allowed source is never banned');

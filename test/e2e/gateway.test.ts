@@ -9,7 +9,7 @@ import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parsePortList } from '../../src/core/ports.js';
-import { ATK4, BIN, createLab, describeRun, GW4, REPO, requireTools, run, sleep, type Lab } from '../helpers/lab.js';
+import { ATK4, BIN, createLab, describeRun, GW4, REPO, requireTools, run, sleep } from '../helpers/lab.js';
 
 const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const FIXTURES = join(REPO, 'test', 'fixtures', 'portsentry');
@@ -18,11 +18,6 @@ function confValue(conf: string, key: string): string {
   const m = new RegExp(`^${key}\\s*=\\s*"([^"]*)"`, 'm').exec(conf);
   assert.ok(m, `${key} in the fixture`);
   return m[1]!;
-}
-
-async function probe(lab: Lab, src: string, port: number): Promise<void> {
-  const r = await lab.atk(['hping3', '-c', '1', '-S', '-p', String(port), '-a', src, GW4], { timeoutMs: 10_000 });
-  assert.ok(!r.timedOut, describeRun(r));
 }
 
 for (const [fixture, modes] of [
@@ -61,7 +56,7 @@ test('advanced mode follows the listening sockets: a new service is no tripwire 
   assert.equal((await lab.status()).bansInForce, 0, 'the client is not banned');
   svc.kill('SIGKILL');
   await d.waitForLine(/^sentry-xdp: TCP 600: nothing listens there any more; watched again$/, 2500);
-  await probe(lab, ATK4, 600);
+  await lab.probe(ATK4, 600);
   await d.waitForLine(new RegExp(`^attackalert: TCP SYN/Normal scan from host: ${esc(ATK4)}/${esc(ATK4)} to TCP port: 600$`), 5000);
 });
 
@@ -117,7 +112,7 @@ test('`top` renders in a terminal (tmux)', { timeout: 60_000 }, async (t) => {
   const lab = createLab(t);
   const cfg = lab.writeConfig('top.yaml', 'tcp_ports: "1"\nban_ttl: 10m\n');
   const d = await lab.startDaemon({ config: cfg });
-  await probe(lab, ATK4, 1);
+  await lab.probe(ATK4, 1);
   await d.waitForLine(/has been blocked/, 5000);
   const session = `sxtop${process.pid}`;
   const env = Object.entries(lab.env).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`);

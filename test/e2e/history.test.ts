@@ -4,10 +4,10 @@
  * gateways on one Redis, and Redis going away in the middle of a scan.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, rmSync, unlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { ATK4, createLab, describeRun, GW4, requireTools, sleep, type Daemon, type Lab } from '../helpers/lab.js';
+import { hookedConfig, until } from '../helpers/hooks.js';
+import { ATK4, createLab, describeRun, requireTools, sleep, type Daemon, type Lab } from '../helpers/lab.js';
 import { RedisServer } from '../helpers/redis.js';
 
 const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -17,11 +17,6 @@ function config(lab: Lab, redis: RedisServer | undefined, extra = ''): string {
     'sentry.yaml',
     `tcp_ports: "1,11,15,79,111"\nudp_ports: "161"\nban_ttl: 10m\n${redis ? `redis: { url: "${redis.url}" }\n` : ''}${extra}`,
   );
-}
-
-async function probe(lab: Lab, src: string, port = 1): Promise<void> {
-  const r = await lab.atk(['hping3', '-c', '1', '-S', '-p', String(port), '-a', src, GW4], { timeoutMs: 10_000 });
-  assert.ok(!r.timedOut, describeRun(r));
 }
 
 async function listJson(lab: Lab, cfg: string): Promise<Array<{ target: string; origin: string; remainingSeconds: number | null; gateway: string | null }>> {
@@ -37,25 +32,6 @@ async function historyJson(lab: Lab, cfg: string, args: string[] = []): Promise<
     .split('\n')
     .filter(Boolean)
     .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
-
-/** What a reboot leaves: no daemon, no pins, no XDP (the links go with their pins), no nft table. */
-async function reboot(lab: Lab): Promise<void> {
-  wipeBpffs(lab);
-  const r = await lab.gw(['nft', 'delete', 'table', 'inet', 'sentry_xdp']);
-  assert.equal(r.code, 0, describeRun(r));
-}
-
-function wipeBpffs(lab: Lab): void {
-  const walk = (dir: string) => {
-    for (const f of readdirSync(dir, { withFileTypes: true })) {
-      if (f.isDirectory()) {
-        walk(join(dir, f.name));
-        rmSync(join(dir, f.name), { recursive: true, force: true });
-      } else unlinkSync(join(dir, f.name));
-    }
-  };
-  walk(lab.pinRoot);
 }
 
 async function banned(lab: Lab): Promise<boolean> {
@@ -79,7 +55,7 @@ for (const store of ['redis', 'journal'] as const) {
       const lab = createLab(t);
       const cfg = config(lab, redis);
       let d: Daemon = await lab.startDaemon({ config: cfg });
-      await probe(lab, ATK4, 11);
+      await lab.probe(ATK4, 11);
       await d.waitForLine(new RegExp(`^attackalert: Host ${esc(ATK4)} has been blocked`), 5000);
       const m = await lab.cli(['ban', '203.0.113.50', '--ttl', '1h', '--reason', 'manual one', '--config', cfg]);
       assert.equal(m.code, 0, describeRun(m));
@@ -106,7 +82,7 @@ for (const store of ['redis', 'journal'] as const) {
       // kill -9 and a wiped bpffs (a reboot): the bans come back from the store
       d.child.kill('SIGKILL');
       await d.done;
-      await reboot(lab);
+      await lab.reboot();
       assert.ok(!(await banned(lab)), 'with bpffs and nftables wiped nothing is enforced any more');
       d = await lab.startDaemon({ config: cfg });
       assert.equal(d.matching(new RegExp(`^sentry-xdp: restored 2 ban\\(s\\) in force from the ${store}`)).length, 1, d.output());
@@ -128,16 +104,16 @@ describe('a fleet of two gateways on one redis', () => {
   });
   after(async () => redis?.destroy());
 
-  test('a scan of gateway A gets the scanner dropped at gateway B within a second; an unban on B lifts it on A', { timeout: 90_000 }, async (t) => {
+  test('a scan of gateway A gets the scanner dropped at gateway B within a second; an unban on B lifts it on A, with its hosts.deny line and unban_cmd', { timeout: 90_000 }, async (t) => {
     const a = createLab(t);
     const b = createLab(t);
-    const cfgA = config(a, redis, 'fleet: { name: gw-a }\n');
+    const { cfg: cfgA, deny, unbans } = hookedConfig(a, `redis: { url: "${redis.url}" }\nfleet: { name: gw-a }\n`);
     const cfgB = config(b, redis, 'fleet: { name: gw-b }\n');
     const da = await a.startDaemon({ config: cfgA });
     const db = await b.startDaemon({ config: cfgB });
     await db.waitForLine(/^sentry-xdp: fleet: gateway "gw-b"/, 5000);
     assert.ok(!(await banned(b)), 'B lets the host in before');
-    await probe(a, ATK4, 15);
+    await a.probe(ATK4, 15);
     await da.waitForLine(new RegExp(`^attackalert: Host ${esc(ATK4)} has been blocked via XDP drop`), 5000);
     const t0 = Date.now();
     await db.waitForLine(new RegExp(`^attackalert: Host ${esc(ATK4)} has been blocked via fleet ban from gateway gw-a`), 3000);
@@ -151,6 +127,9 @@ describe('a fleet of two gateways on one redis', () => {
     assert.equal(u.code, 0, describeRun(u));
     await da.waitForLine(new RegExp(`^attackalert: Host ${esc(ATK4)} has been unblocked \\(lifted on gateway gw-b\\)`), 3000);
     assert.ok(!(await banned(a)), 'A lifted it');
+    await until("A's hosts.deny line out, unban_cmd run", () => !readFileSync(deny, 'utf8').includes(`ALL: ${ATK4}`) && unbans().length === 1);
+    await sleep(500);
+    assert.deepEqual(unbans(), [ATK4], 'unban_cmd ran once');
     assert.equal(db.matching(/has been blocked via fleet ban/).length, 1, `no loops, no duplicates\n${db.output()}`);
     assert.equal(da.matching(/has been blocked via fleet ban/).length, 0, `A does not get its own ban back\n${da.output()}`);
   });
@@ -182,7 +161,7 @@ describe('a fleet of two gateways on one redis', () => {
     await redis.stop();
     await d.waitForLine(/^sentry-xdp: redis: .*detection and blocking go on/, 10_000);
     for (const [i, src] of ['198.18.0.2', '198.18.0.77', '198.18.0.78'].entries()) {
-      await probe(lab, src, [1, 11, 15][i]);
+      await lab.probe(src, [1, 11, 15][i]);
       await d.waitForLine(new RegExp(`^attackalert: Host ${esc(src)} has been blocked via XDP drop`), 5000);
     }
     assert.ok(await banned(lab), 'blocking goes on without redis');

@@ -13,7 +13,7 @@
  */
 import { after as suiteAfter } from 'node:test';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -260,6 +260,7 @@ export interface StatusJson {
   pinRoot: string;
   loaded: boolean;
   daemonPid: number | null;
+  daemon: Record<string, unknown> | null;
   interfaces: Array<{ name: string; ifindex: number; progId: number; mode: string; stale: boolean; state: string; reason?: string }>;
   degraded: boolean;
   counters: Record<string, string>;
@@ -413,6 +414,21 @@ export abstract class GatewaySide {
     return p;
   }
 
+  /** What a reboot leaves: no pins (the XDP links go with them) and no nft table of ours. Stop the daemon first. */
+  async reboot(): Promise<void> {
+    const wipe = (dir: string) => {
+      for (const f of readdirSync(dir, { withFileTypes: true })) {
+        if (f.isDirectory()) {
+          wipe(join(dir, f.name));
+          rmSync(join(dir, f.name), { recursive: true, force: true });
+        } else unlinkSync(join(dir, f.name));
+      }
+    };
+    wipe(this.pinRoot);
+    const r = await this.gw(['nft', 'delete', 'table', 'inet', 'sentry_xdp']);
+    if (r.code !== 0) throw new Error(`cannot delete the nft table: ${describeRun(r)}`);
+  }
+
   /** `sentry-xdp status --json`, parsed (exit 1 means degraded: an interface not protected, still JSON). */
   async status(): Promise<StatusJson> {
     const r = await this.cli(['status', '--json']);
@@ -467,8 +483,11 @@ export class Lab extends GatewaySide {
     return run(['ip', 'netns', 'exec', this.atkNs, ...argv], opts);
   }
 
-
-
+  /** One SYN from `src` (an address the attacker namespace owns, or a spoofed one) to a watched port of the gateway. */
+  async probe(src: string, port = 1): Promise<void> {
+    const r = await this.atk(['hping3', '-c', '1', '-S', '-p', String(port), '-a', src, GW4], { timeoutMs: 10_000 });
+    if (r.timedOut) throw new Error(`hping3 hung: ${describeRun(r)}`);
+  }
 
   protected get daemonIface(): string {
     return this.gwIf;
