@@ -40,8 +40,27 @@ export class RunDir {
     if (this.daemonPid() === process.pid) {
       rmSync(join(this.dir, 'daemon.pid'), { force: true });
       rmSync(join(this.dir, 'daemon.json'), { force: true });
+      rmSync(join(this.dir, 'config.json'), { force: true });
     }
     if (!existsSync(join(this.dir, 'watch.json'))) this.clear(); // `detach --all` ran meanwhile
+  }
+
+  /** The config the daemon runs with: an absolute path, or null for the built-in defaults. */
+  writeDaemonConfig(path: string | null): void {
+    this.ensure();
+    writeFileSync(join(this.dir, 'config.json'), `${JSON.stringify({ pid: process.pid, path })}\n`);
+  }
+
+  /** The running daemon's config (its pid and path), if a live daemon recorded one. */
+  daemonConfig(): { pid: number; path: string | null } | undefined {
+    const pid = this.daemonPid();
+    if (!pid) return undefined;
+    try {
+      const c = JSON.parse(readFileSync(join(this.dir, 'config.json'), 'utf8')) as { pid: number; path: string | null };
+      return c.pid === pid ? c : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   writeWatch(w: WatchSet): void {
@@ -76,7 +95,10 @@ export class RunDir {
   clear(): void {
     rmSync(join(this.dir, 'watch.json'), { force: true });
     rmSync(join(this.dir, 'daemon.json'), { force: true });
-    if (!this.daemonPid()) rmSync(join(this.dir, 'daemon.pid'), { force: true });
+    if (!this.daemonPid()) {
+      rmSync(join(this.dir, 'daemon.pid'), { force: true });
+      rmSync(join(this.dir, 'config.json'), { force: true });
+    }
     try {
       rmdirSync(this.dir);
     } catch {

@@ -10,6 +10,8 @@ import { formatPortList } from '../core/ports.js';
 import { exitCodeFor, SentryError } from '../errors.js';
 import { PACKAGE_ROOT } from '../adapters/kernel.js';
 import { resolvePaths } from '../adapters/paths.js';
+import { configFor } from '../adapters/config-file.js';
+import { RunDir } from '../adapters/run-dir.js';
 import cliProgress from 'cli-progress';
 import { formatDuration } from '../core/ttl.js';
 import { eventLine, topReport, topText } from '../core/history-report.js';
@@ -34,8 +36,9 @@ function pathsOf(c: Command) {
   return resolvePaths(c.optsWithGlobals<GlobalOpts>());
 }
 
+/** The config file for this command: -c, $SENTRY_XDP_CONFIG, else the running daemon's (src/adapters/config-file.ts configFor). */
 function configOf(c: Command): string | undefined {
-  return c.optsWithGlobals<GlobalOpts>().config;
+  return configFor(c.optsWithGlobals<GlobalOpts>().config, new RunDir(pathsOf(c).runDir).daemonConfig(), warn);
 }
 
 function warn(line: string): void {
@@ -73,6 +76,7 @@ function printStatus(s: cmd.Status): void {
     return;
   }
   out(`pin root: ${s.pinRoot}`);
+  out(`config: ${s.config}${s.daemonPid ? " (the daemon's; commands without -c use it)" : ''}`);
   out(`daemon: ${s.daemonPid ? `running (pid ${s.daemonPid})` : 'not running (bans are still enforced by the kernel)'}`);
   out('interfaces:');
   if (!s.interfaces.length) out('  (none attached)');
@@ -331,8 +335,8 @@ export function buildProgram(): Command {
     .command('check')
     .description('validate a config file (default /etc/sentry-xdp/sentry.yaml) as the daemon would')
     .argument('[file]', 'the config file')
-    .action((file: string | undefined) => {
-      const r = cmd.configCheck(file);
+    .action((file: string | undefined, _o: unknown, c: Command) => {
+      const r = cmd.configCheck(file ?? configOf(c));
       for (const w of r.warnings) process.stderr.write(`sentry-xdp: warning: ${w}\n`);
       out(`${r.source}: ok${r.warnings.length ? ` (${r.warnings.length} warning(s) above)` : ''}`);
     });

@@ -3,6 +3,7 @@
  * argv and prints what these return or report.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { importPortsentry, parseModes, type ImportResult } from '../core/portsentry-import.js';
 import { configWarnings, parseConfig } from '../core/config.js';
 import { readEphemeralRange, readHostAddresses } from '../adapters/host-facts.js';
@@ -17,7 +18,7 @@ import { formatPortList } from '../core/ports.js';
 import { formatDuration } from '../core/ttl.js';
 import { computeWatchSet, type Listeners, type WatchSet } from '../core/watch.js';
 import { SentryError } from '../errors.js';
-import { loadConfig } from '../adapters/config-file.js';
+import { BUILT_IN, configFile, loadConfig } from '../adapters/config-file.js';
 import { ifIndexToName, ifNameToIndex, kernelClockNs, type AttachModeName } from '../adapters/kernel.js';
 import { readListeners } from '../adapters/listeners.js';
 import type { Paths } from '../adapters/paths.js';
@@ -161,7 +162,10 @@ export async function attach(o: AttachOptions): Promise<void> {
   // one daemon per nft table per network namespace (a second one would rewrite the first one's table)
   const claim = o.daemon && config.nft.enabled ? await claimInstance(config.nft.table, { pid: process.pid, pinRoot: o.paths.pinRoot }) : undefined;
   try {
-    if (o.daemon) run.claimDaemon();
+    if (o.daemon) {
+      run.claimDaemon();
+      run.writeDaemonConfig(source === BUILT_IN ? null : resolve(source)); // the CLI follows it
+    }
   } catch (e) {
     await claim?.release();
     throw e;
@@ -495,6 +499,8 @@ export async function detach(ifaces: string[], all: boolean, paths: Paths, confi
 
 export interface Status {
   pinRoot: string;
+  /** The config file the CLI and the daemon use (or "built-in defaults"). */
+  config: string;
   loaded: boolean;
   daemonPid: number | null;
   daemon: Record<string, unknown> | null;
@@ -530,8 +536,11 @@ function interfaceStates(pinned: AttachedIface[], daemon: Record<string, IfaceSt
 export function status(paths: Paths): Status {
   requirePrivileges('status');
   const run = new RunDir(paths.runDir);
+  const daemonConfig = run.daemonConfig();
   const base = {
     pinRoot: paths.pinRoot,
+    // what the CLI uses here: the running daemon's config, else the default
+    config: daemonConfig ? (daemonConfig.path ?? BUILT_IN) : (configFile() ?? BUILT_IN),
     daemonPid: run.daemonPid() ?? null,
     daemon: run.daemonPid() ? (run.readDaemonStats() ?? null) : null,
     watch: run.readWatch() ?? null,

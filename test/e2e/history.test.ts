@@ -154,6 +154,41 @@ describe('a fleet of two gateways on one redis', () => {
     assert.ok(!lb.some((e) => e.target === '198.51.100.77'), 'the local allow list wins');
   });
 
+  test("the CLI follows the running daemon's config: on A, ban and unban without -c reach B within a second; a different -c is warned about; with no daemon the default config is read", { timeout: 90_000 }, async (t) => {
+    const a = createLab(t);
+    const b = createLab(t);
+    const cfgA = config(a, redis, 'fleet: { name: gw-a3 }\n');
+    const cfgB = config(b, redis, 'fleet: { name: gw-b3 }\n');
+    const da = await a.startDaemon({ config: cfgA });
+    const db = await b.startDaemon({ config: cfgB });
+    await db.waitForLine(/^sentry-xdp: fleet: gateway "gw-b3"/, 5000);
+    const X = '203.0.113.99';
+    const ban = await a.cli(['ban', X, '--ttl', '10m']);
+    assert.equal(ban.code, 0, describeRun(ban));
+    assert.equal(ban.stderr, '', 'no warning: the daemon\'s config is the one used');
+    let t0 = Date.now();
+    await db.waitForLine(new RegExp(`^attackalert: Host ${esc(X)} has been blocked via fleet ban from gateway gw-a3`), 3000);
+    assert.ok(Date.now() - t0 < 1000, `B applied it after ${Date.now() - t0} ms`);
+    const unban = await a.cli(['unban', X]);
+    assert.equal(unban.code, 0, describeRun(unban));
+    t0 = Date.now();
+    await db.waitForLine(new RegExp(`^attackalert: Host ${esc(X)} has been unblocked \\(lifted on gateway gw-a3\\)`), 3000);
+    assert.ok(Date.now() - t0 < 1000, `B lifted it after ${Date.now() - t0} ms`);
+
+    const st = await a.status();
+    assert.equal(st.config, cfgA, 'status names the config in use');
+    const other = a.writeConfig('other.yaml', 'tcp_ports: "1"\n');
+    const l = await a.cli(['list', '-c', other]);
+    assert.equal(l.code, 0, describeRun(l));
+    assert.match(l.stderr, new RegExp(`^sentry-xdp: warning: the running daemon \\(pid \\d+\\) uses ${esc(cfgA)}; this command uses ${esc(other)}\n$`), describeRun(l));
+
+    await da.stop();
+    const check = await a.cli(['config', 'check']);
+    assert.equal(check.code, 0, describeRun(check));
+    assert.match(check.stdout, /^(\/etc\/sentry-xdp\/sentry\.yaml|built-in defaults): ok/, 'no daemon: the default config, as before');
+    assert.notEqual((await a.status()).config, cfgA);
+  });
+
   test('redis away for 30 s in the middle of a scan: no crash, blocking goes on, that history appears once it is back', { timeout: 120_000 }, async (t) => {
     const lab = createLab(t);
     const cfg = config(lab, redis);

@@ -258,6 +258,7 @@ export interface NmapResult {
 
 export interface StatusJson {
   pinRoot: string;
+  config: string;
   loaded: boolean;
   daemonPid: number | null;
   daemon: Record<string, unknown> | null;
