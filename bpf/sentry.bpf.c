@@ -131,6 +131,23 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } sentry_ttl_v6 SEC(".maps");
 
+/* Flood accounting: key 0, value = struct sx_flood. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sx_flood);
+} sentry_flood SEC(".maps");
+
+/* The destination ports of summarised alerts, as 65536 bits (the daemon reads
+ * and clears them once a second for its summary line). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SX_FLOOD_PORT_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+} sentry_flood_ports SEC(".maps");
+
 /* Repeat offenders: key = 16-byte source (v4-mapped), value = struct sx_offender. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -724,6 +741,55 @@ static __always_inline __u32 kind_stat(__u8 kind)
 	}
 }
 
+static __always_inline struct sx_flood *flood_now(__u64 now)
+{
+	__u32 zero = 0;
+	struct sx_flood *f = bpf_map_lookup_elem(&sentry_flood, &zero);
+	if (f && now - f->second_start_ns > 1000000000ULL) {
+		/* a second with no crossing at all in between leaves no pressure behind */
+		f->crossings_prev = now - f->second_start_ns > 2000000000ULL ? 0 : f->crossings;
+		f->crossings = 0;
+		f->alerts = 0;
+		f->second_start_ns = now;
+	}
+	return f;
+}
+
+/* One more trigger crossing; true when crossings run above pressure_per_sec
+ * (this second or the last), i.e. a flood of single probes is under way. */
+static __always_inline int under_pressure(struct sx_config *cfg, __u64 now)
+{
+	struct sx_flood *f = flood_now(now);
+	if (!f || !cfg->pressure_per_sec)
+		return 0;
+	__u32 n = __sync_fetch_and_add(&f->crossings, 1) + 1;
+	return n > cfg->pressure_per_sec || f->crossings_prev > cfg->pressure_per_sec;
+}
+
+/* Marks the probe's port for the daemon's summary line. */
+static __always_inline void summarise_port(struct pkt *p)
+{
+	__u16 port = bpf_ntohs(p->dport);
+	__u32 word = port >> 6;
+	__u64 *bits = bpf_map_lookup_elem(&sentry_flood_ports, &word);
+	if (bits)
+		__sync_fetch_and_or(bits, 1ULL << (port & 63));
+}
+
+/* An alert that bans nothing: sent while under alerts_per_sec this second;
+ * beyond that only counted, with its port, for the daemon's summary line. */
+static __always_inline void alert_or_summarise(struct xdp_md *ctx, struct pkt *p, __u8 kind, __u32 probes,
+					       struct sx_config *cfg, __u64 now, __u8 flags)
+{
+	struct sx_flood *f = flood_now(now);
+	if (!f || !cfg->alerts_per_sec || __sync_fetch_and_add(&f->alerts, 1) < cfg->alerts_per_sec) {
+		emit_alert(ctx, p, kind, probes, now, 0, flags);
+		return;
+	}
+	count(SX_STAT_ALERTS_SUMMARISED);
+	summarise_port(p);
+}
+
 /* A source crossed a trigger: alert once, and ban it unless blocking is off
  * for the protocol, it is on the never-ban list, it has a live connection,
  * or the per-minute cap is reached. Returns XDP_DROP when it banned it. */
@@ -733,29 +799,29 @@ static __always_inline int judge(struct xdp_md *ctx, struct pkt *p, __u8 kind, s
 	count(SX_STAT_ALERTS);
 	int block = p->l4proto == IPPROTO_UDP ? cfg->block_udp : cfg->block_tcp;
 	if (!block) {
-		emit_alert(ctx, p, kind, probes, now, 0, 0);
+		alert_or_summarise(ctx, p, kind, probes, cfg, now, 0);
 		return XDP_PASS;
 	}
 	if (never_ban) { /* spoofed, or our own: log it, never ban it */
 		count(SX_STAT_NEVER_BAN);
-		emit_alert(ctx, p, kind, probes, now, 0, SX_EV_F_NEVER_BAN);
+		alert_or_summarise(ctx, p, kind, probes, cfg, now, SX_EV_F_NEVER_BAN);
 		return XDP_PASS;
 	}
 	if (live_peer(p, now)) { /* one forged packet must not cut off a live partner */
 		count(SX_STAT_LIVE_PEER);
-		emit_alert(ctx, p, kind, probes, now, 0, SX_EV_F_LIVE_PEER);
+		alert_or_summarise(ctx, p, kind, probes, cfg, now, SX_EV_F_LIVE_PEER);
 		return XDP_PASS;
 	}
 	if (!under_cap(cfg, now)) {
 		count(SX_STAT_BAN_CAPPED);
-		emit_alert(ctx, p, kind, probes, now, 0, SX_EV_F_CAPPED);
+		alert_or_summarise(ctx, p, kind, probes, cfg, now, SX_EV_F_CAPPED);
 		return XDP_PASS;
 	}
 	__u64 ttl = ban_ttl(p, cfg, now);
 	__u64 expires = ttl ? now + ttl : 0;
 	if (ban_source(p, kind, now, expires)) {
 		count(SX_STAT_BAN_TABLE_FULL);
-		emit_alert(ctx, p, kind, probes, now, 0, SX_EV_F_BAN_FAILED);
+		alert_or_summarise(ctx, p, kind, probes, cfg, now, SX_EV_F_BAN_FAILED);
 		return XDP_PASS;
 	}
 	count(SX_STAT_BANS_ADDED);
@@ -778,17 +844,28 @@ static __always_inline int on_probe(struct xdp_md *ctx, struct pkt *p, __u8 kind
 	struct sx_source *st = bpf_map_lookup_elem(&sentry_sources, &p->saddr);
 	/* A source we banned that probes again got here past the ban check: its
 	 * ban lapsed or was lifted. Judge it afresh; no stale "already blocked". */
+	__u16 port = bpf_ntohs(p->dport);
 	if (!st || st->banned || now - st->window_start_ns > cfg->window_ns) {
-		struct sx_source fresh = { .window_start_ns = now, .last_ns = now };
+		struct sx_source fresh = { .window_start_ns = now, .last_ns = now, .first_port = port };
 		bpf_map_update_elem(&sentry_sources, &p->saddr, &fresh, BPF_ANY);
 		st = bpf_map_lookup_elem(&sentry_sources, &p->saddr);
 		if (!st)
 			return XDP_PASS;
 	}
 	st->last_ns = now;
+	if (port != st->first_port)
+		st->multi_port = 1;
 	__u32 probes = __sync_fetch_and_add(&st->probes, 1) + 1;
-	if (probes <= cfg->trigger)
+	if (probes <= cfg->trigger || st->alerted)
 		return XDP_PASS;
+	/* Under a flood of single probes, one port is not evidence enough: the
+	 * source's next probe to another port bans it. Until then it is only
+	 * counted in the daemon's summary line. */
+	if (under_pressure(cfg, now) && !st->multi_port) {
+		count(SX_STAT_BANS_DEFERRED);
+		summarise_port(p);
+		return XDP_PASS;
+	}
 	/* Over the trigger: exactly one alert per source per window, even when
 	 * several CPUs see the crossing at once. */
 	if (__sync_fetch_and_add(&st->alerted, 1) != 0)

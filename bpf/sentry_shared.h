@@ -99,6 +99,8 @@ enum sx_stat {
 	SX_STAT_PROBE_V6CHAIN,
 	SX_STAT_EVASION_DROPPED, /* evasion fragments dropped (no stack sends one), to any destination */
 	SX_STAT_V6_CHAIN_LONG,   /* IPv6 chains longer than the parser follows (bans still apply) */
+	SX_STAT_BANS_DEFERRED,   /* trigger crossings not banned under flood pressure: one port, no sweep */
+	SX_STAT_ALERTS_SUMMARISED, /* alerts over alerts_per_sec: counted in the summary, not sent one by one */
 	SX_STAT__MAX,
 };
 
@@ -115,8 +117,25 @@ struct sx_config {
 	__u8 pad0;
 	__u32 max_bans_per_min; /* cap on automatic bans per minute; 0 = no cap */
 	__u32 sweep_trigger;    /* distinct protected hosts that make a sweep; 0 = off */
+	__u32 pressure_per_sec; /* trigger crossings a second above which a ban needs two ports or a sweep; 0 = never */
+	__u32 alerts_per_sec;   /* alerts without a ban sent one by one each second; more are summarised; 0 = all */
 };
-_Static_assert(sizeof(struct sx_config) == 32, "sx_config layout");
+_Static_assert(sizeof(struct sx_config) == 40, "sx_config layout");
+
+/* Flood accounting (sentry_flood, key 0): trigger crossings and alerts per
+ * second. A spoofed flood crosses the trigger from a new address on every
+ * packet; past pressure_per_sec a source must show more evidence than one
+ * probe to one port before it is banned, so the flood cannot spend the ban
+ * budget and a real scanner (many ports) is still banned at once. */
+struct sx_flood {
+	__u64 second_start_ns;
+	__u32 crossings;      /* trigger crossings in the current second */
+	__u32 crossings_prev; /* in the second before */
+	__u32 alerts;         /* alerts without a ban sent in the current second */
+	__u32 pad0;
+};
+_Static_assert(sizeof(struct sx_flood) == 24, "sx_flood layout");
+#define SX_FLOOD_PORT_WORDS 1024 /* sentry_flood_ports: 65536 bits, the ports of summarised alerts */
 
 /* State of the per-minute cap on automatic bans (sentry_ratecap, key 0). */
 struct sx_ratecap {
@@ -222,7 +241,8 @@ struct sx_source {
 	__u32 probes;  /* probes in the current window */
 	__u32 alerted; /* non-zero once this window raised its alert */
 	__u32 banned;  /* non-zero once that alert banned the source */
-	__u32 pad0;
+	__u16 first_port; /* the first probe's destination port in the window */
+	__u16 multi_port; /* non-zero once the source probed a second port in the window */
 };
 _Static_assert(sizeof(struct sx_source) == 32, "sx_source layout");
 

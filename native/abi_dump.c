@@ -15,7 +15,8 @@ int main(void)
 	printf("{\"abi\":%d,\"stats\":%d,\"structs\":{", SX_ABI_VERSION, SX_STAT__MAX);
 	S(sx_config, F(sx_config, window_ns); F(sx_config, ban_ttl_ns); F(sx_config, trigger);
 	  F(sx_config, block_tcp); F(sx_config, block_udp); F(sx_config, enabled);
-	  F(sx_config, max_bans_per_min); F(sx_config, sweep_trigger));
+	  F(sx_config, max_bans_per_min); F(sx_config, sweep_trigger); F(sx_config, pressure_per_sec);
+	  F(sx_config, alerts_per_sec));
 	S(sx_ratecap, F(sx_ratecap, minute_start_ns); F(sx_ratecap, bans));
 	S(sx_presence, F(sx_presence, allow_v4); F(sx_presence, allow_v6); F(sx_presence, cidr_v4);
 	  F(sx_presence, cidr_v6));
@@ -24,7 +25,7 @@ int main(void)
 	S(sx_lpm_v4, F(sx_lpm_v4, prefixlen); F(sx_lpm_v4, addr));
 	S(sx_lpm_v6, F(sx_lpm_v6, prefixlen); F(sx_lpm_v6, addr));
 	S(sx_source, F(sx_source, window_start_ns); F(sx_source, last_ns); F(sx_source, probes);
-	  F(sx_source, alerted); F(sx_source, banned));
+	  F(sx_source, alerted); F(sx_source, banned); F(sx_source, first_port); F(sx_source, multi_port));
 	S(sx_event, F(sx_event, ts_ns); F(sx_event, expires_ns); F(sx_event, addr); F(sx_event, ifindex);
 	  F(sx_event, probes); F(sx_event, port); F(sx_event, family); F(sx_event, type);
 	  F(sx_event, proto); F(sx_event, kind); F(sx_event, tcp_flags); F(sx_event, flags);
@@ -33,6 +34,7 @@ int main(void)
 	S(sx_sweep, F(sx_sweep, window_start_ns); F(sx_sweep, bits); F(sx_sweep, hosts); F(sx_sweep, alerted));
 	S(sx_peer, F(sx_peer, responder); F(sx_peer, originator); F(sx_peer, originator_since_ns));
 	S(sx_offender, F(sx_offender, ttl_ns); F(sx_offender, until_ns));
+	S(sx_flood, F(sx_flood, second_start_ns); F(sx_flood, crossings); F(sx_flood, crossings_prev); F(sx_flood, alerts));
 	S(sx_svc_v4, F(sx_svc_v4, prefixlen); F(sx_svc_v4, proto); F(sx_svc_v4, port); F(sx_svc_v4, addr));
 	S(sx_svc_v6, F(sx_svc_v6, prefixlen); F(sx_svc_v6, proto); F(sx_svc_v6, port); F(sx_svc_v6, addr));
 	printf("}}\n");

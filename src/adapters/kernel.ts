@@ -305,6 +305,8 @@ const MAP_SIZES: Record<string, [number, number]> = {
   sentry_services_v6: [Layout.sx_svc_v6.size, 1],
   sentry_peers: [16, Layout.sx_peer.size],
   sentry_offenders: [16, Layout.sx_offender.size],
+  sentry_flood: [4, Layout.sx_flood.size],
+  sentry_flood_ports: [4, 8],
   sentry_info: [4, Layout.sx_info.size],
   sentry_bans_v4: [4, Layout.sx_ban.size],
   sentry_bans_v6: [16, Layout.sx_ban.size],

@@ -80,6 +80,8 @@ const KERNEL_COUNTERS: Record<string, { family: KernelFamily; labels?: Record<st
   probe_v6chain: { family: 'probes', labels: { kind: 'v6chain' } },
   evasion_dropped: { family: 'evasionDropped' },
   v6_chain_long: { family: 'v6ChainLong' },
+  bans_deferred: { family: 'bansDeferred' },
+  alerts_summarised: { family: 'alertsSummarised' },
   alerts: { family: 'alerts' },
   bans_added: { family: 'kernelBans' },
   ban_table_full: { family: 'banTableFull' },
@@ -117,6 +119,8 @@ type KernelFamily =
   | 'possiblySpoofed'
   | 'evasionDropped'
   | 'v6ChainLong'
+  | 'bansDeferred'
+  | 'alertsSummarised'
   | 'expiredHits'
   | 'other';
 
@@ -190,6 +194,8 @@ export class Metrics {
       ),
       evasionDropped: counter('evasion_fragments_dropped_total', 'Fragments no stack sends (a first fragment too short for its L4 header, or one overlapping it), dropped wherever they were going.'),
       v6ChainLong: counter('ipv6_long_chains_total', 'IPv6 packets with more extension headers than the parser follows (bans still apply; probes when to a protected destination).'),
+      bansDeferred: counter('flood_bans_deferred_total', 'Trigger crossings not banned during a flood of single probes (one port, no sweep): their next probe to another port bans them.'),
+      alertsSummarised: counter('alerts_summarised_total', 'Alerts without a ban over the per-second limit: counted in the one-a-second summary line, not logged one by one.'),
       possiblySpoofed: counter('possibly_spoofed_alerts_total', 'Alerts not banned because the source has a live connection to or through this host (the probe may be forged).'),
       expiredHits: counter('expired_ban_hits_total', 'Packets from a source whose ban had lapsed (judged afresh).'),
       other: counter('kernel_counter_total', 'Kernel counters this version has no dedicated metric for, by counter name.', ['counter']),

@@ -37,8 +37,10 @@ export const Stat = {
   PROBE_V6CHAIN: 28,
   EVASION_DROPPED: 29,
   V6_CHAIN_LONG: 30,
+  BANS_DEFERRED: 31,
+  ALERTS_SUMMARISED: 32,
 } as const;
-export const STAT_COUNT = 31;
+export const STAT_COUNT = 33;
 export type StatName = keyof typeof Stat;
 
 export const PORT_TCP = 0x01;
@@ -73,7 +75,7 @@ export const NEVER_BAN = 2;
 /** [offset, size] of each field, by struct. */
 export const Layout = {
   sx_config: {
-    size: 32,
+    size: 40,
     fields: {
       window_ns: [0, 8],
       ban_ttl_ns: [8, 8],
@@ -83,8 +85,11 @@ export const Layout = {
       enabled: [22, 1],
       max_bans_per_min: [24, 4],
       sweep_trigger: [28, 4],
+      pressure_per_sec: [32, 4],
+      alerts_per_sec: [36, 4],
     },
   },
+  sx_flood: { size: 24, fields: { second_start_ns: [0, 8], crossings: [8, 4], crossings_prev: [12, 4], alerts: [16, 4] } },
   sx_ratecap: { size: 16, fields: { minute_start_ns: [0, 8], bans: [8, 4] } },
   sx_presence: { size: 16, fields: { allow_v4: [0, 4], allow_v6: [4, 4], cidr_v4: [8, 4], cidr_v6: [12, 4] } },
   sx_ban: {
@@ -93,7 +98,10 @@ export const Layout = {
   },
   sx_lpm_v4: { size: 8, fields: { prefixlen: [0, 4], addr: [4, 4] } },
   sx_lpm_v6: { size: 20, fields: { prefixlen: [0, 4], addr: [4, 16] } },
-  sx_source: { size: 32, fields: { window_start_ns: [0, 8], last_ns: [8, 8], probes: [16, 4], alerted: [20, 4], banned: [24, 4] } },
+  sx_source: {
+    size: 32,
+    fields: { window_start_ns: [0, 8], last_ns: [8, 8], probes: [16, 4], alerted: [20, 4], banned: [24, 4], first_port: [28, 2], multi_port: [30, 2] },
+  },
   sx_event: {
     size: 72,
     fields: {
@@ -136,6 +144,8 @@ export interface KernelConfig {
   enabled: boolean;
   maxBansPerMin?: number; // 0 or absent = no cap
   sweepTrigger?: number; // distinct protected hosts that make a sweep; 0 or absent = off
+  pressurePerSec?: number; // trigger crossings a second above which a ban needs two ports or a sweep; 0 or absent = never
+  alertsPerSec?: number; // alerts without a ban sent one by one each second; 0 or absent = all
 }
 
 export function encodeConfig(c: KernelConfig): Buffer {
@@ -148,6 +158,8 @@ export function encodeConfig(c: KernelConfig): Buffer {
   b.writeUInt8(c.enabled ? 1 : 0, F.cfg.enabled[0]);
   b.writeUInt32LE(c.maxBansPerMin ?? 0, F.cfg.max_bans_per_min[0]);
   b.writeUInt32LE(c.sweepTrigger ?? 0, F.cfg.sweep_trigger[0]);
+  b.writeUInt32LE(c.pressurePerSec ?? 0, F.cfg.pressure_per_sec[0]);
+  b.writeUInt32LE(c.alertsPerSec ?? 0, F.cfg.alerts_per_sec[0]);
   return b;
 }
 

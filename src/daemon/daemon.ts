@@ -31,6 +31,7 @@ import type { BanRequest, BanService } from './bans.js';
 import type { Gateway } from './gateway.js';
 import type { NftSync } from './nft-sync.js';
 import { Offenders } from './offenders.js';
+import { FloodWatch, floodLine } from './flood.js';
 
 export interface Reporter {
   alert(a: Alert): void;
@@ -263,6 +264,7 @@ export async function runDaemon(gw: Gateway, opts: DaemonOptions): Promise<'sign
   let nextSweep = 0;
   let nextNftCheck = Date.now() + 2000;
   let nextCapCheck = 0;
+  const floods = new FloodWatch(gw);
   let nextRefresh = Date.now() + 30_000;
   await capCheck();
   try {
@@ -284,6 +286,8 @@ export async function runDaemon(gw: Gateway, opts: DaemonOptions): Promise<'sign
       if (now >= nextSweep) {
         // `detach --all` unpinned everything: our fds point at maps nobody uses
         if (!existsSync(join(gw.pinRoot, 'prog'))) return 'removed';
+        const flood = floods.take();
+        if (flood) reporter.notice(floodLine(flood), { event: 'flood_summary', ...flood });
         const expired = bans.sweepExpired(kernelClockNs());
         totals.bansExpired += expired.length;
         await opts.bans.ended(expired, { cause: 'expired', why: 'expired', line: 'ban expired' });

@@ -278,6 +278,31 @@ describe('XDP program (BPF_PROG_TEST_RUN)', () => {
     assert.equal(k.stats().BAN_CAPPED, 2n);
   });
 
+  test('under a flood of single probes (over pressure_per_sec crossings a second) one port is not enough to ban; a second port is', () => {
+    k.reset({ pressurePerSec: 4 });
+    const syn = (src: string, dport = 23) => k.run(packet({ src, proto: 'tcp', dport, flags: TH.SYN }));
+    const verdicts = [1, 2, 3, 4, 5, 6].map((i) => syn(`203.0.113.${i}`).verdict);
+    assert.deepEqual(verdicts, [XDP_DROP, XDP_DROP, XDP_DROP, XDP_DROP, XDP_PASS, XDP_PASS], 'the first 4 crossings ban; then single probes wait');
+    assert.equal(k.stats().BANS_DEFERRED, 2n);
+    assert.equal(k.events().length, 4, 'a deferred crossing sends no event (it is in the summary)');
+    const again = syn('203.0.113.6', 111);
+    assert.equal(again.verdict, XDP_DROP, 'its probe of a second port bans it at once');
+    const evs = k.events();
+    assert.deepEqual(evs.map((e) => [e.source, e.flags]), [['203.0.113.6', EV_F_BANNED]]);
+    const bits = k.obj.map('sentry_flood_ports').lookup(Buffer.from([0, 0, 0, 0]))!; // ports 0-63: 23 is in it
+    assert.equal(bits.readBigUInt64LE(0) & (1n << 23n), 1n << 23n, 'the summary knows the port');
+  });
+
+  test('alerts without a ban past alerts_per_sec are summarised (counted with their port), never sent one by one; bans always are', () => {
+    k.reset({ alertsPerSec: 2, blockTcp: false });
+    for (let i = 1; i <= 5; i++) k.run(packet({ src: `203.0.113.${i}`, proto: 'tcp', dport: 111, flags: TH.SYN }));
+    assert.equal(k.events().length, 2);
+    assert.equal(k.stats().ALERTS_SUMMARISED, 3n);
+    k.reset({ alertsPerSec: 2 });
+    for (let i = 1; i <= 5; i++) k.run(packet({ src: `203.0.113.${i}`, proto: 'tcp', dport: 111, flags: TH.SYN }));
+    assert.equal(k.events().filter((e) => e.flags === EV_F_BANNED).length, 5, 'every ban is an event');
+  });
+
   test('UDP to a watched port that a local socket owns is not a probe', async () => {
     k.reset();
     const sock = createSocket('udp4');

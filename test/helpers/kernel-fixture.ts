@@ -16,6 +16,7 @@ export const XDP_DROP = 1;
 export const XDP_PASS = 2;
 
 const CLEARED_MAPS = [
+  'sentry_offenders',
   'sentry_bans_v4',
   'sentry_bans_v6',
   'sentry_ban_cidr_v4',
@@ -53,6 +54,10 @@ export class KernelFixture {
   reset(cfg: Partial<KernelConfig> = {}, ports: { tcp?: number[]; udp?: number[] } = {}): void {
     this.obj.map('sentry_presence').update(Buffer.alloc(4), Buffer.alloc(16));
     this.obj.map('sentry_ratecap').update(Buffer.alloc(4), Buffer.alloc(16));
+    this.obj.map('sentry_flood').update(Buffer.alloc(4), Buffer.alloc(Layout.sx_flood.size));
+    const words = Buffer.alloc(1024 * 4);
+    for (let i = 0; i < 1024; i++) words.writeUInt32LE(i, i * 4);
+    this.obj.map('sentry_flood_ports').updateBatch(words, Buffer.alloc(1024 * 8), 1024);
     for (const name of CLEARED_MAPS) {
       const m = this.obj.map(name);
       const { keys, count } = m.dump(4096);
