@@ -14,7 +14,8 @@ export type ErrorCode =
   | 'DAEMON_RUNNING'
   | 'KERNEL'
   | 'BUILD'
-  | 'IO';
+  | 'IO'
+  | 'INTERRUPTED';
 
 export class SentryError extends Error {
   readonly code: ErrorCode;
@@ -27,7 +28,7 @@ export class SentryError extends Error {
   }
 }
 
-/** Exit codes: 2 for what the user typed or wrote, 1 for everything else. */
+/** Exit codes: 2 for what the user typed or wrote, 130 when stopped by Ctrl-C or a stop, 1 for everything else. */
 export function exitCodeFor(code: ErrorCode): number {
-  return code === 'USAGE' || code === 'CONFIG' ? 2 : 1;
+  return code === 'USAGE' || code === 'CONFIG' ? 2 : code === 'INTERRUPTED' ? 130 : 1;
 }

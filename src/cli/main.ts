@@ -58,7 +58,7 @@ function progressBar(): { update: bans.Progress; stop: () => void } {
       if (s !== stage) {
         if (stage) bar.stop();
         stage = s;
-        bar.start(total, 0, { stage: s === 'kernel' ? 'kernel table' : 'nftables    ' });
+        bar.start(total, 0, { stage: s === 'kernel' ? 'kernel table' : s === 'nft' ? 'nftables    ' : 'banning     ' });
       }
       bar.update(done);
     },
@@ -209,8 +209,8 @@ export function buildProgram(): Command {
         const r = await bans.ban({ targets, file: o.file, ttl: o.ttl, reason: o.reason, paths: pathsOf(c), config: configOf(c), warn, progress: bar.update });
         bar.stop();
         const ttls = [...r.ttls].map(formatDuration).join(', ');
-        if (r.targets.length <= 10) for (const t of r.targets) out(`banned ${t.text} (${ttls})`);
-        else out(`banned ${r.targets.length} addresses (${ttls})`);
+        if (r.targets.length) for (const t of r.targets) out(`banned ${t} (${ttls})`);
+        else out(`banned ${r.count} addresses (${ttls})`);
       } finally {
         bar.stop();
       }

@@ -3,10 +3,10 @@
  * and nftables directly, through the same ban lifecycle as the daemon
  * (BanService), so they work whether or not a daemon runs.
  */
-import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { ALLOW } from '../core/abi.js';
 import { parseCidr, type Cidr } from '../core/addr.js';
+import { readBanFile, TargetCollector, targetCount, v4Cidr } from './ban-file.js';
 import type { Config } from '../core/config.js';
 import { ttlFor } from '../core/policy.js';
 import { parseDuration } from '../core/ttl.js';
@@ -59,27 +59,6 @@ export function openSession(paths: Paths, configPath: string | undefined, warn: 
 
 export const whoAmI = (): string => process.env.SUDO_USER ?? userInfo().username;
 
-/**
- * Reads a bulk file (or stdin for "-"): one address or CIDR per line, `#`
- * comments. All or nothing: one bad line refuses the whole file.
- */
-export function parseBanFile(text: string, name: string): Cidr[] {
-  const out: Cidr[] = [];
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const entry = lines[i]!.replace(/#.*/, '').trim();
-    if (!entry) continue;
-    try {
-      out.push(parseCidr(entry));
-    } catch (e) {
-      const err = e as SentryError;
-      throw new SentryError('USAGE', `${name}:${i + 1}: ${err.message}; nothing was banned`, `fix that line and run again (${err.hint})`);
-    }
-  }
-  if (!out.length) throw new SentryError('USAGE', `${name}: no addresses in it; nothing was banned`, 'one address or CIDR per line, # for comments');
-  return out;
-}
-
 export interface BanOptions {
   targets: string[];
   file?: string | undefined;
@@ -91,38 +70,51 @@ export interface BanOptions {
   progress?: Progress | undefined;
 }
 
-export async function ban(o: BanOptions): Promise<{ targets: Cidr[]; ttls: Set<number> }> {
+/** Bans applied per step: each step goes to history, the kernel and nft before the next. */
+const STEP = 16384;
+
+export async function ban(o: BanOptions): Promise<{ count: number; ttls: Set<number>; targets: string[] }> {
   // validate everything before touching anything
   const ttl = o.ttl === undefined ? undefined : parseDuration(o.ttl, '--ttl');
-  const cidrs = o.targets.map((t) => parseCidr(t));
-  if (o.file !== undefined) {
-    const name = o.file === '-' ? 'stdin' : o.file;
-    let text: string;
-    try {
-      text = readFileSync(o.file === '-' ? 0 : o.file, 'utf8');
-    } catch (e) {
-      throw new SentryError('USAGE', `${name}: cannot read it (${(e as NodeJS.ErrnoException).code})`, 'check the path given to --file');
-    }
-    cidrs.push(...parseBanFile(text, name));
-  }
-  if (!cidrs.length) throw new SentryError('USAGE', 'ban: name an address or CIDR, or use --file', 'e.g. `sentry-xdp ban 203.0.113.7 --ttl 10m`');
+  const targets = new TargetCollector();
+  for (const t of o.targets) targets.add(t);
+  if (o.file !== undefined) await readBanFile(o.file, targets);
+  if (!targets.size) throw new SentryError('USAGE', 'ban: name an address or CIDR, or use --file', 'e.g. `sentry-xdp ban 203.0.113.7 --ttl 10m`');
   requirePrivileges('ban');
-  const unique = [...new Map(cidrs.map((c) => [c.text, c])).values()];
+  const list = targets.done();
+  const total = targetCount(list);
   const s = openSession(o.paths, o.config, o.warn);
+  // Ctrl-C (or a stop) ends the current step, so that history, the kernel and nft agree on what was banned
+  let stopped: string | undefined;
+  const stop = (sig: string) => (stopped = sig);
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
   try {
-    checkProtected(unique, currentProtected(s.config, o.paths));
+    checkProtected(list.others, currentProtected(s.config, o.paths), list.v4);
     const rules = ttlRules(s.config);
     const by = whoAmI();
-    const reqs: BanRequest[] = unique.map((target) => ({
-      target,
-      ttl: ttl ?? ttlFor(target, rules, s.config.ban_ttl),
-      reason: o.reason ?? '',
-      origin: o.file !== undefined ? 'imported' : 'manual',
-      by,
-    }));
-    await s.bans.ban(reqs, o.progress);
-    return { targets: unique, ttls: new Set(reqs.map((r) => r.ttl)) };
+    const ttls = new Set<number>();
+    const request = (target: Cidr): BanRequest => {
+      const r: BanRequest = { target, ttl: ttl ?? ttlFor(target, rules, s.config.ban_ttl), reason: o.reason ?? '', origin: o.file !== undefined ? 'imported' : 'manual', by };
+      ttls.add(r.ttl);
+      return r;
+    };
+    let done = 0;
+    for (let i = 0; i < total && !stopped; i += STEP) {
+      const step: BanRequest[] = [];
+      for (let j = i; j < Math.min(i + STEP, total); j++) step.push(request(j < list.v4.length ? v4Cidr(list.v4[j]!) : list.others[j - list.v4.length]!));
+      await s.bans.ban(step);
+      done += step.length;
+      o.progress?.('bans', done, total);
+    }
+    if (stopped) {
+      throw new SentryError('INTERRUPTED', `interrupted (${stopped}): banned ${done} of ${total}; history, the kernel table and nftables agree on those`, 'run the same command again to ban the rest');
+    }
+    const few = total <= 10 ? [...Array.from(list.v4, (n) => v4Cidr(n).text), ...list.others.map((c) => c.text)] : [];
+    return { count: total, ttls, targets: few };
   } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
     await s.close();
   }
 }

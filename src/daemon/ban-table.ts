@@ -65,6 +65,21 @@ export class BanTable {
     if (trie) this.presence.recount(trie, this.maps.get(map)!);
   }
 
+  /** Many at once: the tries' presence counts are raised and recounted once, not per entry. */
+  addMany(bans: ReadonlyArray<{ target: Cidr; value: BanValue }>): void {
+    const touched = new Set<string>();
+    for (const { target, value } of bans) {
+      const { map, key } = banKey(target);
+      const trie = BanTable.trie(map);
+      if (trie && !touched.has(map)) {
+        this.presence.raise(trie);
+        touched.add(map);
+      }
+      this.maps.get(map)!.update(key, encodeBan(value));
+    }
+    for (const map of touched) this.presence.recount(BanTable.trie(map)!, this.maps.get(map)!);
+  }
+
   get(c: Cidr): BanValue | undefined {
     const { map, key } = banKey(c);
     const v = this.maps.get(map)!.lookup(key);

@@ -33,7 +33,7 @@ export interface BanRequest {
 
 /** What bans need of nftables (src/adapters/nft.ts, wrapped by NftSync). */
 export interface NftBans {
-  add(bans: Array<{ target: string; timeoutSeconds: number }>, onProgress?: (done: number, total: number) => void): Promise<void>;
+  add(bans: Array<{ target: string; timeoutSeconds: number }>, onProgress?: (done: number, total: number) => void, fresh?: boolean): Promise<void>;
   remove(targets: string[]): Promise<number>;
   flush(): Promise<void>;
 }
@@ -71,16 +71,33 @@ export function whyProtected(t: Cidr, prot: readonly Protected[]): string | unde
   return undefined;
 }
 
-/** Refuses targets that would ban this host, its gateways, resolvers or the allow list. */
-export function checkProtected(targets: readonly Cidr[], prot: readonly Protected[]): void {
+/** The IPv4 protected nets as (base, mask) numbers, for checking packed addresses. */
+function v4Nets(prot: readonly Protected[]): Array<{ base: number; mask: number; why: string }> {
+  return prot
+    .filter((p) => p.net.family === 4)
+    .map((p) => {
+      const mask = p.net.prefix ? (0xffffffff << (32 - p.net.prefix)) >>> 0 : 0;
+      return { base: (p.net.bytes.readUInt32BE(0) & mask) >>> 0, mask, why: p.why };
+    });
+}
+
+/**
+ * Refuses targets that would ban this host, its gateways, resolvers or the
+ * allow list: CIDRs, and exact IPv4 addresses given as numbers (a big list).
+ */
+export function checkProtected(targets: readonly Cidr[], prot: readonly Protected[], v4: ArrayLike<number> = []): void {
+  const refuse = (text: string, what: string) =>
+    new SentryError('USAGE', `refusing to ban ${text}: ${what}`, 'never-ban and allow entries are never banned; narrow the range or change those lists first');
   for (const t of targets) {
     const what = whyProtected(t, prot);
-    if (what) {
-      throw new SentryError(
-        'USAGE',
-        `refusing to ban ${t.text}: ${what}`,
-        'never-ban and allow entries are never banned; narrow the range or change those lists first',
-      );
+    if (what) throw refuse(t.text, what);
+  }
+  const nets = v4Nets(prot);
+  for (let i = 0; i < v4.length && nets.length; i++) {
+    const hit = protectedBy(nets, v4[i]!);
+    if (hit) {
+      const n = v4[i]!;
+      throw refuse(`${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`, `it is ${hit.why}`);
     }
   }
 }
@@ -128,10 +145,9 @@ export class BanService {
           onProgress?.('kernel', done, reqs.length);
         }
       } else {
-        for (const r of list) {
-          this.table.add(r.target, this.value(r, now, created));
-          onProgress?.('kernel', ++done, reqs.length);
-        }
+        this.table.addMany(list.map((r) => ({ target: r.target, value: this.value(r, now, created) })));
+        done += list.length;
+        onProgress?.('kernel', done, reqs.length);
       }
     }
   }
@@ -214,13 +230,7 @@ export class BanService {
     const foreign = (gateway: string | undefined) => !!gateway && gateway !== this.gateway;
     const skipForeign = opts.foreign === false;
     const protect = opts.protect ?? [];
-    // the IPv4 ones as (base, mask) for the packed records
-    const nets4 = protect
-      .filter((p) => p.net.family === 4)
-      .map((p) => {
-        const mask = p.net.prefix ? (0xffffffff << (32 - p.net.prefix)) >>> 0 : 0;
-        return { base: (p.net.bytes.readUInt32BE(0) & mask) >>> 0, mask, why: p.why };
-      });
+    const nets4 = v4Nets(protect); // for the packed records
     const refuse = (target: string, why: string) => opts.refused?.(target, why);
     const v4 = this.gw.obj.map('sentry_bans_v4');
     const F = Layout.sx_ban.fields;
@@ -337,10 +347,16 @@ export class BanService {
     };
   }
 
-  /** Manual and imported bans: the kernel table, then what every ban that begins gets. */
+  /**
+   * Manual and imported bans. History first: a command killed half-way leaves
+   * the store ahead of the kernel, and the daemon's restore puts in the rest.
+   */
   async ban(reqs: readonly BanRequest[], onProgress?: (stage: string, done: number, total: number) => void): Promise<void> {
+    if (!reqs.length) return;
+    this.history.record(reqs.map((r) => this.record(r, Date.now())));
+    const renewed = new Set(reqs.filter((r) => this.table.get(r.target)).map((r) => r.target.text));
     this.toKernel(reqs, kernelClockNs(), onProgress);
-    await this.began(reqs, onProgress);
+    await this.elsewhere(reqs, onProgress, renewed);
   }
 
   /**
@@ -350,12 +366,18 @@ export class BanService {
    */
   async began(reqs: readonly BanRequest[], onProgress?: (stage: string, done: number, total: number) => void): Promise<void> {
     if (!reqs.length) return;
-    const wall = Date.now();
-    this.history.record(reqs.map((r) => this.record(r, wall)));
-    await this.nft?.add(
-      reqs.map((r) => ({ target: r.target.text, timeoutSeconds: r.ttl })),
-      onProgress && ((d, t) => onProgress('nft', d, t)),
-    );
+    this.history.record(reqs.map((r) => this.record(r, Date.now())));
+    await this.elsewhere(reqs, onProgress);
+  }
+
+  /** nft (`renewed`: targets that were banned already, whose nft timeout is replaced), and the hooks of an automatic ban. */
+  private async elsewhere(reqs: readonly BanRequest[], onProgress?: (stage: string, done: number, total: number) => void, renewed?: ReadonlySet<string>): Promise<void> {
+    const progress = onProgress && ((d: number, t: number) => onProgress('nft', d, t));
+    const elem = (r: BanRequest) => ({ target: r.target.text, timeoutSeconds: r.ttl });
+    if (renewed) {
+      await this.nft?.add(reqs.filter((r) => !renewed.has(r.target.text)).map(elem), progress, true);
+      await this.nft?.add(reqs.filter((r) => renewed.has(r.target.text)).map(elem), progress);
+    } else await this.nft?.add(reqs.map(elem), progress);
     for (const r of reqs) this.effects?.began({ target: r.target.text, origin: r.origin, port: r.port, proto: r.proto });
   }
 

@@ -301,7 +301,7 @@ export async function runDaemon(gw: Gateway, opts: DaemonOptions): Promise<'sign
       }
       if (now >= nextNftCheck) {
         await opts.nft?.check(bans);
-        nextNftCheck = Date.now() + 2000;
+        nextNftCheck = Date.now() + (opts.nft?.nextCheckMs ?? 2000);
       }
       if (now >= nextRefresh) {
         opts.refreshLists?.();

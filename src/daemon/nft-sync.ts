@@ -61,13 +61,35 @@ export class NftSync implements NftBans {
     return !this.failed;
   }
 
-  async add(bans: Array<{ target: string; timeoutSeconds: number }>, onProgress?: (done: number, total: number) => void): Promise<void> {
+  /**
+   * `fresh`: none of these is banned yet, so a plain add does; replacing an
+   * element's timeout (add, delete, add) costs more the bigger the set is.
+   */
+  async add(bans: Array<{ target: string; timeoutSeconds: number }>, onProgress?: (done: number, total: number) => void, fresh = false): Promise<void> {
     if (!bans.length) return;
     await this.guard(async () => {
-      await this.nft.ensure();
-      await this.nft.add(bans, onProgress);
+      // nft 1.0.6 reads every set element for any command: a big table makes each check cost seconds,
+      // so the table is made sure of once, and again only when an add finds it gone
+      if (!this.ensured) await this.nft.ensure();
+      this.ensured = true;
+      try {
+        await this.nft.add(bans, onProgress, fresh);
+      } catch (e) {
+        if (!/No such file or directory/i.test((e as Error).message)) throw e;
+        await this.nft.ensure();
+        await this.nft.add(bans, onProgress, fresh);
+      }
     });
   }
+
+  private ensured = false;
+
+  /** When the daemon should check the table again: every 2 s, less often while a check costs much (a huge set). */
+  get nextCheckMs(): number {
+    return Math.max(2000, this.lastCheckMs * 20);
+  }
+
+  private lastCheckMs = 0;
 
   async remove(targets: string[]): Promise<number> {
     if (!targets.length) return 0;
@@ -110,6 +132,15 @@ export class NftSync implements NftBans {
    * set`, a chain or rule deleted by hand) is repaired and said once.
    */
   async check(bans: BanTable): Promise<void> {
+    const t0 = Date.now();
+    try {
+      await this.checkNow(bans);
+    } finally {
+      this.lastCheckMs = Date.now() - t0;
+    }
+  }
+
+  private async checkNow(bans: BanTable): Promise<void> {
     if (this.failed) return this.quietReconcile(bans);
     const health = await this.guard(() => this.nft.health(), false);
     if (health === undefined) return;

@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseCidr } from '../../src/core/addr.js';
 import { defaultConfig } from '../../src/core/config.js';
 import { parseResolvConf, parseRouteV4, parseRouteV6 } from '../../src/core/host-facts.js';
 import { checkProtected } from '../../src/daemon/bans.js';
-import { parseBanFile } from '../../src/daemon/ban-commands.js';
+import { MAX_LINE, readBanFile, TargetCollector, v4Cidr } from '../../src/daemon/ban-file.js';
 import { kernelLists, protectedList } from '../../src/daemon/protect.js';
 import { ALLOW, NEVER_BAN } from '../../src/core/abi.js';
 
@@ -25,13 +28,32 @@ test('the host, its gateways and resolvers are protected; a ban covering them is
   assert.throws(() => checkProtected([parseCidr('10.9.3.3')], prot), /allow list/);
   assert.throws(() => checkProtected([parseCidr('192.0.2.7')], prot), /allow list/);
   checkProtected([parseCidr('203.0.113.9'), parseCidr('2001:db8::/48')], prot);
+  assert.throws(() => checkProtected([], prot, [0x0a090303]), /refusing to ban 10\.9\.3\.3: it is on the allow list/, 'packed IPv4 addresses are checked too');
   const k = kernelLists(prot);
   assert.equal(k.get('198.18.0.1')!.value, NEVER_BAN);
   assert.equal(k.get('10.9.0.0/16')!.value, ALLOW);
 });
 
-test('bulk files: comments and blank lines are fine; one bad line refuses the whole file and names it', () => {
-  assert.deepEqual(parseBanFile('# list\n1.2.3.4\n\n2001:db8::/48  # v6\n', 'f').map((c) => c.text), ['1.2.3.4', '2001:db8::/48']);
-  assert.throws(() => parseBanFile('1.2.3.4\n1.2.3.4/33\n5.6.7.8\n', 'bans.txt'), /: bans\.txt:2: "1\.2\.3\.4\/33" is not a valid IP address or CIDR; nothing was banned$/);
-  assert.throws(() => parseBanFile('# only comments\n\n', 'empty.txt'), /empty\.txt: no addresses in it; nothing was banned/);
+test('bulk files: comments and blank lines are fine; one bad line refuses the whole file and names it; a line without end is refused', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sentry-xdp-banfile-'));
+  try {
+    const file = (name: string, text: string) => {
+      writeFileSync(join(dir, name), text);
+      return join(dir, name);
+    };
+    const read = async (path: string) => {
+      const c = new TargetCollector();
+      await readBanFile(path, c);
+      return c.done();
+    };
+    const l = await read(file('f', '# list\n1.2.3.4\n\n2001:db8::/48  # v6\n1.2.3.4\n0.0.0.9\n'));
+    assert.deepEqual([...l.v4].map((n) => v4Cidr(n).text), ['0.0.0.9', '1.2.3.4'], 'exact IPv4 packed, sorted, de-duplicated');
+    assert.deepEqual(l.others.map((c) => c.text), ['2001:db8::/48']);
+    await assert.rejects(read(file('bans.txt', '1.2.3.4\n1.2.3.4/33\n5.6.7.8\n')), /bans\.txt:2: "1\.2\.3\.4\/33" is not a valid IP address or CIDR; nothing was banned$/);
+    await assert.rejects(read(file('empty.txt', '# only comments\n\n')), /empty\.txt: no addresses in it; nothing was banned/);
+    await assert.rejects(read(file('zero', '1.2.3.4\n' + '\0'.repeat(MAX_LINE + 10))), /zero: a line longer than 4096 characters; nothing was banned/);
+    await assert.rejects(read(join(dir, 'missing')), /missing: cannot read it \(ENOENT\); nothing was banned/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
