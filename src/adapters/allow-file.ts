@@ -1,6 +1,7 @@
 /** The allow entries added with `sentry-xdp allow add`, kept under the state directory. */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { makeDir, STATE_DIR_MODE, STATE_FILE_MODE, writeFileAtomic } from './file-modes.js';
 
 export class AllowFile {
   readonly file: string;
@@ -17,9 +18,7 @@ export class AllowFile {
   }
 
   write(entries: readonly string[]): void {
-    mkdirSync(this.dir, { recursive: true, mode: 0o750 });
-    const tmp = `${this.file}.tmp`;
-    writeFileSync(tmp, `# sentry-xdp allow list (sentry-xdp allow add|rm)\n${entries.join('\n')}\n`);
-    renameSync(tmp, this.file);
+    makeDir(this.dir, STATE_DIR_MODE);
+    writeFileAtomic(this.file, `# sentry-xdp allow list (sentry-xdp allow add|rm)\n${entries.join('\n')}\n`, { mode: STATE_FILE_MODE });
   }
 }

@@ -383,6 +383,9 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // the state files (journal, alerts, allow list) are 0640 and their directory 0750 whatever umask we were started
+  // with (systemd's UMask=0077, a shell's 000); the run dir and hosts.deny set their own modes (src/adapters/file-modes.ts)
+  process.umask(0o027);
   try {
     await buildProgram().parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0; // a verb may set it (status: 1 when degraded)

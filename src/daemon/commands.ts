@@ -32,7 +32,7 @@ import { BanService, whyProtected, type Protected } from './bans.js';
 import { FleetReader, fleetMark, type FleetHandlers } from './fleet.js';
 import { Nft } from '../adapters/nft.js';
 import { runDaemon, type Reporter } from './daemon.js';
-import { detachIface, Gateway, listInterfaces, removeAll, type AttachedIface } from './gateway.js';
+import { checkPinRoot, detachIface, Gateway, listInterfaces, removeAll, type AttachedIface } from './gateway.js';
 import { configuredEffects } from './ban-effects.js';
 import { NftSync } from './nft-sync.js';
 import { makeOutputs } from './outputs.js';
@@ -134,6 +134,7 @@ function describeConfig(c: Config, source: string): string {
 export async function attach(o: AttachOptions): Promise<void> {
   requirePrivileges('attach');
   const { config, source } = loadConfig(o.config);
+  checkPinRoot(o.paths.pinRoot); // refused before anything is claimed, written or mounted
   // the daemon waits for a missing interface (a PPP or VPN link at boot); --no-daemon has no one to wait
   const present = o.ifaces.filter((iface) => ifNameToIndex(iface));
   const missing = o.ifaces.filter((iface) => !present.includes(iface));
@@ -573,8 +574,12 @@ export function status(paths: Paths): Status {
 
 /** `reload`: SIGHUP to the running daemon. */
 export function reload(paths: Paths): number {
-  const pid = new RunDir(paths.runDir).daemonPid();
-  if (!pid) throw new SentryError('NOT_ATTACHED', 'no sentry-xdp daemon is running', 'start it with `sentry-xdp attach IFACE`');
+  const run = new RunDir(paths.runDir);
+  const pid = run.daemonPid(); // checked by identity: a stale pid file never gets an unrelated process signalled
+  if (!pid) {
+    const stale = run.stalePidNote();
+    throw new SentryError('NOT_ATTACHED', `no sentry-xdp daemon is running${stale ? ` (${stale})` : ''}`, 'start it with `sentry-xdp attach IFACE`');
+  }
   process.kill(pid, 'SIGHUP');
   return pid;
 }

@@ -3,8 +3,9 @@
  * links on each interface, the config and watched-port maps. Everything that
  * outlives the daemon lives here, in bpffs.
  */
-import { existsSync, mkdirSync, readdirSync, rmdirSync, unlinkSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { pinRootStep, SYS_BPF, type PinRootState } from '../adapters/paths.js';
 import { ABI_VERSION, encodeConfig, FEAT_CONNTRACK, FEAT_FRAGS, Layout, PORT_TCP, PORT_UDP, Stat, STAT_COUNT } from '../core/abi.js';
 import type { Cidr } from '../core/addr.js';
 import type { Config } from '../core/config.js';
@@ -29,8 +30,6 @@ import {
   type AttachModeName,
 } from '../adapters/kernel.js';
 
-const SYS_BPF = '/sys/fs/bpf';
-
 export interface AttachedIface {
   name: string;
   ifindex: number;
@@ -39,21 +38,34 @@ export interface AttachedIface {
   stale: boolean; // the link outlived its interface
 }
 
+/** What is at pinRoot now (src/adapters/paths.ts pinRootStep decides what to do with it). */
+function pinRootState(pinRoot: string): PinRootState {
+  if (existsSync(pinRoot)) {
+    if (!statSync(pinRoot).isDirectory()) return { kind: 'not-dir' };
+    if (isBpffs(pinRoot)) return { kind: 'bpffs' };
+    const names = readdirSync(pinRoot).sort();
+    return names.length ? { kind: 'files', names } : { kind: 'empty' };
+  }
+  let up = dirname(pinRoot);
+  while (!existsSync(up) && up !== dirname(up)) up = dirname(up);
+  if (isBpffs(up)) return { kind: 'missing', under: 'bpffs' };
+  const sysBpf = up === SYS_BPF && statSync(up).isDirectory() && readdirSync(up).length === 0;
+  return { kind: 'missing', under: sysBpf ? 'sys-bpf' : 'other' };
+}
+
+/** Throws, touching nothing, when pinRoot cannot be a pin root (a directory with files, not on bpffs). */
+export function checkPinRoot(pinRoot: string): void {
+  pinRootStep(pinRoot, pinRootState(resolve(pinRoot)));
+}
+
 /** Makes sure pinRoot is a directory on bpffs, mounting bpffs where it is missing (as xdp-tools do). */
 export function ensureBpffs(pinRoot: string): void {
-  if (existsSync(pinRoot) && isBpffs(pinRoot)) return;
-  const parent = dirname(pinRoot);
-  if (existsSync(parent) && isBpffs(parent)) {
-    mkdirSync(pinRoot, { mode: 0o700 });
-    return;
-  }
-  if (pinRoot.startsWith(`${SYS_BPF}/`)) {
-    mountBpffs(SYS_BPF);
-    mkdirSync(pinRoot, { recursive: true, mode: 0o700 });
-    return;
-  }
-  mkdirSync(pinRoot, { recursive: true, mode: 0o700 });
-  mountBpffs(pinRoot);
+  const dir = resolve(pinRoot);
+  const step = pinRootStep(pinRoot, pinRootState(dir));
+  if (step === 'use') return;
+  if (step === 'mount-sys-bpf') mountBpffs(SYS_BPF);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (step === 'mount') mountBpffs(dir);
 }
 
 /**
@@ -315,13 +327,22 @@ export function listInterfaces(linksDir: string): AttachedIface[] {
     });
 }
 
+/** What sentry-xdp pins in a pin root besides links/: the program, and its maps (all named sentry_*). */
+const ours = (name: string): boolean => name === 'prog' || name.startsWith('sentry_');
+/** What the kernel puts in every fresh bpffs (bpf_preload's iterators); they cannot be unlinked. */
+const PRELOADED = new Set(['maps.debug', 'progs.debug']);
+
 /**
  * Removes every link, the program and the maps from pinRoot, then pinRoot itself
  * (unmounting it when sentry-xdp mounted bpffs there). Bans are gone after this.
+ * Only what sentry-xdp pinned is removed: other pins in the same bpffs, and
+ * anything outside bpffs, are left alone.
  */
 export function removeAll(pinRoot: string): string[] {
+  const dir = resolve(pinRoot);
+  if (!existsSync(dir) || !isBpffs(dir)) return []; // nothing of ours can be pinned outside bpffs
   const detached: string[] = [];
-  const linksDir = join(pinRoot, 'links');
+  const linksDir = join(dir, 'links');
   if (existsSync(linksDir)) {
     for (const name of readdirSync(linksDir)) {
       detachLink(join(linksDir, name));
@@ -330,12 +351,12 @@ export function removeAll(pinRoot: string): string[] {
     }
     rmdirSync(linksDir);
   }
-  if (existsSync(pinRoot)) {
-    for (const name of readdirSync(pinRoot)) unlinkSync(join(pinRoot, name));
-    const mountedHere = isBpffs(pinRoot) && !isBpffs(dirname(pinRoot));
-    if (mountedHere) unmount(pinRoot);
-    rmdirSync(pinRoot);
-  }
+  for (const name of readdirSync(dir)) if (ours(name)) unlinkSync(join(dir, name));
+  const left = readdirSync(dir).filter((n) => !PRELOADED.has(n));
+  if (left.length) return detached; // someone else's pins live here too
+  // a bpffs of its own (sentry-xdp mounted it) goes with it; the system's /sys/fs/bpf stays
+  if (dir !== SYS_BPF && dir !== '/' && statSync(dir).dev !== statSync(dirname(dir)).dev) unmount(dir);
+  if (dir !== SYS_BPF) rmdirSync(dir);
   return detached;
 }
 
