@@ -12,7 +12,7 @@ import { artifactPath, type BpfMap, benchProducerJoin, benchProducerStart, BpfOb
 import { Gateway } from '../src/daemon/gateway.js';
 import { commandRunner, Nft } from '../src/adapters/nft.js';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { JournalStore, type HistoryEvent, type HistoryStore } from '../src/adapters/history.js';
 import type { BanRecord, JournalRecord } from '../src/adapters/journal.js';
@@ -257,6 +257,50 @@ async function daemonRss(): Promise<void> {
   }
 }
 
+/**
+ * `ban --file -` as a user runs it (default config: nftables on, the journal),
+ * in a scratch namespace: 1M addresses from a pipe, then 100k CIDRs (50k IPv4,
+ * 50k IPv6: the CIDR tries hold 64k per family). Wall time and the command's
+ * peak memory (GNU time).
+ */
+async function bulkBan(): Promise<void> {
+  const N = Number(process.env.BENCH_BULK ?? 1_000_000);
+  const id = `${process.pid}`;
+  const ns = `sxbench-b-${id}`;
+  const env = {
+    SENTRY_XDP_PIN_ROOT: `/sys/fs/bpf/sentry-xdp-bench-${id}`,
+    SENTRY_XDP_RUN_DIR: `/tmp/sentry-xdp-bench-${id}`,
+    SENTRY_XDP_STATE_DIR: `/tmp/sentry-xdp-bench-${id}-state`,
+  };
+  const bin = join(PACKAGE_ROOT, 'bin', 'sentry-xdp');
+  const dir = `/tmp/sentry-xdp-bench-${id}-lists`;
+  mkdirSync(dir, { recursive: true });
+  sh(['ip', 'netns', 'add', ns]);
+  const run = (what: string, shell: string, n: number) => {
+    const t = `${dir}/time`;
+    sh(['sh', '-c', `${shell} | /usr/bin/time -o ${t} -f '%M %e' nsenter --net=/run/netns/${ns} -- ${bin} ban --file - >/dev/null`], env);
+    const [kb, secs] = readFileSync(t, 'utf8').trim().split('\n').pop()!.split(' ').map(Number) as [number, number];
+    line(`  ${what}: ${secs.toFixed(1)} s (${Math.round(n / secs).toLocaleString('en-US')}/s); peak memory of the command ${(kb / 1024).toFixed(0)} MB  (target: bounded, < 300 MB: ${kb / 1024 < 300 ? 'met' : 'MISSED'})`);
+  };
+  try {
+    line(`bulk bans: \`cat LIST | sentry-xdp ban --file -\` in a scratch namespace (default config: nftables on, the journal)`);
+    const keys = randomV4Keys(N);
+    const addrs: string[] = [];
+    for (let i = 0; i < N; i++) addrs.push(`${keys[i * 4]}.${keys[i * 4 + 1]}.${keys[i * 4 + 2]}.${keys[i * 4 + 3]}`);
+    writeFileSync(`${dir}/addrs`, `${addrs.join('\n')}\n`);
+    run(`${N.toLocaleString('en-US')} addresses from a pipe`, `cat ${dir}/addrs`, N);
+    const nets: string[] = [];
+    for (let i = 0; i < 50_000; i++) nets.push(`172.${16 + (i >> 14)}.${(i >> 6) & 255}.${(i & 63) * 4}/30`);
+    for (let i = 0; i < 50_000; i++) nets.push(`2001:db8:${(i >> 16).toString(16)}:${(i & 0xffff).toString(16)}::/64`);
+    writeFileSync(`${dir}/nets`, `${nets.join('\n')}\n`);
+    run(`${nets.length.toLocaleString('en-US')} CIDRs`, `cat ${dir}/nets`, nets.length);
+  } finally {
+    spawnSync('nsenter', [`--net=/run/netns/${ns}`, '--', bin, 'detach', '--all'], { env: { ...process.env, ...env } });
+    spawnSync('ip', ['netns', 'del', ns]);
+    for (const d of [dir, env.SENTRY_XDP_RUN_DIR, env.SENTRY_XDP_STATE_DIR]) rmSync(d, { recursive: true, force: true });
+  }
+}
+
 /** Restoring 1M bans into an empty kernel table, from the journal and from redis; fleet latency; history write rate. */
 async function historyBench(): Promise<void> {
   const N = Number(process.env.BENCH_BANS ?? 1_000_000);
@@ -389,6 +433,7 @@ async function main(): Promise<void> {
   if (!only.length || only.includes('bans')) banTable();
   if (!only.length || only.includes('nft')) await nftRate();
   if (!only.length || only.includes('daemon')) await daemonRss();
+  if (!only.length || only.includes('bulk')) await bulkBan();
   if (!only.length || only.includes('history')) await historyBench();
 }
 

@@ -3,27 +3,16 @@
  * The daemon records without waiting (never on the alert path); a store that
  * is down buffers a bounded number of events and counts what it had to drop.
  */
-import { appendFileSync, closeSync, createReadStream, existsSync, mkdirSync, openSync, readSync, renameSync, statSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, openSync, readSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { createInterface } from 'node:readline';
-import { BanJournal, type BanRecord, type JournalRecord } from './journal.js';
+import { SentryError } from '../errors.js';
+import { appendLines, BanJournal, PartialWrite, type BanRecord, type JournalRecord } from './journal.js';
 import type { PackedBans } from '../core/ban-pack.js';
+import { AlertRecordSchema, check, encodeRecord, HistoryEventSchema, JournalRecordSchema, Rejects, type AlertRecord, type HistoryEvent } from '../core/records.js';
 
-export interface AlertRecord {
-  op: 'alert';
-  time: number; // wall ms
-  source: string;
-  destination?: string; // the address probed (absent in records older than the gateway model)
-  proto: 'tcp' | 'udp' | 'icmp' | 'ip';
-  port: number;
-  kind: string; // syn, fin, null, xmas, unknown, udp
-  flags?: string;
-  iface: string;
-  gateway: string;
-}
-
-export type HistoryEvent = AlertRecord | JournalRecord;
+export type { AlertRecord, HistoryEvent } from '../core/records.js';
 
 export interface HistoryHealth {
   kind: 'journal' | 'redis';
@@ -56,12 +45,46 @@ export interface HistoryStore {
   /** Housekeeping on the daemon's timer; a line worth reporting, or undefined. */
   maintain?(): Promise<string | undefined>;
   health(): HistoryHealth;
-  /** Writes what is buffered (best effort) and closes. */
+  /**
+   * Writes what is buffered (within a few seconds, whatever the store does) and
+   * closes. Throws SentryError IO, saying what was stored, when records could
+   * not be stored durably anywhere (a full disk).
+   */
   close(): Promise<void>;
 }
 
 export function eventSource(e: HistoryEvent): string {
   return e.op === 'alert' ? e.source : e.target;
+}
+
+/** What a run could not store durably, as the CLI's one line. */
+export function storeFailure(f: { file: string; stored: number; tried: number; bans: boolean; errno: string | undefined }): SentryError {
+  const why = f.errno === 'ENOSPC' ? 'the disk is full' : f.errno === 'EDQUOT' ? 'the disk quota is exceeded' : `cannot write (${f.errno ?? 'error'})`;
+  return new SentryError(
+    'IO',
+    `stored ${f.stored} of ${f.tried} ${f.bans ? 'bans' : 'records'} in ${f.file}; ${why}`,
+    'those in force stay in the kernel, but what was not stored does not come back after a reboot: free space and run it again',
+  );
+}
+
+/** Counts what a store was asked to keep and what it kept, for the failure line above. */
+export class WriteTally {
+  tried = 0;
+  stored = 0;
+  bans = true;
+  failed: { file: string; errno: string | undefined } | undefined;
+
+  add(events: readonly HistoryEvent[], stored: number, failure?: PartialWrite): void {
+    this.tried += events.length;
+    this.stored += stored;
+    if (events.some((e) => e.op !== 'ban')) this.bans = false;
+    if (failure) this.failed = { file: failure.file, errno: failure.errno };
+  }
+
+  /** Throws the failure line, if any write failed. */
+  check(): void {
+    if (this.failed) throw storeFailure({ ...this.failed, stored: this.stored, tried: this.tried, bans: this.bans });
+  }
 }
 
 /**
@@ -74,7 +97,8 @@ export class JournalStore implements HistoryStore {
   private readonly alerts: string;
   private lost = 0;
   private error: string | undefined;
-  /** Corrupt lines met when reading, by file and line number. */
+  private readonly tally = new WriteTally();
+  /** Corrupt or impossible lines met when reading, by file and line number (the first few, then a count). */
   readonly problems: string[] = [];
 
   constructor(
@@ -88,34 +112,43 @@ export class JournalStore implements HistoryStore {
   record(events: readonly HistoryEvent[]): void {
     const alerts = events.filter((e): e is AlertRecord => e.op === 'alert');
     const bans = events.filter((e): e is JournalRecord => e.op !== 'alert');
+    let stored = 0;
     try {
       this.bans.append(bans);
+      stored = bans.length;
       if (alerts.length) {
-        mkdirSync(this.dir, { recursive: true, mode: 0o750 });
         if (existsSync(this.alerts) && statSync(this.alerts).size > this.maxBytes) renameSync(this.alerts, `${this.alerts}.1`);
-        appendFileSync(this.alerts, alerts.map((a) => JSON.stringify(a)).join('\n') + '\n');
+        appendLines(this.alerts, alerts.map((a) => encodeRecord(AlertRecordSchema, a)));
       }
+      stored = events.length;
       this.error = undefined;
+      this.tally.add(events, stored);
     } catch (e) {
-      this.lost += events.length;
+      if (e instanceof PartialWrite) stored += e.stored;
+      this.lost += events.length - stored;
       this.error = (e as Error).message.split('\n')[0];
+      this.tally.add(events, stored, e instanceof PartialWrite ? e : new PartialWrite(this.bans.file, stored, events.length, (e as NodeJS.ErrnoException).code));
     }
+  }
+
+  /** The first bad lines of one read, then how many in all. */
+  private report(rejects: Rejects, file: string): void {
+    this.problems.push(...rejects.drain(file));
   }
 
   private async readLines(file: string, into: HistoryEvent[], keep: (e: HistoryEvent) => boolean): Promise<void> {
     if (!existsSync(file)) return;
     const rl = createInterface({ input: createReadStream(file, 'utf8'), crlfDelay: Infinity });
+    const rejects = new Rejects();
     let n = 0;
     for await (const line of rl) {
       n++;
       if (!line.trim()) continue;
-      try {
-        const e = JSON.parse(line) as HistoryEvent;
-        if (keep(e)) into.push(e);
-      } catch {
-        this.problems.push(`${file}:${n}: not valid JSON (truncated or corrupt); skipped`);
-      }
+      const c = check(HistoryEventSchema, line);
+      if (!c.ok) rejects.add(`${file}:${n}`, c.why);
+      else if (keep(c.value)) into.push(c.value);
     }
+    this.report(rejects, file);
   }
 
   async query(q: HistoryQuery): Promise<HistoryEvent[]> {
@@ -128,11 +161,17 @@ export class JournalStore implements HistoryStore {
 
   async liveBans(now: number): Promise<BanRecord[]> {
     const r = this.bans.replay();
-    for (const e of r.errors) this.problems.push(`${this.bans.file}:${e.line}: ${e.message}; skipped`);
+    const rejects = new Rejects();
+    for (const e of r.errors) rejects.add(`${this.bans.file}:${e.line}`, e.message);
+    this.report(rejects, this.bans.file);
     return [...r.bans.values()].filter((b) => b.expires === null || b.expires > now);
   }
 
-  /** bans.snap (packed, written by the last compaction) if it still fits, then the lines after it. */
+  /**
+   * bans.snap (packed, written by the last compaction) if it still fits, then
+   * the lines after it. A chunk of it that fails its checksum is replaced by
+   * the lines of bans.jsonl it stood for.
+   */
   async *streamBans(): AsyncIterable<JournalRecord[] | PackedBans> {
     let snap: ReturnType<BanJournal['readSnapshot']>;
     try {
@@ -140,20 +179,31 @@ export class JournalStore implements HistoryStore {
     } catch (e) {
       this.problems.push(`${this.bans.snapFile}: not used, ${(e as Error).message}; reading ${this.bans.file} whole`);
     }
-    for (const chunk of snap?.chunks ?? []) {
-      yield chunk.v4;
-      if (chunk.others.length) yield chunk.others;
+    const rejects = new Rejects();
+    for (const [i, chunk] of (snap?.chunks ?? []).entries()) {
+      if ('ok' in chunk) {
+        yield chunk.ok.v4;
+        if (chunk.ok.others.length) yield chunk.ok.others;
+        continue;
+      }
+      this.problems.push(`${this.bans.snapFile}: chunk ${i + 1} not used (${chunk.bad}); reading lines ${chunk.line + 1}-… of ${this.bans.file} for it`);
+      yield* this.readJournal(chunk.from, chunk.to, chunk.line, rejects);
     }
+    yield* this.readJournal(snap?.covered ?? 0, Infinity, snap?.lines ?? 0, rejects);
+    this.report(rejects, this.bans.file);
+  }
+
+  /** The records of bans.jsonl from byte `from` (line `lineNo` + 1) to byte `to`, in chunks of 8 MB. */
+  private *readJournal(from: number, to: number, lineNo: number, rejects: Rejects): Generator<JournalRecord[]> {
     if (!existsSync(this.bans.file)) return;
     const fd = openSync(this.bans.file, 'r');
     try {
       const buf = Buffer.alloc(8 << 20);
       let rest = '';
-      let lineNo = snap?.lines ?? 0;
-      let pos = snap?.covered ?? 0;
+      let pos = from;
       const utf8 = new StringDecoder('utf8'); // a character cut by the 8 MB boundary stays whole
       for (;;) {
-        const n = readSync(fd, buf, 0, buf.length, pos);
+        const n = readSync(fd, buf, 0, Math.min(buf.length, to - pos), pos);
         pos += n;
         const text = rest + (n ? utf8.write(buf.subarray(0, n)) : utf8.end());
         const cut = n ? text.lastIndexOf('\n') + 1 : text.length;
@@ -162,11 +212,9 @@ export class JournalStore implements HistoryStore {
         for (const line of text.slice(0, cut).split('\n')) {
           lineNo++;
           if (!line.trim()) continue;
-          try {
-            out.push(JSON.parse(line) as JournalRecord);
-          } catch {
-            this.problems.push(`${this.bans.file}:${lineNo}: not valid JSON (truncated or corrupt); skipped`);
-          }
+          const c = check(JournalRecordSchema, line);
+          if (c.ok) out.push(c.value);
+          else rejects.add(`${this.bans.file}:${lineNo}`, c.why);
         }
         lineNo--; // the piece after the last newline is counted with the next chunk
         if (out.length) yield out;
@@ -181,5 +229,7 @@ export class JournalStore implements HistoryStore {
     return { kind: 'journal', healthy: !this.error, buffered: 0, lost: this.lost, ...(this.error ? { error: this.error } : {}) };
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.tally.check();
+  }
 }

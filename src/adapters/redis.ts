@@ -14,14 +14,20 @@
  * With a Redis Cluster every key carries the hash tag {PREFIX}, so that the
  * pipelines stay on one slot.
  * Nothing here waits on Redis on the alert path: writes are buffered (bounded)
- * and flushed in pipelines; while Redis is down they wait, and what overflows
- * the buffer is counted as lost.
+ * and flushed in transactions. While Redis is away, bans and unbans go to the
+ * outbox under the state directory (src/adapters/outbox.ts), and whoever reaches
+ * Redis next sends them first, in order; alerts wait in the buffer, and what
+ * overflows it is counted as lost. Every record read back is checked with the
+ * schema it was written with (src/core/records.ts); a bad one is skipped and
+ * reported with its key and field or stream ID.
  */
 import { Redis, Cluster, type RedisOptions } from 'ioredis';
-import type { BanRecord, UnbanRecord } from './journal.js';
+import { PartialWrite, type BanRecord, type UnbanRecord } from './journal.js';
 import { SentryError } from '../errors.js';
 import { packBans, unpackBans, type PackedBans } from '../core/ban-pack.js';
-import { eventSource, type HistoryEvent, type HistoryHealth, type HistoryQuery, type HistoryStore } from './history.js';
+import { BanRecordSchema, check, HistoryEventSchema, Rejects } from '../core/records.js';
+import { eventSource, storeFailure, type HistoryEvent, type HistoryHealth, type HistoryQuery, type HistoryStore } from './history.js';
+import { Outbox } from './outbox.js';
 
 export interface RedisSettings {
   url?: string | undefined; // redis://, rediss://, unix:///path or a plain socket path
@@ -33,6 +39,8 @@ export interface RedisSettings {
   buffer: number; // events kept while Redis is away
   /** Share this gateway's bans and manual unbans with the fleet. */
   fleetSend?: boolean;
+  /** Where the outbox lives (the state directory); without it, records wait in memory only. */
+  outboxDir?: string;
 }
 
 /** Unbans that the other gateways follow: lifted by a person, not lapsed or evicted locally. */
@@ -92,57 +100,79 @@ function nextId(id: string): string {
   return `${ms}-${Number(seq) + 1}`;
 }
 
-/** A PREFIX:bans hash in HSCAN chunks (corrupt entries skipped); the next chunk is asked for while one is used. */
-async function* hscanBans(client: RedisClient, key: string, count: number): AsyncGenerator<BanRecord[]> {
+/** A PREFIX:bans entry, checked: its field must be its target too. */
+function checkBan(key: string, field: string, v: string, rejects: Rejects): BanRecord | undefined {
+  const c = check(BanRecordSchema, v);
+  if (c.ok && c.value.target === field) return c.value;
+  rejects.add(`${key} field ${field}`, c.ok ? `its target is ${c.value.target}` : c.why);
+  return undefined;
+}
+
+/** A PREFIX:bans hash in HSCAN chunks (bad entries skipped into `rejects`); the next chunk is asked for while one is used. */
+async function* hscanBans(client: RedisClient, key: string, count: number, rejects: Rejects): AsyncGenerator<BanRecord[]> {
   let ask = client.hscan(key, '0', 'COUNT', count);
   for (;;) {
     const [next, kv] = await ask;
     if (next !== '0') ask = client.hscan(key, next, 'COUNT', count);
     const out: BanRecord[] = [];
     for (let i = 1; i < kv.length; i += 2) {
-      try {
-        out.push(JSON.parse(kv[i]!) as BanRecord);
-      } catch {
-        /* skip a corrupt entry */
-      }
+      const b = checkBan(key, kv[i - 1]!, kv[i]!, rejects);
+      if (b) out.push(b);
     }
     if (out.length) yield out;
     if (next === '0') return;
   }
 }
 
-/** The bans in force of a PREFIX:bans hash. */
-export async function scanLiveBans(client: RedisClient, key: string, now: number): Promise<BanRecord[]> {
+/** The bans in force of a PREFIX:bans hash; bad entries are skipped and reported. */
+export async function scanLiveBans(client: RedisClient, key: string, now: number, report?: (line: string) => void): Promise<BanRecord[]> {
   const out: BanRecord[] = [];
-  for await (const chunk of hscanBans(client, key, 10000)) for (const b of chunk) if (b.expires === null || b.expires > now) out.push(b);
+  const rejects = new Rejects();
+  for await (const chunk of hscanBans(client, key, 10000, rejects)) for (const b of chunk) if (b.expires === null || b.expires > now) out.push(b);
+  for (const l of rejects.drain(key)) report?.(`redis: ${l}`);
   return out;
+}
+
+/** Settles within ms whatever p does (a Redis that never answers must not hold a shutdown). */
+export function bounded<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let t: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<undefined>((r) => (t = setTimeout(() => r(undefined), ms)))]).finally(() => clearTimeout(t));
 }
 
 const SNAP_CHUNK = 65536;
 /** The layout of PREFIX:snap and its chunks; a snapshot without it (or another) is not used. */
-const SNAP_VERSION = '1';
+const SNAP_VERSION = '2'; // 2: chunks carry their checksum (SXB2)
 
 export class RedisStore implements HistoryStore {
   readonly kind = 'redis' as const;
   readonly client: RedisClient;
   private queue: HistoryEvent[] = [];
   private lost = 0;
-  private flushing = false;
+  private flushing: Promise<void> | undefined;
   private lastError: string | undefined;
   private timer: NodeJS.Timeout;
+  private readonly outbox: Outbox | undefined;
+  /** Bans and unbans this process was asked to record, and how many of them got nowhere durable (a full disk). */
+  private asked = 0;
+  private failed: PartialWrite | undefined;
+  private unstored = 0;
+  private onlyBans = true;
 
   constructor(
     private readonly s: RedisSettings,
     private readonly onState?: (line: string) => void,
   ) {
+    this.outbox = s.outboxDir ? new Outbox(s.outboxDir) : undefined;
     this.client = connectRedis(s);
     this.client.on('error', (e: Error) => {
       const msg = e.message.split('\n')[0];
-      if (msg !== this.lastError) this.onState?.(`redis: ${msg}; detection and blocking go on, history waits in a buffer`);
+      if (msg !== this.lastError) this.onState?.(`redis: ${msg}; detection and blocking go on, ${this.outbox ? 'bans wait in the outbox' : 'history waits in a buffer'}`);
       this.lastError = msg;
+      this.spill();
     });
     this.client.on('ready', () => {
-      if (this.lastError) this.onState?.(`redis: connected again; writing ${this.queue.length} buffered event(s)`);
+      const waiting = this.outbox?.size() ? ' and the outbox' : '';
+      if (this.lastError) this.onState?.(`redis: connected again; writing ${this.queue.length} buffered event(s)${waiting}`);
       this.lastError = undefined;
       void this.flush();
     });
@@ -154,95 +184,183 @@ export class RedisStore implements HistoryStore {
     return redisKeys(this.s);
   }
 
-  record(events: readonly HistoryEvent[]): void {
-    for (const e of events) this.queue.push(e);
-    const over = this.queue.length - this.s.buffer;
-    if (over > 0) {
-      this.queue.splice(0, over);
-      this.lost += over;
-    }
-    // bans and unbans go out at once (the fleet waits for them); alerts in batches
-    if (this.queue.length >= 1000 || events.some((e) => e.op !== 'alert')) setImmediate(() => void this.flush());
+  /** Known to be away (not merely still connecting): bans go to the outbox now. */
+  private away(): boolean {
+    return this.client.status !== 'ready' && (this.lastError !== undefined || ['reconnecting', 'close', 'end'].includes(this.client.status));
   }
 
-  /** Writes the buffer in pipelines of 5000; keeps it when Redis is away. */
-  async flush(): Promise<void> {
-    if (this.flushing || !this.queue.length || this.client.status !== 'ready') return;
-    this.flushing = true;
+  record(events: readonly HistoryEvent[]): void {
+    for (const e of events) {
+      const c = check(HistoryEventSchema, e);
+      if (c.ok) {
+        this.queue.push(c.value);
+        if (e.op !== 'alert') this.asked++;
+        if (e.op !== 'ban') this.onlyBans = false;
+      } else {
+        this.lost++;
+        this.onState?.(`redis: not recording an impossible ${e.op} record (${c.why})`);
+      }
+    }
+    const over = this.queue.length - this.s.buffer;
+    if (over > 0) {
+      const dropped = this.queue.splice(0, over);
+      this.lost += over;
+      this.unstored += dropped.filter((e) => e.op !== 'alert').length;
+    }
+    // bans and unbans go out at once (the fleet waits for them); alerts in batches
+    if (this.away() || this.outbox?.size()) this.spill();
+    else if (this.queue.length >= 1000 || events.some((e) => e.op !== 'alert')) setImmediate(() => void this.flush());
+  }
+
+  /**
+   * Moves the buffered bans and unbans (or everything, at exit) to the outbox,
+   * in order; what a full disk refuses stays in the buffer.
+   */
+  private spill(all = false): void {
+    if (!this.outbox) return;
+    const go = this.queue.filter((e) => all || e.op !== 'alert');
+    if (!go.length) return;
+    let n = go.length;
     try {
+      this.outbox.append(go);
+    } catch (e) {
+      if (!(e instanceof PartialWrite)) throw e;
+      n = e.stored;
+      if (!this.failed) this.onState?.(`redis: ${e.message}; the rest waits in memory`);
+      this.failed = e;
+    }
+    const moved = new Set(go.slice(0, n));
+    this.queue = this.queue.filter((e) => !moved.has(e));
+  }
+
+  /** Writes the outbox, then the buffer, in transactions of up to 5000; keeps them when Redis is away. */
+  flush(): Promise<void> {
+    if (this.flushing || this.client.status !== 'ready') return this.flushing ?? Promise.resolve();
+    this.flushing = this.flushNow().finally(() => (this.flushing = undefined));
+    return this.flushing;
+  }
+
+  private async flushNow(): Promise<void> {
+    try {
+      if (this.outbox?.size()) {
+        // another process sending it: our buffer waits (it is newer than what the outbox holds)
+        const sent = await this.outbox.sending(() => this.sendOutbox());
+        if (!sent || this.outbox.size()) return;
+      }
       while (this.queue.length && this.client.status === 'ready') {
         const batch = this.queue.slice(0, 5000);
-        // one transaction: the hash and the banlog change together or not at all (Redis out of memory
-        // refuses some writes and not others; a half-applied batch would fool the next restore)
-        const p = this.client.multi();
-        // alerts go 100 to a stream entry (field "b"); bans and unbans one each (field "e")
-        let alerts: HistoryEvent[] = [];
-        const flushAlerts = () => {
-          if (alerts.length) p.xadd(this.key.events, 'MAXLEN', '~', String(Math.ceil(this.s.maxlen / 100)), '*', 'b', JSON.stringify(alerts));
-          alerts = [];
-        };
-        for (const e of batch) {
-          if (e.op === 'alert') {
-            alerts.push(e);
-            if (alerts.length >= 100) flushAlerts();
-            continue;
-          }
-          flushAlerts();
-          const json = JSON.stringify(e);
-          p.xadd(this.key.events, 'MAXLEN', '~', String(Math.ceil(this.s.maxlen / 100)), '*', 'e', json);
-          // the hash first, then the banlog: a snapshot taken in between still sees the change (see snapshot())
-          if (e.op === 'ban') p.hset(this.key.bans, e.target, json);
-          else p.hdel(this.key.bans, e.target);
-          p.xadd(this.key.banlog, '*', 't', e.target);
-          const share = this.s.fleetSend && ((e.op === 'ban' && e.origin !== 'fleet') || (e.op === 'unban' && sharedUnban(e.why)));
-          if (share) p.xadd(this.key.fleet, 'MAXLEN', '~', '100000', '*', 'e', json);
-        }
-        flushAlerts();
-        const res = await p.exec();
-        if (!res) throw new Error('history batch not applied');
-        if (res.some(([err]) => err)) throw res.find(([err]) => err)![0]!;
-        this.queue.splice(0, batch.length);
+        await this.send(batch);
+        // by identity: an outage met meanwhile may have moved some of the buffer to the outbox
+        const sent = new Set(batch);
+        this.queue = this.queue.filter((e) => !sent.has(e));
       }
     } catch (e) {
       this.lastError = (e as Error).message.split('\n')[0];
-    } finally {
-      this.flushing = false;
     }
+  }
+
+  /** The outbox to Redis in order, 4 MB at a time; each part taken out once Redis has it. */
+  private async sendOutbox(): Promise<void> {
+    const ob = this.outbox!;
+    const rejects = new Rejects();
+    let sent = 0;
+    while (this.client.status === 'ready') {
+      const { events, bytes } = ob.peek(4 << 20, rejects);
+      if (!bytes) break;
+      for (let i = 0; i < events.length; i += 5000) await this.send(events.slice(i, i + 5000));
+      ob.drop(bytes);
+      sent += events.length;
+    }
+    for (const l of rejects.drain(ob.file)) this.onState?.(`redis: ${l}`);
+    if (sent) this.onState?.(`redis: ${sent} record(s) from the outbox written`);
+  }
+
+  /**
+   * One transaction: the hash and the banlog change together or not at all
+   * (Redis out of memory refuses some writes and not others; a half-applied
+   * batch would fool the next restore).
+   */
+  private async send(batch: readonly HistoryEvent[]): Promise<void> {
+    const p = this.client.multi();
+    const maxlen = String(Math.ceil(this.s.maxlen / 100));
+    // alerts go 100 to a stream entry (field "b"); bans and unbans one each (field "e")
+    let alerts: string[] = [];
+    const flushAlerts = () => {
+      if (alerts.length) p.xadd(this.key.events, 'MAXLEN', '~', maxlen, '*', 'b', `[${alerts.join(',')}]`);
+      alerts = [];
+    };
+    for (const e of batch) {
+      const json = JSON.stringify(e); // checked when recorded (or read back from the outbox)
+      if (e.op === 'alert') {
+        alerts.push(json);
+        if (alerts.length >= 100) flushAlerts();
+        continue;
+      }
+      flushAlerts();
+      p.xadd(this.key.events, 'MAXLEN', '~', maxlen, '*', 'e', json);
+      // the hash first, then the banlog: a snapshot taken in between still sees the change (see snapshot())
+      if (e.op === 'ban') p.hset(this.key.bans, e.target, json);
+      else p.hdel(this.key.bans, e.target);
+      p.xadd(this.key.banlog, '*', 't', e.target);
+      const share = this.s.fleetSend && ((e.op === 'ban' && e.origin !== 'fleet') || (e.op === 'unban' && sharedUnban(e.why)));
+      if (share) p.xadd(this.key.fleet, 'MAXLEN', '~', '100000', '*', 'e', json);
+    }
+    flushAlerts();
+    const res = await p.exec();
+    if (!res) throw new Error('history batch not applied');
+    if (res.some(([err]) => err)) throw res.find(([err]) => err)![0]!;
   }
 
   private async needReady(): Promise<void> {
     if (!(await this.ready(3000))) {
       throw new SentryError('IO', `redis: not reachable (${this.lastError ?? 'no answer'})`, 'check redis.url in the config, and that redis-server runs');
     }
+    // what waits in the outbox goes first: a read must see it (bounded: a reader does not wait on a dying Redis)
+    await bounded(this.flush(), 5000);
+  }
+
+  /** Bad records of one read, reported (the first few with their place, then a count). */
+  private report(rejects: Rejects, what: string): void {
+    for (const l of rejects.drain(what)) this.onState?.(`redis: ${l}`);
   }
 
   async query(q: HistoryQuery): Promise<HistoryEvent[]> {
     await this.needReady();
     const start = q.since !== undefined ? `${Math.floor(q.since)}-0` : '-';
     const out: HistoryEvent[] = [];
+    const rejects = new Rejects();
     let from = start;
     for (;;) {
       const rows = (await this.client.xrange(this.key.events, from, '+', 'COUNT', 10000)) as Array<[string, string[]]>;
-      for (const [, fields] of rows) {
+      for (const [id, fields] of rows) {
+        let v: unknown;
         try {
-          const v = JSON.parse(fields[1] ?? '') as HistoryEvent | HistoryEvent[];
-          for (const e of Array.isArray(v) ? v : [v]) {
-            if (q.since !== undefined && e.time < q.since) continue;
-            if (q.source === undefined || eventSource(e) === q.source) out.push(e);
-          }
+          v = JSON.parse(fields[1] ?? '');
         } catch {
-          /* not ours */
+          rejects.add(`${this.key.events} entry ${id}`, 'not valid JSON (truncated or corrupt)');
+          continue;
+        }
+        for (const [i, raw] of (Array.isArray(v) ? v : [v]).entries()) {
+          const c = check(HistoryEventSchema, raw);
+          if (!c.ok) {
+            rejects.add(`${this.key.events} entry ${id}${Array.isArray(v) ? ` record ${i + 1}` : ''}`, c.why);
+            continue;
+          }
+          const e = c.value;
+          if (q.since !== undefined && e.time < q.since) continue;
+          if (q.source === undefined || eventSource(e) === q.source) out.push(e);
         }
       }
       if (rows.length < 10000) break;
       from = nextId(rows[rows.length - 1]![0]);
     }
+    this.report(rejects, this.key.events);
     return q.limit ? out.slice(-q.limit) : out;
   }
 
   async liveBans(now: number): Promise<BanRecord[]> {
     await this.needReady();
-    return scanLiveBans(this.client, this.key.bans, now);
+    return scanLiveBans(this.client, this.key.bans, now, this.onState);
   }
 
   /**
@@ -253,8 +371,10 @@ export class RedisStore implements HistoryStore {
   async *streamBans(): AsyncIterable<Array<BanRecord | UnbanRecord> | PackedBans> {
     await this.needReady();
     const snap = await this.readSnapshot();
+    const rejects = new Rejects();
     if (!snap) {
-      yield* hscanBans(this.client, this.key.bans, 20000);
+      yield* hscanBans(this.client, this.key.bans, 20000, rejects);
+      this.report(rejects, this.key.bans);
       return;
     }
     for (const chunk of snap.chunks) {
@@ -268,14 +388,13 @@ export class RedisStore implements HistoryStore {
       const out: Array<BanRecord | UnbanRecord> = [];
       targets.forEach((target, j) => {
         const v = vals[j];
-        try {
-          out.push(v ? (JSON.parse(v) as BanRecord) : { op: 'unban', time: 0, target, why: 'lifted while away' });
-        } catch {
-          /* skip a corrupt entry */
-        }
+        const b = v ? checkBan(this.key.bans, target, v, rejects) : undefined;
+        // a bad entry counts as no ban: the snapshot's one, if any, is of an earlier time
+        out.push(b ?? { op: 'unban', time: 0, target, why: 'lifted while away' });
       });
       yield out;
     }
+    this.report(rejects, this.key.bans);
   }
 
   /**
@@ -286,11 +405,13 @@ export class RedisStore implements HistoryStore {
   private async readSnapshot(): Promise<{ chunks: ReturnType<typeof unpackBans>[]; changed: string[] } | undefined> {
     const meta = await this.client.hgetall(this.key.snap);
     const chunks = Number(meta.chunks);
-    if (meta.v !== SNAP_VERSION || !meta.gen || !meta.id || !Number.isInteger(chunks) || chunks < 0) return undefined;
     const unusable = (why: string) => {
       this.onState?.(`redis: snapshot ${meta.gen} unusable (${why}); reading ${this.key.bans} whole`);
       return undefined;
     };
+    if (!meta.gen) return undefined;
+    if (meta.v !== SNAP_VERSION) return unusable(`format ${meta.v ?? '?'}, this version reads ${SNAP_VERSION}`);
+    if (!meta.id || !Number.isInteger(chunks) || chunks < 0) return unusable('its header is incomplete');
     // the banlog since the snapshot, whole: it must hold every entry added since (two newer snapshots may have trimmed it)
     const mark = await streamMark(this.client, this.key.banlog);
     const changed = new Set<string>();
@@ -356,12 +477,14 @@ export class RedisStore implements HistoryStore {
         bans += batch.length;
         batch = [];
       };
-      for await (const recs of hscanBans(c, k.bans, 5000)) {
+      const rejects = new Rejects();
+      for await (const recs of hscanBans(c, k.bans, 5000, rejects)) {
         const now = Date.now();
-        for (const b of recs) if (typeof b?.target === 'string' && (b.expires === null || b.expires > now)) batch.push(b);
+        for (const b of recs) if (b.expires === null || b.expires > now) batch.push(b);
         if (batch.length >= SNAP_CHUNK) await put();
       }
       if (batch.length) await put();
+      this.report(rejects, k.bans);
       // the switch, unless another writer switched to a newer snapshot meanwhile (ours then expires);
       // on a connection of its own: WATCH belongs to a connection, and the history's transactions share ours
       const w = c.duplicate();
@@ -439,10 +562,23 @@ export class RedisStore implements HistoryStore {
     });
   }
 
+  /**
+   * Within 3 s whatever Redis does: what it takes in that time goes, the
+   * rest to the outbox (or, with a full disk, the failure line). A daemon has
+   * 5 s to stop.
+   */
   async close(): Promise<void> {
     clearInterval(this.timer);
-    if (this.queue.length && (await this.ready(2000))) await Promise.race([this.flush(), new Promise((r) => setTimeout(r, 2000))]);
-    if (this.queue.length) this.onState?.(`redis: ${this.queue.length} event(s) could not be written before exit`);
+    if (!this.away() && (this.queue.length || this.outbox?.size()) && (await this.ready(1000))) await bounded(this.flush(), 2000);
+    this.spill(true);
     this.client.disconnect();
+    const waiting = this.outbox?.size();
+    if (waiting) this.onState?.(`redis: not reachable; records wait in the outbox ${this.outbox!.file} and go to Redis when it is back (the daemon, or any command that uses the store, sends them)`);
+    const left = this.queue.filter((e) => e.op !== 'alert').length;
+    if (this.queue.length && !this.outbox) this.onState?.(`redis: ${this.queue.length} event(s) could not be written before exit`);
+    if (this.outbox && left + this.unstored && this.asked) {
+      const errno = this.failed?.errno;
+      throw storeFailure({ file: this.outbox?.file ?? this.key.bans, stored: this.asked - left - this.unstored, tried: this.asked, bans: this.onlyBans, errno });
+    }
   }
 }

@@ -2,9 +2,12 @@
  * RESOLVE_HOST: reverse DNS for alert lines, never on the hot path. A name is
  * used once it is in the cache; the first alert of a source shows its address
  * and starts a lookup (2 s timeout, one try). Names are kept for an hour,
- * failures for five minutes; the cache is bounded.
+ * failures for five minutes; the cache is bounded. The first PTR name that is
+ * a valid host name is taken (src/core/text.ts hostName); the rest are the
+ * attacker's text and are dropped.
  */
 import { Resolver } from 'node:dns/promises';
+import { hostName } from '../core/text.js';
 
 export class NameCache {
   private readonly cache = new Map<string, { name: string | null; until: number }>();
@@ -22,7 +25,10 @@ export class NameCache {
       this.pending.add(ip);
       this.resolver
         .reverse(ip)
-        .then((names) => this.put(ip, names[0] ?? null, names[0] ? 3_600_000 : 300_000))
+        .then((names) => {
+          const name = firstHostName(names);
+          this.put(ip, name ?? null, name ? 3_600_000 : 300_000);
+        })
         .catch(() => this.put(ip, null, 300_000))
         .finally(() => this.pending.delete(ip));
     }
@@ -38,4 +44,13 @@ export class NameCache {
   close(): void {
     this.resolver.cancel();
   }
+}
+
+/** The first name of a PTR answer that is a valid host name. */
+export function firstHostName(names: readonly string[]): string | undefined {
+  for (const n of names) {
+    const h = hostName(n);
+    if (h) return h;
+  }
+  return undefined;
 }

@@ -24,6 +24,8 @@
  */
 import { createConnection, type Socket } from 'node:net';
 import koffi from 'koffi';
+import { oneLine, printable } from '../core/text.js';
+import { FACILITIES } from '../core/config.js';
 import { SentryError } from '../errors.js';
 
 export type SyslogSeverity = 'emerg' | 'alert' | 'crit' | 'err' | 'warning' | 'notice' | 'info' | 'debug';
@@ -39,29 +41,7 @@ export const SEVERITIES: Readonly<Record<SyslogSeverity, number>> = {
   debug: 7,
 };
 
-/** The facility names syslog.conf uses, with their codes (glibc's <syslog.h>). */
-export const FACILITIES: Readonly<Record<string, number>> = {
-  kern: 0,
-  user: 1,
-  mail: 2,
-  daemon: 3,
-  auth: 4,
-  syslog: 5,
-  lpr: 6,
-  news: 7,
-  uucp: 8,
-  cron: 9,
-  authpriv: 10,
-  ftp: 11,
-  local0: 16,
-  local1: 17,
-  local2: 18,
-  local3: 19,
-  local4: 20,
-  local5: 21,
-  local6: 22,
-  local7: 23,
-};
+export { FACILITIES };
 
 export interface SyslogOptions {
   /** Default /dev/log. */
@@ -154,7 +134,7 @@ export class Syslog {
   constructor(opts: SyslogOptions) {
     this.path = opts.path ?? '/dev/log';
     const facility = (opts.facility ?? 'daemon').toLowerCase();
-    const code = FACILITIES[facility];
+    const code = Object.hasOwn(FACILITIES, facility) ? FACILITIES[facility] : undefined;
     if (code === undefined) {
       throw new SentryError('CONFIG', `syslog facility "${opts.facility}" is unknown`, `use one of ${Object.keys(FACILITIES).join(', ')}`);
     }
@@ -178,9 +158,8 @@ export class Syslog {
   /** The bytes sent for one line (exposed for tests and for `--dry-run` style output). */
   format(severity: SyslogSeverity, line: string): Buffer {
     const pri = this.facility * 8 + (SEVERITIES[severity] ?? SEVERITIES.notice);
-    // Control characters would split the line in files (rsyslog writes them as #012) and break filters.
-    // eslint-disable-next-line no-control-regex
-    let msg = Buffer.from(line.replace(/[\x00-\x08\x0a-\x1f\x7f]+/g, ' '), 'utf8');
+    // Control characters would split the line in files (rsyslog writes them as #012), break filters, or drive a terminal.
+    let msg = Buffer.from(printable(line.replace(/[\r\n]+$/, '')), 'utf8');
     if (msg.length > MAX_MESSAGE_BYTES) {
       let cut = MAX_MESSAGE_BYTES - 3;
       while (cut > 0 && (msg[cut]! & 0xc0) === 0x80) cut--; // do not split a UTF-8 sequence
@@ -204,7 +183,7 @@ export class Syslog {
         this.schedule(r === 'full' ? this.fullDelay : RETRY_DOWN_MS);
       }
     } catch (e) {
-      this.report(`syslog: ${oneLine(e instanceof Error ? e.message : String(e))}`);
+      this.report(`syslog: ${oneLine(e instanceof Error ? e.message : String(e), 300)}`);
     }
   }
 
@@ -251,7 +230,7 @@ export class Syslog {
       try {
         this.flush();
       } catch (e) {
-        this.report(`syslog: ${oneLine(e instanceof Error ? e.message : String(e))}`);
+        this.report(`syslog: ${oneLine(e instanceof Error ? e.message : String(e), 300)}`);
       }
     }, ms);
     this.timer.unref();
@@ -400,9 +379,4 @@ const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', '
 export function timestamp(d: Date): string {
   const two = (n: number): string => String(n).padStart(2, '0');
   return `${MONTHS[d.getMonth()]} ${String(d.getDate()).padStart(2, ' ')} ${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
-}
-
-function oneLine(s: string): string {
-  const t = s.replace(/[\r\n]+/g, ' ').trim();
-  return t.length > 300 ? `${t.slice(0, 297)}...` : t;
 }

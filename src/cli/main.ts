@@ -13,6 +13,7 @@ import { resolvePaths } from '../adapters/paths.js';
 import { configFor } from '../adapters/config-file.js';
 import { RunDir } from '../adapters/run-dir.js';
 import cliProgress from 'cli-progress';
+import { printable } from '../core/text.js';
 import { formatDuration } from '../core/ttl.js';
 import { eventLine, topReport, topText } from '../core/history-report.js';
 import * as bans from '../daemon/ban-commands.js';
@@ -28,8 +29,9 @@ interface GlobalOpts {
   config?: string;
 }
 
+/** Every line goes out through printable(): stored text (reasons, fleet peers' fields) cannot forge lines or drive the terminal. */
 function out(line: string): void {
-  process.stdout.write(`${line}\n`);
+  process.stdout.write(`${printable(line)}\n`);
 }
 
 function pathsOf(c: Command) {
@@ -42,7 +44,7 @@ function configOf(c: Command): string | undefined {
 }
 
 function warn(line: string): void {
-  process.stderr.write(`sentry-xdp: ${line}\n`);
+  process.stderr.write(`sentry-xdp: ${printable(line)}\n`);
 }
 
 /** A progress bar on a terminal (stderr), nothing otherwise. */
@@ -143,7 +145,7 @@ export function buildProgram(): Command {
     .option('--state-dir <dir>', 'state directory for the ban journal and allow list (env SENTRY_XDP_STATE_DIR)')
     .showSuggestionAfterError()
     .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+    .configureOutput({ writeErr: (s) => process.stderr.write(s.split('\n').map(printable).join('\n')) }); // it echoes argv
 
   program
     .command('attach')
@@ -189,7 +191,7 @@ export function buildProgram(): Command {
     .option('--json', 'print JSON')
     .action((o: { json?: boolean }, c: Command) => {
       const s = cmd.status(pathsOf(c));
-      if (o.json) out(JSON.stringify(s, null, 2));
+      if (o.json) for (const l of JSON.stringify(s, null, 2).split('\n')) out(l);
       else printStatus(s);
       // 1 when something asked for is not protected (an interface waiting, failed, stale), as health checks expect
       if (s.loaded && s.degraded) process.exitCode = 1;
@@ -315,7 +317,7 @@ export function buildProgram(): Command {
           '',
           'q quits',
         ];
-        process.stdout.write(`\x1b[H\x1b[2J${lines.join('\n')}\n`);
+        process.stdout.write(`\x1b[H\x1b[2J${lines.map(printable).join('\n')}\n`);
         for (let waited = 0; waited < every && !stop; waited += 100) await new Promise((r) => setTimeout(r, 100));
       }
       if (process.stdin.isTTY) process.stdin.setRawMode(false);
@@ -337,7 +339,7 @@ export function buildProgram(): Command {
     .argument('[file]', 'the config file')
     .action((file: string | undefined, _o: unknown, c: Command) => {
       const r = cmd.configCheck(file ?? configOf(c));
-      for (const w of r.warnings) process.stderr.write(`sentry-xdp: warning: ${w}\n`);
+      for (const w of r.warnings) warn(`warning: ${w}`);
       out(`${r.source}: ok${r.warnings.length ? ` (${r.warnings.length} warning(s) above)` : ''}`);
     });
   configCmd
@@ -395,11 +397,11 @@ export async function main(argv: string[]): Promise<number> {
       return e.exitCode === 0 ? 0 : 2;
     }
     if (e instanceof SentryError) {
-      process.stderr.write(`sentry-xdp: ${e.message}${e.hint ? `; ${e.hint}` : ''}\n`);
+      process.stderr.write(`sentry-xdp: ${printable(`${e.message}${e.hint ? `; ${e.hint}` : ''}`)}\n`);
       return exitCodeFor(e.code);
     }
     const err = e as Error;
-    process.stderr.write(`sentry-xdp: unexpected error: ${err.message}; please report it with SENTRY_XDP_DEBUG=1 output\n`);
+    process.stderr.write(`sentry-xdp: unexpected error: ${printable(String(err.message))}; please report it with SENTRY_XDP_DEBUG=1 output\n`);
     if (process.env.SENTRY_XDP_DEBUG) process.stderr.write(`${err.stack}\n`);
     return 1;
   }

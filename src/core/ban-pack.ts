@@ -5,17 +5,21 @@
  * just what the kernel needs; everything else (IPv6, networks) stays JSON.
  *
  * Layout, little-endian:
- *   "SXB1" | u32 n | u32 trailer length | n x record | trailer (JSON)
+ *   "SXB2" | u32 n | u32 trailer length | sum[16] | n x record | trailer (JSON)
+ *   sum:     the first 16 bytes of the SHA-256 of everything after it: a chunk with a flipped
+ *            byte is refused whole (its bans are read from the log instead), never half-believed
  *   record:  address[4] | expires, wall ms, f64 (0 = permanent) | port u16 | proto u8 | origin u8 | gateway u16
  *   trailer: { "gateways": [names, indexed by the records], "others": [BanRecord, ...] }
- * Origins are the kernel's codes (src/core/abi.ts).
+ * Origins are the kernel's codes (src/core/abi.ts). "SXB1" chunks (no sum) are refused.
  */
-import type { BanRecord } from '../adapters/journal.js';
+import { createHash } from 'node:crypto';
 import { DOTTED_QUAD } from './addr.js';
 import { ORIGIN_CODE, ORIGIN_NAME } from './abi.js';
+import { BanRecordSchema, check, type BanRecord } from './records.js';
 
-const MAGIC = 'SXB1';
-const HEAD = 12;
+const MAGIC = 'SXB2';
+const SUM = 16;
+const HEAD = 12 + SUM;
 export const PACKED_RECORD = 18;
 /** Offsets inside a record. */
 export const PR = { addr: 0, expires: 4, port: 12, proto: 14, origin: 15, gateway: 16 } as const;
@@ -77,23 +81,48 @@ export function packBans(bans: readonly BanRecord[]): Buffer {
     n++;
   }
   const trailer = Buffer.from(JSON.stringify({ gateways, others }));
-  const head = Buffer.alloc(HEAD);
-  head.write(MAGIC, 0, 'latin1');
-  head.writeUInt32LE(n, 4);
-  head.writeUInt32LE(trailer.length, 8);
-  return Buffer.concat([head, body.subarray(0, n * PACKED_RECORD), trailer]);
+  const out = Buffer.concat([Buffer.alloc(HEAD), body.subarray(0, n * PACKED_RECORD), trailer]);
+  out.write(MAGIC, 0, 'latin1');
+  out.writeUInt32LE(n, 4);
+  out.writeUInt32LE(trailer.length, 8);
+  chunkSum(out).copy(out, 12);
+  return out;
 }
 
-/** Reads a chunk written by packBans; throws on anything else (the caller falls back). */
+/** What the sum of a chunk covers: its counts, records and trailer. */
+function chunkSum(buf: Buffer): Buffer {
+  return createHash('sha256').update(buf.subarray(4, 12)).update(buf.subarray(HEAD)).digest().subarray(0, SUM);
+}
+
+/**
+ * Reads a chunk written by packBans; throws on anything else, with the reason
+ * (the caller reads the log for what the chunk covered). A chunk whose sum
+ * matches but holds an impossible record is refused too: that one a writer made.
+ */
 export function unpackBans(buf: Buffer): UnpackedChunk {
-  if (buf.length < HEAD || buf.toString('latin1', 0, 4) !== MAGIC) throw new Error('not a packed ban chunk');
+  if (buf.length < HEAD || !buf.toString('latin1', 0, 3).startsWith('SXB')) throw new Error('not a packed ban chunk');
+  if (buf.toString('latin1', 0, 4) !== MAGIC) throw new Error(`a packed ban chunk of an older format (${buf.toString('latin1', 0, 4)})`);
+  if (!chunkSum(buf).equals(buf.subarray(12, HEAD))) throw new Error('a packed ban chunk fails its checksum');
   const count = buf.readUInt32LE(4);
   const tlen = buf.readUInt32LE(8);
   const tat = HEAD + count * PACKED_RECORD;
   if (tat + tlen !== buf.length) throw new Error('packed ban chunk of the wrong length');
   const t = JSON.parse(buf.toString('utf8', tat)) as { gateways?: unknown; others?: unknown };
-  if (!Array.isArray(t.gateways) || !Array.isArray(t.others)) throw new Error('packed ban chunk without its trailer');
-  return { v4: { packed: true, buf, offset: HEAD, count, gateways: t.gateways as string[] }, others: t.others as BanRecord[] };
+  if (!Array.isArray(t.gateways) || !t.gateways.every((g) => typeof g === 'string') || !Array.isArray(t.others)) {
+    throw new Error('packed ban chunk without its trailer');
+  }
+  const others = t.others.map((o) => {
+    const c = check(BanRecordSchema, o);
+    if (!c.ok) throw new Error(`packed ban chunk with an impossible record (${c.why})`);
+    return c.value;
+  });
+  for (let i = 0, at = HEAD; i < count; i++, at += PACKED_RECORD) {
+    const expires = buf.readDoubleLE(at + PR.expires);
+    if (!Number.isFinite(expires) || expires < 0 || ORIGIN_NAME[buf[at + PR.origin]!] === undefined || buf.readUInt16LE(at + PR.gateway) >= t.gateways.length) {
+      throw new Error(`packed ban chunk with an impossible record (number ${i + 1})`);
+    }
+  }
+  return { v4: { packed: true, buf, offset: HEAD, count, gateways: t.gateways as string[] }, others };
 }
 
 /** The records of a chunk as BanRecords again (tests, tools; the restore reads them in place). */

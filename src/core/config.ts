@@ -3,8 +3,9 @@ import { z } from 'zod';
 import { SentryError } from '../errors.js';
 import { parseCidr } from './addr.js';
 import { MAX_SERVICE_PORTS, parseService, servicePorts, serviceWarnings } from './destinations.js';
+import { planHook } from './hook-command.js';
 import { AWARE_TCP_PORTS, AWARE_UDP_PORTS, ephemeralWarnings, parsePortList } from './ports.js';
-import { parseDuration } from './ttl.js';
+import { checkDuration, parseDuration, type DurationRange } from './ttl.js';
 
 const portList = (where: string) =>
   z
@@ -18,14 +19,19 @@ const portList = (where: string) =>
       }
     });
 
-const duration = (where: string, allowPermanent: boolean) =>
-  z.union([z.string(), z.number().int().nonnegative()]).transform((v, ctx) => {
-    if (typeof v === 'number') return v;
+/**
+ * A duration: text like "10m", or a whole number of seconds. Both forms get
+ * the same range (at least 1s, at most 10 years unless `range` says less), so
+ * `scan_window: 0` cannot turn detection off and `ban_ttl: 100000000d` cannot
+ * overflow the kernel's expiry at start-up.
+ */
+const duration = (where: string, allowPermanent: boolean, range: DurationRange = {}) =>
+  z.union([z.string(), z.number()]).transform((v, ctx) => {
     try {
-      return parseDuration(v, where, allowPermanent);
+      return typeof v === 'number' ? checkDuration(v, where, allowPermanent, range) : parseDuration(v, where, allowPermanent, range);
     } catch (e) {
       const err = e as SentryError;
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${v}" is not a duration (${err.hint ?? ''})` });
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `${err.message.replace(`${where}: `, '')} (${err.hint ?? ''})` });
       return z.NEVER;
     }
   });
@@ -51,9 +57,47 @@ const service = z.string().transform((v, ctx) => {
   }
 });
 
+/** A KILL_* template: refused here when it cannot be planned, not at the first ban. */
+const hookTemplate = z.string().superRefine((t, ctx) => {
+  if (t.trim() === '') return;
+  try {
+    planHook(t, { target: '192.0.2.1', port: 1, mode: 'tcp' });
+  } catch (e) {
+    const err = e as SentryError;
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `${err.message} (${err.hint ?? ''})` });
+  }
+});
+
 /** Capacities of the kernel maps these settings fill (bpf/sentry_shared.h, bpf/sentry.bpf.c). */
 export const MAX_TTL_RULES = 4096;
 export const MAX_PROTECTED_NETWORKS = 8192; // sentry_protect_v4/v6 hold 16 384, this host's addresses too
+
+/** The facility names syslog.conf uses, with their codes (glibc's <syslog.h>). */
+export const FACILITIES: Readonly<Record<string, number>> = {
+  kern: 0,
+  user: 1,
+  mail: 2,
+  daemon: 3,
+  auth: 4,
+  syslog: 5,
+  lpr: 6,
+  news: 7,
+  uucp: 8,
+  cron: 9,
+  authpriv: 10,
+  ftp: 11,
+  local0: 16,
+  local1: 17,
+  local2: 18,
+  local3: 19,
+  local4: 20,
+  local5: 21,
+  local6: 22,
+  local7: 23,
+};
+
+/** A TCP or UDP port a service listens on (Redis, metrics). */
+const listenPort = z.number().int().min(1).max(65535);
 
 /** BLOCK_TCP / BLOCK_UDP: 0 log only, 1 block, 2 run the external command only. */
 const blockMode = z
@@ -77,7 +121,8 @@ export const ConfigSchema = z
     scan_trigger: z.number().int().min(0).max(0xffffffff).default(0),
     /** Distinct hosts of protect.networks one source may reach (SYN, UDP or ping, any port) within scan_window before it is a sweep; 0 turns sweeps off. */
     sweep_trigger: z.number().int().min(0).max(256).default(16),
-    scan_window: duration('scan_window', false).default('60s'),
+    /** At most a day: the kernel forgets a source's probes only when its window ends. */
+    scan_window: duration('scan_window', false, { max: 86400 }).default('60s'),
     block_tcp: blockMode.default(1),
     block_udp: blockMode.default(1),
     ban_ttl: duration('ban_ttl', true).default('1h'),
@@ -122,13 +167,26 @@ export const ConfigSchema = z
       .object({
         auto: z.boolean().default(true),
         resolv_conf: z.string().default('/etc/resolv.conf'),
-        cidrs: z.array(cidr('never_ban.cidrs')).default([]),
+        cidrs: z.array(cidr('never_ban.cidrs')).max(4096, 'at most 4096 entries (the kernel allow tries also hold the allow list and this host\'s addresses)').default([]),
       })
       .strict()
       .default({}),
     /** Caps: automatic bans per minute (kernel-enforced), and bans in the table (automatic ones evicted first). */
     max_auto_bans_per_minute: z.number().int().min(0).max(0xffffffff).default(600),
     max_bans: z.number().int().min(1).max(1_200_000).default(1_000_000),
+    /**
+     * A spoofed flood crosses the trigger from a new address on every packet. Above `pressure`
+     * crossings a second a ban needs probes to two ports (or a sweep), so the flood cannot spend
+     * the ban budget while a real scanner is still banned at once; 0 turns that off. Above
+     * `alerts_per_second`, alerts that ban nothing go into one summary line a second; 0 logs all.
+     */
+    flood: z
+      .object({
+        pressure: z.number().int().min(0).max(1_000_000).default(16),
+        alerts_per_second: z.number().int().min(0).max(100_000).default(10),
+      })
+      .strict()
+      .default({}),
     nft: z
       .object({ enabled: z.boolean().default(true), table: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,31}$/).default('sentry_xdp') })
       .strict()
@@ -137,17 +195,17 @@ export const ConfigSchema = z
     redis: z
       .object({
         url: z.string().optional(),
-        sentinels: z.array(z.object({ host: z.string(), port: z.number().int() }).strict()).optional(),
+        sentinels: z.array(z.object({ host: z.string().min(1), port: listenPort }).strict()).optional(),
         name: z.string().optional(),
-        cluster: z.array(z.object({ host: z.string(), port: z.number().int() }).strict()).optional(),
+        cluster: z.array(z.object({ host: z.string().min(1), port: listenPort }).strict()).optional(),
         prefix: z.string().regex(/^[A-Za-z0-9:_.-]+$/).default('sentry-xdp'),
-        maxlen: z.number().int().min(1000).default(1_000_000),
-        buffer: z.number().int().min(100).default(100_000),
+        maxlen: z.number().int().min(1000).max(1_000_000_000).default(1_000_000),
+        buffer: z.number().int().min(100).max(10_000_000).default(100_000),
       })
       .strict()
       .optional(),
     history: z
-      .object({ max_bytes: z.number().int().min(1 << 20).default(64 << 20) })
+      .object({ max_bytes: z.number().int().min(1 << 20).max(2 ** 40).default(64 << 20) })
       .strict()
       .default({}),
     /** Bans shared with the other gateways on the same Redis. */
@@ -163,8 +221,12 @@ export const ConfigSchema = z
     notify: z
       .object({
         command: z.string().optional(),
-        webhook: z.string().url().optional(),
-        interval: duration('notify.interval', false).default('5m'),
+        webhook: z
+          .string()
+          .url()
+          .refine((u) => /^https?:\/\//i.test(u.trim()), { message: 'must be an http or https URL, e.g. https://hooks.example.net/sentry' })
+          .optional(),
+        interval: duration('notify.interval', false, { max: 86400 }).default('5m'),
         urgent: z
           .array(
             z
@@ -175,10 +237,11 @@ export const ConfigSchema = z
                 kind: z.enum(['alert', 'ban', 'unban', 'not_blocked']).optional(),
                 origin: z.string().optional(),
               })
-              .strict(),
+              .strict()
+              .refine((r) => Object.values(r).some((v) => v !== undefined), { message: 'an urgent rule with no condition would make every event urgent; give cidr, port, proto, kind or origin' }),
           )
           .default([]),
-        timeout: duration('notify.timeout', false).default('10s'),
+        timeout: duration('notify.timeout', false, { max: 3600 }).default('10s'),
       })
       .strict()
       .default({}),
@@ -186,9 +249,17 @@ export const ConfigSchema = z
     syslog: z
       .object({
         enabled: z.boolean().default(false),
-        facility: z.string().default('daemon'),
-        tag: z.string().default('sentry-xdp'),
-        path: z.string().default('/dev/log'),
+        // checked here, not when the daemon opens the socket after attaching: `config check` must catch them
+        facility: z
+          .string()
+          .toLowerCase()
+          .refine((f) => Object.hasOwn(FACILITIES, f), { message: `unknown facility; use one of ${Object.keys(FACILITIES).join(', ')}` })
+          .default('daemon'),
+        tag: z.string().regex(/^[A-Za-z0-9._/-]{1,48}$/, 'not a program name; use letters, digits, . _ / - (at most 48), e.g. portsentry').default('sentry-xdp'),
+        path: z
+          .string()
+          .refine((p) => p.startsWith('/') && Buffer.byteLength(p) < 108 && !p.includes('\0'), { message: 'not a unix socket path; give an absolute path shorter than 108 bytes, e.g. /dev/log' })
+          .default('/dev/log'),
       })
       .strict()
       .default({}),
@@ -206,13 +277,13 @@ export const ConfigSchema = z
     /** PortSentry's KILL_* commands, with $TARGET$, $PORT$ and $MODE$. */
     hooks: z
       .object({
-        kill_route: z.string().default(''),
-        kill_hosts_deny: z.string().default(''),
+        kill_route: hookTemplate.default(''),
+        kill_hosts_deny: hookTemplate.default(''),
         hosts_deny_file: z.string().default('/etc/hosts.deny'),
-        kill_run_cmd: z.string().default(''),
+        kill_run_cmd: hookTemplate.default(''),
         kill_run_cmd_first: z.boolean().default(false),
-        unban_cmd: z.string().default(''),
-        timeout: duration('hooks.timeout', false).default('10s'),
+        unban_cmd: hookTemplate.default(''),
+        timeout: duration('hooks.timeout', false, { max: 3600 }).default('10s'),
       })
       .strict()
       .default({}),

@@ -1,4 +1,5 @@
 import { Kind, kindKey, scanName, tcpFlagNames } from './scan-kind.js';
+import { hostName } from './text.js';
 import { formatDuration } from './ttl.js';
 
 export type AlertProto = 'tcp' | 'udp' | 'icmp' | 'ip';
@@ -38,9 +39,11 @@ export interface Alert {
 /**
  * PortSentry's wording, so existing logcheck rules and fail2ban filters match:
  *   attackalert: TCP SYN/Normal scan from host: 198.18.0.1/198.18.0.1 to TCP port: 23
+ * The address after the slash is always the packet's; the name before it only
+ * when it is a valid host name (reverse DNS is the attacker's to write).
  */
 export function alertLine(a: Alert): string {
-  const host = a.hostname ?? a.source;
+  const host = (a.hostname !== undefined ? hostName(a.hostname) : undefined) ?? a.source;
   return `attackalert: ${scanName(a.kind, a.tcpFlags, a.proto)} from host: ${host}/${a.source}${target(a, 'port: ')}`;
 }
 

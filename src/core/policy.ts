@@ -3,6 +3,7 @@
  * repeat offenders) and who is never banned.
  */
 import type { Cidr } from './addr.js';
+import { MAX_DURATION_S } from './ttl.js';
 
 /** True when `net` contains `addr` (same family, addr at least as specific). */
 export function contains(net: Cidr, addr: Cidr): boolean {
@@ -41,7 +42,8 @@ export interface Escalation {
  */
 export function escalate(base: number, n: number, e: Escalation): number {
   if (base === 0 || !e.enabled || n <= 1) return base;
-  const raw = base * Math.pow(e.factor, n - 1);
+  // "no maximum" still stops at the longest duration the kernel's expiry is computed for
+  const raw = Math.min(base * Math.pow(e.factor, n - 1), MAX_DURATION_S);
   return Math.round(e.max > 0 ? Math.min(raw, Math.max(e.max, base)) : raw);
 }
 

@@ -9,6 +9,7 @@ import { parseCidr, type Cidr } from '../core/addr.js';
 import { readBanFile, TargetCollector, targetCount, v4Cidr } from './ban-file.js';
 import type { Config } from '../core/config.js';
 import { ttlFor } from '../core/policy.js';
+import { hasUnsafeChars, printable } from '../core/text.js';
 import { parseDuration } from '../core/ttl.js';
 import { SentryError } from '../errors.js';
 import { AllowFile } from '../adapters/allow-file.js';
@@ -59,6 +60,19 @@ export function openSession(paths: Paths, configPath: string | undefined, warn: 
 
 export const whoAmI = (): string => process.env.SUDO_USER ?? userInfo().username;
 
+/**
+ * --reason is stored, shared with the fleet and printed by `list` and
+ * `history`: control characters (newlines, terminal escapes, bidi overrides)
+ * are refused here, and escaped wherever stored text is printed.
+ */
+function checkReason(reason: string | undefined): void {
+  if (reason === undefined) return;
+  if (hasUnsafeChars(reason)) {
+    throw new SentryError('USAGE', `--reason "${printable(reason)}" contains control characters`, 'write it on one line, without escape sequences');
+  }
+  if (reason.length > 500) throw new SentryError('USAGE', `--reason is ${reason.length} characters long`, 'keep it to at most 500');
+}
+
 export interface BanOptions {
   targets: string[];
   file?: string | undefined;
@@ -76,6 +90,7 @@ const STEP = 16384;
 export async function ban(o: BanOptions): Promise<{ count: number; ttls: Set<number>; targets: string[] }> {
   // validate everything before touching anything
   const ttl = o.ttl === undefined ? undefined : parseDuration(o.ttl, '--ttl');
+  checkReason(o.reason);
   const targets = new TargetCollector();
   for (const t of o.targets) targets.add(t);
   if (o.file !== undefined) await readBanFile(o.file, targets);

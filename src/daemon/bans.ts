@@ -420,6 +420,18 @@ export class BanService {
     return gone.map((g) => g.target);
   }
 
+  /**
+   * Fleet bans this gateway still holds whose target the fleet no longer bans
+   * (`live`: the fleet-wide table of bans in force): lifted on another gateway
+   * while this one was away. They end here as a fleet unban would have.
+   */
+  async liftStaleFleet(live: ReadonlySet<string>): Promise<string[]> {
+    const stale = this.table.entries().filter((e) => e.value.origin === KernelOrigin.FLEET && !live.has(e.target));
+    for (const e of stale) this.table.remove(parseEntry(e));
+    await this.ended(stale, { cause: 'fleet', why: 'lifted on the fleet while this gateway was away', line: 'lifted on the fleet while this gateway was away', by: 'fleet' });
+    return stale.map((e) => e.target);
+  }
+
   /** `unban --all`, and `detach --all` (whose nft table goes as a whole). */
   async unbanAll(by: string, how: Omit<Ending, 'by'> = UNBAN_ALL): Promise<string[]> {
     const entries: BanEntry[] = this.table.entries();

@@ -39,7 +39,7 @@ import { makeOutputs } from './outputs.js';
 import { Metrics } from '../adapters/metrics.js';
 import { metricsSnapshot } from './metrics-snapshot.js';
 import { BanTable } from './ban-table.js';
-import { currentProtected, gatewayName, openHistory, syncLists, ttlRules } from './context.js';
+import { currentProtected, gatewayName, loadCheckedConfig, openHistory, syncLists, ttlRules } from './context.js';
 
 export interface AttachOptions {
   ifaces: string[];
@@ -133,7 +133,7 @@ function describeConfig(c: Config, source: string): string {
 
 export async function attach(o: AttachOptions): Promise<void> {
   requirePrivileges('attach');
-  const { config, source } = loadConfig(o.config);
+  const { config, source } = loadCheckedConfig(o.config);
   checkPinRoot(o.paths.pinRoot); // refused before anything is claimed, written or mounted
   // the daemon waits for a missing interface (a PPP or VPN link at boot); --no-daemon has no one to wait
   const present = o.ifaces.filter((iface) => ifNameToIndex(iface));
@@ -256,10 +256,18 @@ export async function attach(o: AttachOptions): Promise<void> {
       };
       const madeBefore = gw.stats().BANS_ADDED ?? 0n;
       // into an empty table (a fresh boot) the fast path; the bans the XDP program made meanwhile are not from the store
-      const restored =
-        table.size() === 0
-          ? Math.max(0, (await service.restoreStream(history.streamBans(), { foreign, protect, refused: onRefused })) - Number((gw.stats().BANS_ADDED ?? 0n) - madeBefore))
-          : await service.restore((await history.liveBans(Date.now())).filter(keep), { nft: false });
+      let restored: number;
+      if (table.size() === 0) {
+        restored = Math.max(0, (await service.restoreStream(history.streamBans(), { foreign, protect, refused: onRefused })) - Number((gw.stats().BANS_ADDED ?? 0n) - madeBefore));
+      } else {
+        // a restart with the pins kept: put back what the kernel lacks, and end the fleet bans lifted meanwhile
+        const live = await history.liveBans(Date.now());
+        restored = await service.restore(live.filter(keep), { nft: false });
+        if (history instanceof RedisStore && config.fleet.receive) {
+          const lifted = await service.liftStaleFleet(new Set(live.map((b) => b.target)));
+          if (lifted.length) rep.info(`fleet: ${lifted.length} fleet ban(s) were lifted on other gateways while this one was away; lifted here too`);
+        }
+      }
       if (refused > 10) rep.info(`... and ${refused - 10} more ban(s) not restored for the same reasons`);
       if (restored) rep.info(`restored ${restored} ban(s) in force from the ${history.kind} in ${Date.now() - t0} ms`);
     } catch (e) {
@@ -334,7 +342,7 @@ export async function attach(o: AttachOptions): Promise<void> {
         try {
           // everything is validated (schema, ranges, map capacities) before the kernel is touched;
           // the switch of trigger and blocking (sentry_config) comes last
-          const next = loadConfig(o.config);
+          const next = loadCheckedConfig(o.config);
           const rules = ttlRules(next.config);
           dests.sync(readHostAddresses(), next.config);
           gwRef.writeTtlRules(rules);
@@ -352,6 +360,7 @@ export async function attach(o: AttachOptions): Promise<void> {
         nextWatch = now + 1000;
         if (supervisor.tick()) ifnames.clear();
         const moved = dests.follow(readHostAddresses(), config);
+        if (moved) syncLists(gwRef, config, o.paths); // the never-ban list follows them too (and remembers the ones that went)
         if (moved) rep.info(`this host's addresses changed (${[...moved.added.map((a) => `+${a}`), ...moved.removed.map((a) => `-${a}`)].join(' ')}); protecting what it holds now`);
         const heard = readListeners();
         const w = computeWatchSet(config, heard);
@@ -442,6 +451,8 @@ function fleetHandlers(service: BanService, config: Config, paths: Paths, report
     catchUp: async (bans) => {
       const n = await service.restore(bans.filter((b) => allowed(b.target)), { origin: 'fleet' });
       if (n) reporter.info(`fleet: caught up with ${n} ban(s) made while this gateway was away`);
+      const lifted = await service.liftStaleFleet(new Set(bans.map((b) => b.target)));
+      if (lifted.length) reporter.info(`fleet: ${lifted.length} fleet ban(s) were lifted on other gateways while this one was away; lifted here too`);
     },
     report: (l) => reporter.info(l),
   };
@@ -586,7 +597,7 @@ export function reload(paths: Paths): number {
 
 /** `config check`: the same validation the daemon does, and the same warnings. */
 export function configCheck(file?: string): { source: string; warnings: string[] } {
-  const { config, source } = loadConfig(file);
+  const { config, source } = loadCheckedConfig(file); // what attach takes, nothing less
   return { source, warnings: configWarnings(config, readEphemeralRange(), readHostAddresses()) };
 }
 

@@ -7,7 +7,8 @@
  * PREFIX:bans, the fleet-wide table of bans in force.
  */
 import type { BanRecord, UnbanRecord } from '../adapters/journal.js';
-import { connectRedis, redisKeys, scanLiveBans, type RedisClient, type RedisSettings } from '../adapters/redis.js';
+import { bounded, connectRedis, redisKeys, scanLiveBans, type RedisClient, type RedisSettings } from '../adapters/redis.js';
+import { check, JournalRecordSchema } from '../core/records.js';
 
 export interface FleetHandlers {
   ban(b: BanRecord): Promise<void>;
@@ -29,6 +30,7 @@ export class FleetReader {
   private lastId = '$';
   private caughtUp = false;
   private loop: Promise<void> | undefined;
+  private lastTrouble: string | undefined;
 
   constructor(
     private readonly s: RedisSettings,
@@ -54,9 +56,28 @@ export class FleetReader {
 
   private async catchUp(c: RedisClient): Promise<void> {
     this.lastId = await fleetMark(c, this.s);
-    const bans = await scanLiveBans(c, redisKeys(this.s).bans, Date.now());
+    const bans = await scanLiveBans(c, redisKeys(this.s).bans, Date.now(), (l) => this.h.report(`fleet: ${l}`));
     await this.h.catchUp(bans);
     this.caughtUp = true;
+  }
+
+  /**
+   * One message of the fleet stream, checked with the schema it was written
+   * with; a bad one, or one this gateway cannot apply, is reported and passed
+   * over (never retried forever, never holding up the messages after it).
+   */
+  private async apply(id: string, fields: string[]): Promise<void> {
+    const key = redisKeys(this.s).fleet;
+    const c = check(JournalRecordSchema, fields[1] ?? '');
+    if (!c.ok) return this.h.report(`fleet: ${key} entry ${id}: ${c.why}; skipped`);
+    const e = c.value;
+    if (e.gateway === this.gateway) return; // our own
+    try {
+      if (e.op === 'ban') await this.h.ban(e);
+      else await this.h.unban(e);
+    } catch (err) {
+      this.h.report(`fleet: ${key} entry ${id} (${e.op} of ${e.target}) not applied: ${(err as Error).message.split('\n')[0]}`);
+    }
   }
 
   private async run(): Promise<void> {
@@ -70,28 +91,26 @@ export class FleetReader {
         for (const [, rows] of res ?? []) {
           for (const [id, fields] of rows) {
             this.lastId = id;
-            let e: BanRecord | UnbanRecord;
-            try {
-              e = JSON.parse(fields[1] ?? '') as BanRecord | UnbanRecord;
-            } catch {
-              continue;
-            }
-            if (e.gateway === this.gateway) continue; // our own
-            if (e.op === 'ban') await this.h.ban(e);
-            else if (e.op === 'unban') await this.h.unban(e);
+            await this.apply(id, fields);
           }
         }
+        this.lastTrouble = undefined;
       } catch (e) {
         if (this.stopped) break;
+        // said once per kind of trouble: a loop that fails the same way must not be silent, nor flood the log
+        const msg = (e as Error).message.split('\n')[0];
+        if (msg !== this.lastTrouble) this.h.report(`fleet: ${msg}; trying again`);
+        this.lastTrouble = msg;
         this.caughtUp = false; // after an outage, catch up again
         await new Promise((r) => setTimeout(r, 500));
       }
     }
   }
 
+  /** Within a second, whatever Redis does (a command waiting for a Redis that is gone never settles). */
   async stop(): Promise<void> {
     this.stopped = true;
     this.client?.disconnect();
-    await this.loop?.catch(() => {});
+    await bounded(this.loop?.catch(() => {}) ?? Promise.resolve(), 1000);
   }
 }

@@ -1,7 +1,7 @@
 /**
  * The one-a-second summary of what the kernel did not report one by one
  * during a flood: trigger crossings it did not ban (one port, no sweep, while
- * crossings ran above FLOOD_PRESSURE a second) and alerts over ALERTS_PER_SEC.
+ * crossings ran above flood.pressure a second) and alerts over flood.alerts_per_second.
  * The details stay in metrics (flood_bans_deferred_total, alerts_summarised_total).
  */
 import { Stat } from '../core/abi.js';

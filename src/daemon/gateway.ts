@@ -117,15 +117,6 @@ function loadProgram(pinRoot: string): BpfObject {
   return obj;
 }
 
-/**
- * Above this many trigger crossings a second (a spoofed flood crosses it from
- * a new address on every packet) a ban needs two ports or a sweep; a real scan
- * from one address crosses it once.
- */
-export const FLOOD_PRESSURE = 16;
-/** Alerts without a ban logged one by one each second; more go into one summary line a second. */
-export const ALERTS_PER_SEC = 10;
-
 export class Gateway {
   readonly obj: BpfObject;
   readonly linksDir: string;
@@ -168,8 +159,8 @@ export class Gateway {
       maxBansPerMin: cfg.max_auto_bans_per_minute,
       // with no protected network (the default: this host only) there is nothing to sweep, and nothing to pay
       sweepTrigger: cfg.protect.networks.length ? cfg.sweep_trigger : 0,
-      pressurePerSec: FLOOD_PRESSURE,
-      alertsPerSec: ALERTS_PER_SEC,
+      pressurePerSec: cfg.flood.pressure,
+      alertsPerSec: cfg.flood.alerts_per_second,
     });
     const key = Buffer.alloc(4);
     this.obj.map('sentry_config').update(key, buf);

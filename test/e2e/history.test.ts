@@ -152,6 +152,14 @@ describe('a fleet of two gateways on one redis', () => {
     assert.equal(caught?.gateway, 'gw-a2');
     assert.ok(caught!.remainingSeconds! > 500 && caught!.remainingSeconds! <= 600, JSON.stringify(caught));
     assert.ok(!lb.some((e) => e.target === '198.51.100.77'), 'the local allow list wins');
+
+    // B away again (its pins and bans stay): the ban is lifted on A meanwhile; B lifts it when it comes back
+    await db.stop();
+    const u = await a.cli(['unban', '198.51.100.66', '--config', cfgA]);
+    assert.equal(u.code, 0, describeRun(u));
+    const db2 = await b.startDaemon({ config: cfgB });
+    assert.equal(db2.matching(/^sentry-xdp: fleet: 1 fleet ban\(s\) were lifted on other gateways while this one was away; lifted here too$/).length, 1, db2.output());
+    assert.ok(!(await listJson(b, cfgB)).some((e) => e.target === '198.51.100.66'), 'lifted on B too');
   });
 
   test("the CLI follows the running daemon's config: on A, ban and unban without -c reach B within a second; a different -c is warned about; with no daemon the default config is read", { timeout: 90_000 }, async (t) => {

@@ -37,6 +37,22 @@ test('an empty table packs and unpacks', () => {
 test('anything that is not a whole packed chunk is refused', () => {
   const good = packBans([ban('198.51.100.7')]);
   assert.throws(() => unpackBans(Buffer.from('{"op":"ban"}')), /not a packed ban chunk/);
-  assert.throws(() => unpackBans(good.subarray(0, good.length - 3)), /wrong length/);
+  assert.throws(() => unpackBans(good.subarray(0, good.length - 3)), /checksum/);
   assert.throws(() => unpackBans(Buffer.alloc(0)), /not a packed ban chunk/);
+});
+
+test('every chunk carries its checksum: one flipped bit anywhere refuses the chunk whole', () => {
+  const good = packBans([ban('198.51.100.7'), ban('198.51.100.8', { expires: 1e12, port: 22, proto: 'tcp' }), ban('2001:db8::1')]);
+  assert.equal(unpackBans(good).v4.count, 2);
+  for (let at = 4; at < good.length; at++) {
+    const bad = Buffer.from(good);
+    bad[at]! ^= 0x10;
+    assert.throws(() => unpackBans(bad), /checksum|wrong length/, `byte ${at} flipped`);
+  }
+});
+
+test('a chunk of the older format (no checksum) is refused by name', () => {
+  const old = Buffer.from(packBans([ban('198.51.100.7')]));
+  old.write('SXB1', 0, 'latin1');
+  assert.throws(() => unpackBans(old), /older format \(SXB1\)/);
 });

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseCidr } from '../../src/core/addr.js';
 import { defaultConfig } from '../../src/core/config.js';
-import { parseResolvConf, parseRouteV4, parseRouteV6 } from '../../src/core/host-facts.js';
+import { HELD_ADDRESS_MS, mergeHeld, parseFibTrieLocal, parseIfInet6, parseResolvConf, parseRouteV4, parseRouteV6 } from '../../src/core/host-facts.js';
 import { checkProtected } from '../../src/daemon/bans.js';
 import { MAX_LINE, readBanFile, TargetCollector, v4Cidr } from '../../src/daemon/ban-file.js';
 import { kernelLists, protectedList } from '../../src/daemon/protect.js';
@@ -56,4 +56,38 @@ test('bulk files: comments and blank lines are fine; one bad line refuses the wh
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("this host's addresses from /proc: fib_trie LOCAL leaves (kept while a link is down) and if_inet6 (tentative ones too)", () => {
+  const trie = [
+    'Main:',
+    '  +-- 0.0.0.0/0 3 0 5',
+    '     |-- 198.18.7.0',
+    '        /24 link UNICAST',
+    '     |-- 198.18.7.1',
+    '        /32 host LOCAL',
+    '     |-- 198.18.7.255',
+    '        /32 link BROADCAST',
+    'Local:',
+    '     |-- 127.0.0.0',
+    '        /8 host LOCAL',
+    '     |-- 198.18.7.1',
+    '        /32 host LOCAL',
+    '',
+  ].join('\n');
+  assert.deepEqual(parseFibTrieLocal(trie), ['198.18.7.1']);
+  const inet6 = '20010db8007800000000000000000001 03 40 00 c0     hbv0\nfe800000000000007401fafffe462b69 03 40 20 80     hbv0\n';
+  assert.deepEqual(parseIfInet6(inet6).map((a) => parseCidr(a).text), ['2001:db8:78::1', 'fe80::7401:faff:fe46:2b69']);
+});
+
+test('addresses this host held lately stay on the never-ban list (a link that goes down loses its IPv6 addresses)', () => {
+  const t0 = 1_000_000_000_000;
+  const first = mergeHeld({}, ['198.18.0.1', '2001:db8::1'], t0);
+  assert.deepEqual(first, { '198.18.0.1': t0, '2001:db8::1': t0 });
+  const down = mergeHeld(first, ['198.18.0.1'], t0 + 60_000);
+  assert.deepEqual(Object.keys(down).sort(), ['198.18.0.1', '2001:db8::1'], 'the flushed IPv6 address is still held');
+  assert.equal(down['198.18.0.1'], t0 + 60_000);
+  const later = mergeHeld(down, ['198.18.0.1'], t0 + HELD_ADDRESS_MS + 1);
+  assert.deepEqual(Object.keys(later), ['198.18.0.1'], 'forgotten once not seen for the whole period');
+  assert.deepEqual(mergeHeld({ junk: Number.NaN }, [], t0), {}, 'a garbled file is no harm');
 });

@@ -89,8 +89,9 @@ test('a line arrives as glibc syslog(3) writes it: <PRI>Mmm dd hh:mm:ss TAG[PID]
 
     s.log('err', 'adminalert: ERROR: could not attach');
     assert.equal((await l.next()).toString(), `<27>Oct  4 09:05:07 sentry-xdp[${process.pid}]: adminalert: ERROR: could not attach`);
-    s.log('info', 'two\nlines\r\n');
-    assert.equal((await l.next()).toString(), `<30>Oct  4 09:05:07 sentry-xdp[${process.pid}]: two lines `);
+    // an inner newline would forge a second line, ESC and bidi controls would drive a terminal: shown escaped
+    s.log('info', 'two\nlines\x1b[31m\u202e\r\n');
+    assert.equal((await l.next()).toString(), `<30>Oct  4 09:05:07 sentry-xdp[${process.pid}]: two\\u000alines\\u001b[31m\\u202e`);
     assert.equal(reports.length, 0, reports.join('\n'));
   } finally {
     s.close();
