@@ -131,6 +131,17 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } sentry_ttl_v6 SEC(".maps");
 
+/* Drops of exact-address bans, per CPU (a flood from one banned source over
+ * many RX queues must not bounce one cache line between cores): key = 16-byte
+ * source, value = packets dropped on this CPU. User space sums the CPUs and
+ * adds the ban entry's own count. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(max_entries, SX_MAX_DROP_SOURCES);
+	__type(key, struct in6_addr);
+	__type(value, __u64);
+} sentry_drops SEC(".maps");
+
 /* Flood accounting: key 0, value = struct sx_flood. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -450,9 +461,23 @@ static __always_inline int ban_in_force(struct sx_ban *b)
 		count(SX_STAT_EXPIRED_HITS);
 		return 0;
 	}
-	__sync_fetch_and_add(&b->drops, 1);
 	return 1;
 }
+
+/* One more drop of an exact-address ban, on this CPU's counter: the ban entry
+ * itself is only read on the drop path, never written. */
+static __always_inline void count_drop(struct pkt *p)
+{
+	__u64 *d = bpf_map_lookup_elem(&sentry_drops, &p->saddr);
+	if (d) {
+		*d += 1;
+		return;
+	}
+	__u64 one = 1;
+	bpf_map_update_elem(&sentry_drops, &p->saddr, &one, BPF_NOEXIST);
+}
+
+
 
 /* SX_ALLOW, SX_NEVER_BAN, or 0 when the source is on neither list. */
 static __always_inline __u8 allow_kind(struct pkt *p, struct sx_presence *pr)
@@ -508,23 +533,43 @@ static __always_inline int under_cap(struct sx_config *cfg, __u64 now)
 	return __sync_fetch_and_add(&rc->bans, 1) < cfg->max_bans_per_min;
 }
 
-static __always_inline int banned(struct pkt *p, struct sx_presence *pr)
+/* The ban in force on this source, or NULL; *exact says whether it is an
+ * address's own (a hash entry) rather than a network's (an LPM entry). */
+static __always_inline struct sx_ban *ban_of(struct pkt *p, struct sx_presence *pr, int *exact)
 {
+	struct sx_ban *b;
+	*exact = 1;
 	if (p->family == 4) {
-		if (ban_in_force(bpf_map_lookup_elem(&sentry_bans_v4, &p->saddr4)))
-			return 1;
+		b = bpf_map_lookup_elem(&sentry_bans_v4, &p->saddr4);
+		if (ban_in_force(b))
+			return b;
 		if (!pr->cidr_v4)
-			return 0;
+			return NULL;
 		struct sx_lpm_v4 k = { .prefixlen = 32, .addr = p->saddr4 };
-		return ban_in_force(bpf_map_lookup_elem(&sentry_ban_cidr_v4, &k));
+		b = bpf_map_lookup_elem(&sentry_ban_cidr_v4, &k);
+	} else {
+		b = bpf_map_lookup_elem(&sentry_bans_v6, &p->saddr);
+		if (ban_in_force(b))
+			return b;
+		if (!pr->cidr_v6)
+			return NULL;
+		struct sx_lpm_v6 k = { .prefixlen = 128 };
+		__builtin_memcpy(k.addr, &p->saddr, 16);
+		b = bpf_map_lookup_elem(&sentry_ban_cidr_v6, &k);
 	}
-	if (ban_in_force(bpf_map_lookup_elem(&sentry_bans_v6, &p->saddr)))
-		return 1;
-	if (!pr->cidr_v6)
-		return 0;
-	struct sx_lpm_v6 k = { .prefixlen = 128 };
-	__builtin_memcpy(k.addr, &p->saddr, 16);
-	return ban_in_force(bpf_map_lookup_elem(&sentry_ban_cidr_v6, &k));
+	*exact = 0;
+	return ban_in_force(b) ? b : NULL;
+}
+
+/* A banned source's packet is dropped: counted per CPU for an address's ban,
+ * in the entry for a network's (CIDR bans are few). */
+static __always_inline int drop_banned(struct pkt *p, struct sx_ban *b, int exact)
+{
+	if (exact)
+		count_drop(p);
+	else
+		__sync_fetch_and_add(&b->drops, 1);
+	return verdict(XDP_DROP);
 }
 
 #define TH_FIN 0x01
@@ -1000,22 +1045,30 @@ int sentry_xdp(struct xdp_md *ctx)
 		return verdict(XDP_PASS);
 	}
 
-	/* Source is known from here on: allow list, then bans, apply even to
-	 * fragments and to IPv6 chains we do not follow to the end, so a banned
-	 * host cannot slip through by fragmenting or stacking headers. */
+	/* Source is known from here on: bans apply even to fragments and to IPv6
+	 * chains we do not follow to the end, so a banned host cannot slip through
+	 * by fragmenting or stacking headers. The allow and never-ban lists (an
+	 * LPM lookup) are read only where they change a verdict: for a banned
+	 * source (they win over bans: a fleet ban of our own gateway) and for a
+	 * probe. A packet that is neither pays one hash lookup. */
 	__u32 zero = 0;
 	struct sx_presence *pr = bpf_map_lookup_elem(&sentry_presence, &zero);
 	if (!pr)
 		return verdict(XDP_PASS);
-	__u8 listed = allow_kind(&p, pr);
-	if (listed == SX_ALLOW) {
-		count(SX_STAT_ALLOWED);
-		return verdict(XDP_PASS);
+	{
+		int exact;
+		struct sx_ban *ban = ban_of(&p, pr, &exact);
+		if (ban) {
+			__u8 l = allow_kind(&p, pr);
+			if (!l)
+				return drop_banned(&p, ban, exact);
+			if (l == SX_ALLOW) {
+				count(SX_STAT_ALLOWED);
+				return verdict(XDP_PASS);
+			}
+		}
 	}
-	/* the never-ban list wins over bans too (a fleet ban of our own gateway) */
-	if (listed != SX_NEVER_BAN && banned(&p, pr))
-		return verdict(XDP_DROP);
-	__u8 never_ban = listed == SX_NEVER_BAN;
+	__u8 listed; /* looked up again on the rare path: a banned listed source is rare too */
 
 	struct sx_config *cfg;
 	if (l4 < 0 || p.frag == 2) { /* the rare shapes: a chain we do not follow, a later fragment */
@@ -1028,6 +1081,12 @@ int sentry_xdp(struct xdp_md *ctx)
 		cfg = bpf_map_lookup_elem(&sentry_config, &zero);
 		if (!cfg || !cfg->enabled)
 			return verdict(XDP_PASS);
+		listed = allow_kind(&p, pr);
+		if (listed == SX_ALLOW) {
+			count(SX_STAT_ALLOWED);
+			return verdict(XDP_PASS);
+		}
+		__u8 never_ban = listed == SX_NEVER_BAN;
 		if (l4 == -3) { /* a chain we do not follow: a probe of what we protect */
 			p.dscope = dest_scope(&p);
 			if (!p.dscope) {
@@ -1052,6 +1111,16 @@ int sentry_xdp(struct xdp_md *ctx)
 		count(SX_STAT_UNPARSED);
 		return verdict(XDP_PASS);
 	}
+	if (!r && kind == SX_KIND_NONE && !(sweepable && cfg->sweep_trigger))
+		return verdict(XDP_PASS); /* the pass path ends here */
+
+	/* The rare path: an evasion fragment, a probe's shape, or (with sweeps on) one more host reached. */
+	listed = allow_kind(&p, pr);
+	if (listed == SX_ALLOW) {
+		count(SX_STAT_ALLOWED);
+		return verdict(XDP_PASS);
+	}
+	__u8 never_ban = listed == SX_NEVER_BAN;
 	if (r > 0)
 		return verdict(on_evasion(ctx, &p, cfg, never_ban));
 

@@ -24,6 +24,7 @@
 #define SX_MAX_SERVICES 16384 /* services in protected networks, by address/prefix + port */
 #define SX_MAX_PEERS 262144   /* addresses with a live connection (conntrack) */
 #define SX_MAX_OFFENDERS 65536 /* repeat offenders whose next ban is escalated */
+#define SX_MAX_DROP_SOURCES 65536 /* per-CPU drop counts of the banned sources that send most recently */
 
 /* sentry_allow_v4/v6 values. */
 #define SX_ALLOW 1     /* ignore entirely: never counted, never banned (portsentry.ignore) */

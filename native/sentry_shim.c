@@ -322,6 +322,36 @@ int sx_percpu_sum(int fd, uint32_t key, uint64_t *out)
 	return err;
 }
 
+/* Every entry of a per-CPU u64 hash (at most max): its key, and its value
+ * summed over the CPUs. Returns how many, or -errno. */
+int sx_percpu_dump(int fd, uint32_t key_size, uint32_t max, void *keys, uint64_t *sums)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	if (ncpu <= 0)
+		return ncpu ? ncpu : -EINVAL;
+	if (key_size > 64)
+		return -E2BIG;
+	uint64_t *vals = calloc(ncpu, sizeof(uint64_t));
+	if (!vals)
+		return -ENOMEM;
+	char prev[64];
+	void *cur = NULL;
+	uint32_t n = 0;
+	while (n < max && bpf_map_get_next_key(fd, cur, (char *)keys + (size_t)n * key_size) == 0) {
+		void *k = (char *)keys + (size_t)n * key_size;
+		memcpy(prev, k, key_size);
+		cur = prev;
+		if (bpf_map_lookup_elem(fd, k, vals))
+			continue; /* gone meanwhile (LRU) */
+		sums[n] = 0;
+		for (int c = 0; c < ncpu; c++)
+			sums[n] += vals[c];
+		n++;
+	}
+	free(vals);
+	return (int)n;
+}
+
 /* Keys 0..n-1 of a per-CPU u64 array (the counters), each summed over the CPUs. */
 int sx_stats_read(int fd, uint32_t n, uint64_t *out)
 {

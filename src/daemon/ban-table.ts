@@ -6,6 +6,9 @@ import { decodeBan, encodeBan, Layout, type BanValue } from '../core/abi.js';
 import { addr16ToString, type Cidr } from '../core/addr.js';
 import type { BpfMap, BpfObject } from '../adapters/kernel.js';
 import ipaddr from 'ipaddr.js';
+
+/** SX_MAX_DROP_SOURCES: the per-CPU drop counts the kernel keeps. */
+const SX_MAX_DROP_SOURCES = 65536;
 import { Presence, type Trie } from './presence.js';
 import { lpmKey } from './allow-list.js';
 
@@ -48,7 +51,7 @@ export class BanTable {
   private capacity = new Map<string, number>();
   private readonly presence: Presence;
 
-  constructor(obj: BpfObject) {
+  constructor(private readonly obj: BpfObject) {
     this.maps = new Map(BAN_MAPS.map((n) => [n, obj.map(n)]));
     this.presence = new Presence(obj);
   }
@@ -78,6 +81,24 @@ export class BanTable {
       this.maps.get(map)!.update(key, encodeBan(value));
     }
     for (const map of touched) this.presence.recount(BanTable.trie(map)!, this.maps.get(map)!);
+  }
+
+  /**
+   * Packets each address's ban dropped beyond what its entry counts: the
+   * kernel counts them per CPU (sentry_drops), by target.
+   */
+  dropCounts(): Map<string, bigint> {
+    const out = new Map<string, bigint>();
+    for (const [hex, n] of this.obj.percpuSums('sentry_drops', 16, SX_MAX_DROP_SOURCES)) out.set(addr16ToString(Buffer.from(hex, 'hex')), n);
+    return out;
+  }
+
+  /** Packets the ban of `c` dropped (its entry, and for an address its per-CPU counts). */
+  drops(c: Cidr): bigint {
+    const v = this.get(c);
+    if (!v) return 0n;
+    if (banKey(c).map.startsWith('sentry_ban_cidr')) return v.drops;
+    return v.drops + (this.dropCounts().get(c.text) ?? 0n);
   }
 
   get(c: Cidr): BanValue | undefined {

@@ -445,6 +445,7 @@ export class BanService {
     const now = kernelClockNs();
     const wall = Date.now();
     const meta = new Map((await this.history.liveBans(wall)).map((b) => [b.target, b]));
+    const perCpu = this.table.dropCounts();
     const out: ListEntry[] = [];
     for (const e of this.table.entries()) {
       const v = e.value;
@@ -461,7 +462,7 @@ export class BanService {
         origin,
         expires: remaining === null ? null : new Date(wall + remaining * 1000).toISOString(),
         remainingSeconds: remaining,
-        drops: Number(v.drops),
+        drops: Number(v.drops + (e.map.startsWith('sentry_ban_cidr') ? 0n : (perCpu.get(e.target) ?? 0n))),
         reason: m?.reason ?? (probe ? `scan: ${kindKey(v.kind)}` : ''),
         probe,
         by: m?.by ?? (origin === 'auto' ? 'sentry-xdp' : null),

@@ -58,6 +58,8 @@ export class KernelFixture {
     const words = Buffer.alloc(1024 * 4);
     for (let i = 0; i < 1024; i++) words.writeUInt32LE(i, i * 4);
     this.obj.map('sentry_flood_ports').updateBatch(words, Buffer.alloc(1024 * 8), 1024);
+    const drops = this.obj.map('sentry_drops');
+    for (const hex of this.obj.percpuSums('sentry_drops', 16, 65536).keys()) drops.delete(Buffer.from(hex, 'hex'));
     for (const name of CLEARED_MAPS) {
       const m = this.obj.map(name);
       const { keys, count } = m.dump(4096);
