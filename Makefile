@@ -1,5 +1,5 @@
 # sentry-xdp build. `make` builds everything; `make test`, `make demo`, `make bench`
-# install what they need first (scripts/deps.sh).
+# install what they need first (scripts/deps.sh). `make deb` builds the Debian package.
 CLANG ?= clang
 CC ?= cc
 ARCH_INC := /usr/include/$(shell uname -m)-linux-gnu
@@ -14,7 +14,7 @@ SYSTEMD_UNIT_DIR ?= /etc/systemd/system
 BPF_OBJS := build/sentry.bpf.o build/sentry_noct.bpf.o build/empty.bpf.o build/bench_ringbuf.bpf.o
 NATIVE := build/libsentry_shim.so build/abi_dump
 
-.PHONY: all build deps bpf native ts test test-unit test-kernel bench demo install uninstall clean
+.PHONY: all build deps bpf native ts test test-unit test-kernel bench demo install uninstall clean man completion deb
 
 all: build
 
@@ -81,6 +81,18 @@ install: build
 	chmod 644 $(DESTDIR)$(SYSTEMD_UNIT_DIR)/sentry-xdp.service
 	[ -e $(DESTDIR)/etc/default/sentry-xdp ] || install -m 644 packaging/sentry-xdp.default $(DESTDIR)/etc/default/sentry-xdp
 	@echo "systemd: set SENTRY_XDP_IFACES in /etc/default/sentry-xdp, then: systemctl daemon-reload && systemctl enable --now sentry-xdp"
+
+# sentry-xdp(8) and sentry-xdp.yaml(5) from buildProgram() and the config schema (scripts/gen-man.ts)
+man: build
+	node dist/scripts/gen-man.js build/man
+
+# bash completion from buildProgram() (scripts/gen-completion.ts)
+completion: build
+	node dist/scripts/gen-completion.js build/completion/sentry-xdp
+
+# build/sentry-xdp_VERSION_ARCH.deb (scripts/build-deb.sh; packaging/deb/ holds the maintainer scripts)
+deb: man completion
+	bash scripts/build-deb.sh
 
 uninstall:
 	rm -rf $(DESTDIR)$(PREFIX)/lib/sentry-xdp $(DESTDIR)$(PREFIX)/bin/sentry-xdp

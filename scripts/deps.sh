@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(clang llvm libbpf-dev libelf-dev zlib1g-dev libnetfilter-conntrack-dev pkg-config make gcc bpftool
-      iproute2 iputils-ping util-linux nftables conntrack nmap hping3 redis-server curl systemd tmux python3 time xdp-tools iperf3)
+      iproute2 iputils-ping util-linux nftables conntrack nmap hping3 redis-server curl systemd tmux python3 time
+      xdp-tools iperf3 man-db dpkg-dev)
 
 missing=()
 for p in "${PKGS[@]}"; do

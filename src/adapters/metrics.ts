@@ -26,13 +26,17 @@ export type BanOrigin = 'auto' | 'manual' | 'imported' | 'fleet';
 export interface MetricsSnapshot {
   /** The kernel's counters by name (`passed`, `probe_syn`, ...; any case), as read from sentry_stats. */
   kernel: Record<string, Count>;
-  /** Probes seen per watched port, when the daemon keeps them. */
-  probesByPort?: Array<{ proto: 'tcp' | 'udp' | string; port: number; count: Count }>;
+  /**
+   * Probes per watched port, when the daemon keeps them: at most PROBES_BY_PORT_MAX numbered ports
+   * (the daemon picks which), the rest summed under port 'other'. More numbered ports than that are
+   * summed under 'other' here too, so a scrape never carries more than PROBES_BY_PORT_MAX + 2 series.
+   */
+  probesByPort?: Array<{ proto: 'tcp' | 'udp' | string; port: number | 'other'; count: Count }>;
   /** Alerts since the daemon started, by destination: this host's address, or the protected network. */
   alertsByDestination?: Record<string, Count>;
   /** Bans in the kernel table now, by who made them. */
   bansInForce: Partial<Record<BanOrigin | string, number>>;
-  /** Bans added since the daemon started, by origin. */
+  /** Bans added, by origin (see the HELP of bans_added_total for how each is counted). */
   bansAdded: Partial<Record<BanOrigin | string, Count>>;
   /** Bans that lapsed and were collected since the daemon started. */
   bansExpired: Count;
@@ -40,7 +44,14 @@ export interface MetricsSnapshot {
   mapFill: Record<string, { entries: number; max: number }>;
   historyStore: { kind: string; healthy: boolean; buffered: number; lost: Count };
   hooks?: { started: Count; ok: Count; failed: Count; timedOut: Count; dropped: Count };
+  /** The nftables table and whether its sets are kept in step; absent when nft is off. */
+  nft?: { table: string; healthy: boolean };
+  /** What runs: package version, ABI, and which BPF object is loaded ('sentry' or 'sentry_noct', '+frags' when multi-buffer). */
+  build?: { version: string; abi: number; program: string };
 }
+
+/** Numbered series of probes_by_port_total; probes of every other port are summed under port="other". */
+export const PROBES_BY_PORT_MAX = 256;
 
 export interface MetricsOptions {
   /** Address to bind; default 127.0.0.1. */
@@ -62,11 +73,14 @@ export interface MetricsOptions {
   source?: () => MetricsSnapshot;
 }
 
-/** Kernel counters: snapshot name → metric family and labels. */
+/**
+ * Kernel counters (Stat in src/core/abi.ts): snapshot name → metric family and labels. Each counter
+ * is in exactly one series (test/unit/metrics.test.ts checks it against Stat); a counter missing here
+ * shows up as kernel_counter_total{counter} rather than not at all.
+ */
 const KERNEL_COUNTERS: Record<string, { family: KernelFamily; labels?: Record<string, string> }> = {
   passed: { family: 'packets', labels: { verdict: 'pass' } },
   dropped: { family: 'packets', labels: { verdict: 'drop' } },
-  seen: { family: 'seen' },
   probe_syn: { family: 'probes', labels: { kind: 'syn' } },
   probe_fin: { family: 'probes', labels: { kind: 'fin' } },
   probe_null: { family: 'probes', labels: { kind: 'null' } },
@@ -78,6 +92,15 @@ const KERNEL_COUNTERS: Record<string, { family: KernelFamily; labels?: Record<st
   probe_maimon: { family: 'probes', labels: { kind: 'maimon' } },
   probe_sweep: { family: 'probes', labels: { kind: 'sweep' } },
   probe_v6chain: { family: 'probes', labels: { kind: 'v6chain' } },
+  // why a packet was passed before it could be a probe (each one a `return XDP_PASS` in the XDP program)
+  allowed: { family: 'passed', labels: { reason: 'allowed' } },
+  unparsed: { family: 'passed', labels: { reason: 'unparsed' } },
+  non_ip: { family: 'passed', labels: { reason: 'non_ip' } },
+  fragments: { family: 'passed', labels: { reason: 'fragment' } },
+  not_protected: { family: 'passed', labels: { reason: 'not_protected' } },
+  service: { family: 'passed', labels: { reason: 'service' } },
+  local_socket: { family: 'passed', labels: { reason: 'local_socket' } },
+  conntrack: { family: 'passed', labels: { reason: 'conntrack' } },
   evasion_dropped: { family: 'evasionDropped' },
   v6_chain_long: { family: 'v6ChainLong' },
   bans_deferred: { family: 'bansDeferred' },
@@ -88,21 +111,13 @@ const KERNEL_COUNTERS: Record<string, { family: KernelFamily; labels?: Record<st
   ban_capped: { family: 'banCapped' },
   never_ban: { family: 'neverBan' },
   rb_lost: { family: 'rbLost' },
-  unparsed: { family: 'unparsed' },
-  non_ip: { family: 'nonIp' },
-  fragments: { family: 'fragments' },
-  allowed: { family: 'allowed' },
-  local_socket: { family: 'localSocket' },
-  not_protected: { family: 'notProbe', labels: { reason: 'not_protected' } },
-  service: { family: 'notProbe', labels: { reason: 'service' } },
-  conntrack: { family: 'notProbe', labels: { reason: 'conntrack' } },
   live_peer: { family: 'possiblySpoofed' },
   expired_hits: { family: 'expiredHits' },
 };
 
 type KernelFamily =
   | 'packets'
-  | 'seen'
+  | 'passed'
   | 'probes'
   | 'alerts'
   | 'kernelBans'
@@ -110,12 +125,6 @@ type KernelFamily =
   | 'banCapped'
   | 'neverBan'
   | 'rbLost'
-  | 'unparsed'
-  | 'nonIp'
-  | 'fragments'
-  | 'allowed'
-  | 'localSocket'
-  | 'notProbe'
   | 'possiblySpoofed'
   | 'evasionDropped'
   | 'v6ChainLong'
@@ -155,6 +164,8 @@ export class Metrics {
   private readonly hooksStarted: Counter<string>;
   private readonly hookResults: Counter<string>;
   private readonly hooksDropped: Counter<string>;
+  private readonly nftHealthy: Gauge<string>;
+  private readonly buildInfo: Gauge<string>;
   private readonly lastUpdate: Gauge<string>;
 
   constructor(opts: MetricsOptions = {}) {
@@ -174,24 +185,21 @@ export class Metrics {
 
     this.kernel = {
       packets: counter('packets_total', 'Packets the XDP program gave a verdict, by verdict (pass, drop).', ['verdict']),
-      seen: counter('packets_seen_total', 'Packets the XDP program saw (pass + drop).'),
+      passed: counter(
+        'packets_passed_total',
+        'Packets passed before they could count as a probe, by reason: allowed (the allow list), unparsed (truncated or malformed header: fail open), ' +
+          'non_ip (neither IPv4 nor IPv6), fragment (a later IP fragment, no L4 header), not_protected (to a destination not protected), ' +
+          'service (to a listed service), local_socket (a local socket owns it), conntrack (a connection the kernel knows). ' +
+          'Ordinary traffic and probes under the trigger are passed without a reason: this is a part of packets_total{verdict="pass"}, not a breakdown of it.',
+        ['reason'],
+      ),
       probes: counter('probes_total', 'Probes recognised by the XDP program, by kind (syn, fin, null, xmas, unknown, udp, frag, ack, maimon, sweep: packets that reached one more protected host, v6chain).', ['kind']),
       alerts: counter('alerts_total', 'Scan alerts raised by the XDP program (one per source per scan).'),
-      kernelBans: counter('kernel_bans_added_total', 'Bans the XDP program inserted itself on a scan.'),
+      kernelBans: counter('kernel_bans_added_total', 'Bans the XDP program inserted itself on a scan. Deprecated: the same count as bans_added_total{origin="auto"}.'),
       banTableFull: counter('ban_table_full_total', 'Bans the XDP program could not insert because the ban table was full.'),
       banCapped: counter('bans_capped_total', 'Automatic bans refused by the per-minute ban cap.'),
       neverBan: counter('never_ban_alerts_total', 'Alerts whose source is on the never-ban list (alerted, not banned).'),
       rbLost: counter('ringbuf_lost_events_total', 'Events dropped because the ring buffer to the daemon was full.'),
-      unparsed: counter('unparsed_packets_total', 'Packets passed because a header was truncated or malformed (fail open).'),
-      nonIp: counter('non_ip_packets_total', 'Packets passed because they are neither IPv4 nor IPv6 (ARP, LLDP, ...).'),
-      fragments: counter('fragments_passed_total', 'Non-first IP fragments passed (no L4 header to classify).'),
-      allowed: counter('allowed_packets_total', 'Packets passed because the allow list matched.'),
-      localSocket: counter('local_socket_datagrams_total', 'Probe-shaped packets that a local socket owns (not probes: replies, connections to a listener).'),
-      notProbe: counter(
-        'probe_shaped_passed_total',
-        'Probe-shaped packets that are not probes, by reason: not_protected (forwarded, to a destination not protected), service (a listed service), conntrack (a connection the kernel knows).',
-        ['reason'],
-      ),
       evasionDropped: counter('evasion_fragments_dropped_total', 'Fragments no stack sends (a first fragment too short for its L4 header, or one overlapping it), dropped wherever they were going.'),
       v6ChainLong: counter('ipv6_long_chains_total', 'IPv6 packets with more extension headers than the parser follows (bans still apply; probes when to a protected destination).'),
       bansDeferred: counter('flood_bans_deferred_total', 'Trigger crossings not banned during a flood of single probes (one port, no sweep): their next probe to another port bans them.'),
@@ -200,14 +208,26 @@ export class Metrics {
       expiredHits: counter('expired_ban_hits_total', 'Packets from a source whose ban had lapsed (judged afresh).'),
       other: counter('kernel_counter_total', 'Kernel counters this version has no dedicated metric for, by counter name.', ['counter']),
     };
-    this.probesByPort = counter('probes_by_port_total', 'Probes per watched port, by protocol and port.', ['proto', 'port']);
+    this.probesByPort = counter(
+      'probes_by_port_total',
+      `Probes per watched port, by protocol and port, as the kernel counts them. Bounded: the first ${PROBES_BY_PORT_MAX} ports probed (the most probed first) ` +
+        'keep a series of their own while the daemon runs; probes of every other port are summed under port="other" (one per protocol).',
+      ['proto', 'port'],
+    );
     this.alertsByDestination = counter(
       'alerts_by_destination_total',
       "Alerts since the daemon started, by destination probed: this host's address, or the protected network it lies in.",
       ['destination'],
     );
-    this.bansInForce = gauge('bans_in_force', 'Bans in the kernel table now, by origin (auto, manual, imported, fleet).', ['origin']);
-    this.bansAdded = counter('bans_added_total', 'Bans added since the daemon started, by origin (auto, manual, imported, fleet).', ['origin']);
+    this.bansInForce = gauge('bans_in_force', 'Bans in the kernel table now, by origin (auto, manual, imported, fleet); refreshed every 10 s.', ['origin']);
+    this.bansAdded = counter(
+      'bans_added_total',
+      'Bans added, by origin. auto: bans the XDP program made (its own counter, since the program was loaded). ' +
+        'fleet: bans of other gateways this daemon applied since it started. manual, imported: bans the CLI put in the kernel table, ' +
+        'counted by the daemon every 10 s as the growth of bans in force of that origin plus those it expired meanwhile ' +
+        '(a ban that replaces one of the same origin, or one made and lifted within 10 s, is not counted).',
+      ['origin'],
+    );
     this.bansExpired = counter('bans_expired_total', 'Bans that lapsed and were collected by the daemon since it started.');
     this.mapEntries = gauge('map_entries', 'Entries in each BPF map now.', ['map']);
     this.mapMax = gauge('map_max_entries', 'Capacity (max_entries) of each BPF map.', ['map']);
@@ -217,6 +237,16 @@ export class Metrics {
     this.hooksStarted = counter('hooks_started_total', 'Hook commands (KILL_ROUTE, KILL_RUN_CMD, ...) started.');
     this.hookResults = counter('hook_results_total', 'Hook commands finished, by result (ok, failed, timed_out).', ['result']);
     this.hooksDropped = counter('hooks_dropped_total', 'Hook commands not started because too many were queued.');
+    this.nftHealthy = gauge(
+      'nft_healthy',
+      '1 while the sets of nftables table inet <table> are kept in step with the kernel ban table, 0 since an nft command failed (XDP blocking goes on); absent when nft is off.',
+      ['table'],
+    );
+    this.buildInfo = gauge(
+      'build_info',
+      'Always 1: the sentry-xdp version, the kernel/user ABI version, and the BPF program loaded (sentry: with conntrack lookups, sentry_noct: without; "+frags": multi-buffer XDP).',
+      ['version', 'abi', 'program'],
+    );
     this.lastUpdate = gauge('last_update_timestamp_seconds', 'When the daemon last refreshed these metrics (Unix time); stale means a stuck daemon.');
 
     if (opts.processMetrics ?? true) collectDefaultMetrics({ register: registry });
@@ -236,9 +266,17 @@ export class Metrics {
     }
 
     this.probesByPort.reset();
+    const numbered = new Set<string>();
     for (const p of s.probesByPort ?? []) {
       const n = total(p.count);
-      if (n !== undefined) this.probesByPort.inc({ proto: String(p.proto).toLowerCase(), port: String(p.port) }, n);
+      if (n === undefined) continue;
+      const proto = String(p.proto).toLowerCase();
+      let port = String(p.port);
+      if (port !== 'other' && !numbered.has(`${proto}/${port}`)) {
+        if (numbered.size < PROBES_BY_PORT_MAX) numbered.add(`${proto}/${port}`);
+        else port = 'other'; // a guard: the daemon already bounds them
+      }
+      this.probesByPort.inc({ proto, port }, n);
     }
 
     this.alertsByDestination.reset();
@@ -287,6 +325,11 @@ export class Metrics {
       this.hookResults.inc({ result: 'timed_out' }, total(s.hooks.timedOut) ?? 0);
       this.hooksDropped.inc(total(s.hooks.dropped) ?? 0);
     }
+
+    this.nftHealthy.reset();
+    if (s.nft) this.nftHealthy.set({ table: s.nft.table }, s.nft.healthy ? 1 : 0);
+    this.buildInfo.reset();
+    if (s.build) this.buildInfo.set({ version: s.build.version, abi: String(s.build.abi), program: s.build.program }, 1);
 
     this.lastUpdate.set(Date.now() / 1000);
   }

@@ -297,8 +297,9 @@ export async function attach(o: AttachOptions): Promise<void> {
     }
     const n = await nft?.reconcile(new BanTable(gw.obj));
     if (n !== undefined) rep.info(`nftables: table inet ${config.nft.table} holds the ${n} ban(s) in force`);
+    let fleetAdded = 0; // fleet bans applied since the daemon started (metrics)
     if (config.redis && config.fleet.receive) {
-      const fleet = new FleetReader({ ...config.redis }, gateway, fleetHandlers(service, config, o.paths, rep));
+      const fleet = new FleetReader({ ...config.redis }, gateway, fleetHandlers(service, config, o.paths, rep, (n) => (fleetAdded += n)));
       fleet.start(fleetFrom);
       cleanup.push(() => fleet.stop());
       rep.info(`fleet: gateway "${gateway}" ${config.fleet.send ? 'shares its bans and ' : ''}follows the others' on redis`);
@@ -335,6 +336,8 @@ export async function attach(o: AttachOptions): Promise<void> {
       }
     }
     let nextMetrics = 0;
+    let expiredByOrigin: Readonly<Record<string, number>> | undefined; // from onTick, in the same loop turn as the metrics read
+    const nftTable = config.nft.table; // the one NftSync keeps (a reload does not move it)
     const onLoop = () => {
       const now = Date.now();
       if (reloadWanted) {
@@ -374,7 +377,9 @@ export async function attach(o: AttachOptions): Promise<void> {
       }
       if (metrics && now >= nextMetrics) {
         nextMetrics = now + 1000;
-        metrics.update(metricsSnapshot(gwRef, run, history));
+        metrics.update(
+          metricsSnapshot(gwRef, run, history, { expiredByOrigin, fleetAdded, nft: nft ? { table: nftTable, healthy: nft.healthy } : undefined }),
+        );
       }
     };
     const why = await runDaemon(gw, {
@@ -393,6 +398,7 @@ export async function attach(o: AttachOptions): Promise<void> {
       // bounded: this host's address, or the protected network (never one series per LAN host)
       destinationLabel: (ev) => (ev.dscope === DEST_NET ? (networkOf(ev.destination, config.protect.networks) ?? 'protected network') : ev.destination),
       onTick: (t) => {
+        expiredByOrigin = t.expiredByOrigin;
         if (Date.now() - lastStats < 1000) return;
         lastStats = Date.now();
         run.writeDaemonStats({ ...t, hooks: hooks.stats(), livePeers: peers ? peers.stats().peers : null, interfaces: supervisor.states() });
@@ -424,7 +430,7 @@ function refusal(target: string, protect: readonly Protected[]): string | undefi
 }
 
 /** What a gateway does with the others' bans. Local allow and never-ban lists win. */
-function fleetHandlers(service: BanService, config: Config, paths: Paths, reporter: Reporter): FleetHandlers {
+function fleetHandlers(service: BanService, config: Config, paths: Paths, reporter: Reporter, applied: (n: number) => void = () => {}): FleetHandlers {
   const allowed = (target: string): boolean => {
     const why = refusal(target, currentProtected(config, paths));
     if (why) reporter.info(`fleet: not applying the ban of ${target}: ${why}`);
@@ -434,7 +440,7 @@ function fleetHandlers(service: BanService, config: Config, paths: Paths, report
     ban: async (b) => {
       if (!allowed(b.target)) return;
       service.table.remove(parseCidr(b.target)); // a newer ban of the same target replaces ours
-      await service.restore([b], { origin: 'fleet' });
+      applied(await service.restore([b], { origin: 'fleet' }));
       const left = b.expires === null ? 'permanent' : formatDuration(Math.max(1, Math.round((b.expires - Date.now()) / 1000)));
       reporter.notice(`Host ${b.target} has been blocked via fleet ban from gateway ${b.gateway ?? '?'} (ban ${left})`, {
         event: 'ban',
@@ -450,6 +456,7 @@ function fleetHandlers(service: BanService, config: Config, paths: Paths, report
     },
     catchUp: async (bans) => {
       const n = await service.restore(bans.filter((b) => allowed(b.target)), { origin: 'fleet' });
+      applied(n);
       if (n) reporter.info(`fleet: caught up with ${n} ban(s) made while this gateway was away`);
       const lifted = await service.liftStaleFleet(new Set(bans.map((b) => b.target)));
       if (lifted.length) reporter.info(`fleet: ${lifted.length} fleet ban(s) were lifted on other gateways while this one was away; lifted here too`);

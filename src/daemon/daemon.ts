@@ -16,6 +16,7 @@ import {
   EV_F_NEVER_BAN,
   Layout,
   Origin,
+  ORIGIN_NAME,
   type AlertEvent,
 } from '../core/abi.js';
 import { parseCidr } from '../core/addr.js';
@@ -104,6 +105,8 @@ export function toAlert(ev: AlertEvent, clockNowNs: number, wallNowMs: number, i
 /** What the daemon counts itself (status and metrics read them from the run dir). */
 export interface DaemonTotals {
   bansExpired: number;
+  /** bansExpired by origin (auto, manual, imported, fleet): metrics count the CLI's bans from the table's growth plus these. */
+  expiredByOrigin: Record<string, number>;
   evicted: number;
   possiblySpoofed: number;
   alertsByDestination: Record<string, number>;
@@ -248,7 +251,7 @@ export async function runDaemon(gw: Gateway, opts: DaemonOptions): Promise<'sign
     }
   };
 
-  const totals: DaemonTotals = { bansExpired: 0, evicted: 0, possiblySpoofed: 0, alertsByDestination: {} as Record<string, number> };
+  const totals: DaemonTotals = { bansExpired: 0, expiredByOrigin: {}, evicted: 0, possiblySpoofed: 0, alertsByDestination: {} as Record<string, number> };
   const capCheck = async () => {
     if (bans.size() <= cfg.max_bans) return;
     const out = bans.evictAuto(cfg.max_bans);
@@ -290,6 +293,10 @@ export async function runDaemon(gw: Gateway, opts: DaemonOptions): Promise<'sign
         if (flood) reporter.notice(floodLine(flood), { event: 'flood_summary', ...flood });
         const expired = bans.sweepExpired(kernelClockNs());
         totals.bansExpired += expired.length;
+        for (const e of expired) {
+          const o = ORIGIN_NAME[e.value.origin] ?? 'manual';
+          totals.expiredByOrigin[o] = (totals.expiredByOrigin[o] ?? 0) + 1;
+        }
         await opts.bans.ended(expired, { cause: 'expired', why: 'expired', line: 'ban expired' });
         const p = JSON.stringify([cfg.ttl_rules, cfg.ban_ttl, cfg.escalation]);
         if (p !== policy) {
