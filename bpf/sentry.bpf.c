@@ -131,15 +131,15 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } sentry_ttl_v6 SEC(".maps");
 
-/* Drops of exact-address bans, per CPU (a flood from one banned source over
- * many RX queues must not bounce one cache line between cores): key = 16-byte
- * source, value = packets dropped on this CPU. User space sums the CPUs and
- * adds the ban entry's own count. */
+/* Drops of address bans, per CPU (a flood from one banned source over many
+ * RX queues must not bounce one cache line between cores): slot = a hash of
+ * the source. User space sums the CPUs' slots of a source and adds the ban
+ * entry's own count. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
-	__uint(max_entries, SX_MAX_DROP_SOURCES);
-	__type(key, struct in6_addr);
-	__type(value, __u64);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SX_DROP_SLOTS);
+	__type(key, __u32);
+	__type(value, struct sx_dropslot);
 } sentry_drops SEC(".maps");
 
 /* Flood accounting: key 0, value = struct sx_flood. */
@@ -464,20 +464,38 @@ static __always_inline int ban_in_force(struct sx_ban *b)
 	return 1;
 }
 
-/* One more drop of an exact-address ban, on this CPU's counter: the ban entry
- * itself is only read on the drop path, never written. */
-static __always_inline void count_drop(struct pkt *p)
+/* One more drop of an address ban, on this CPU's counter: the ban entry is
+ * only read on the drop path, never written, except when this source takes
+ * the slot over from another banned source, whose count then goes into its
+ * entry (or is dropped with it, when its ban is gone). */
+static __always_inline void count_drop(struct pkt *p, struct sx_ban *b)
 {
-	__u64 *d = bpf_map_lookup_elem(&sentry_drops, &p->saddr);
-	if (d) {
-		*d += 1;
+	__u32 h = p->saddr.in6_u.u6_addr32[0] ^ p->saddr.in6_u.u6_addr32[1] ^ p->saddr.in6_u.u6_addr32[2] ^
+		  p->saddr.in6_u.u6_addr32[3];
+	__u32 i = (h * 2654435761u) >> 18; /* Fibonacci hashing: 14 bits = SX_DROP_SLOTS */
+	struct sx_dropslot *s = bpf_map_lookup_elem(&sentry_drops, &i);
+	if (!s) {
+		__sync_fetch_and_add(&b->drops, 1);
 		return;
 	}
-	__u64 one = 1;
-	bpf_map_update_elem(&sentry_drops, &p->saddr, &one, BPF_NOEXIST);
+	__u32 *a = (__u32 *)s->addr;
+	if (a[0] == p->saddr.in6_u.u6_addr32[0] && a[1] == p->saddr.in6_u.u6_addr32[1] &&
+	    a[2] == p->saddr.in6_u.u6_addr32[2] && a[3] == p->saddr.in6_u.u6_addr32[3]) {
+		s->drops += 1;
+		return;
+	}
+	if (s->drops) {
+		struct sx_ban *old;
+		if (a[0] == 0 && a[1] == 0 && a[2] == bpf_htonl(0xffff))
+			old = bpf_map_lookup_elem(&sentry_bans_v4, &a[3]);
+		else
+			old = bpf_map_lookup_elem(&sentry_bans_v6, s->addr);
+		if (old)
+			__sync_fetch_and_add(&old->drops, s->drops);
+	}
+	__builtin_memcpy(s->addr, &p->saddr, 16);
+	s->drops = 1;
 }
-
-
 
 /* SX_ALLOW, SX_NEVER_BAN, or 0 when the source is on neither list. */
 static __always_inline __u8 allow_kind(struct pkt *p, struct sx_presence *pr)
@@ -566,7 +584,7 @@ static __always_inline struct sx_ban *ban_of(struct pkt *p, struct sx_presence *
 static __always_inline int drop_banned(struct pkt *p, struct sx_ban *b, int exact)
 {
 	if (exact)
-		count_drop(p);
+		count_drop(p, b);
 	else
 		__sync_fetch_and_add(&b->drops, 1);
 	return verdict(XDP_DROP);

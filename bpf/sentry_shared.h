@@ -24,7 +24,7 @@
 #define SX_MAX_SERVICES 16384 /* services in protected networks, by address/prefix + port */
 #define SX_MAX_PEERS 262144   /* addresses with a live connection (conntrack) */
 #define SX_MAX_OFFENDERS 65536 /* repeat offenders whose next ban is escalated */
-#define SX_MAX_DROP_SOURCES 65536 /* per-CPU drop counts of the banned sources that send most recently */
+#define SX_DROP_SLOTS 16384 /* per-CPU drop counters of address bans, by a hash of the source (a power of two) */
 
 /* sentry_allow_v4/v6 values. */
 #define SX_ALLOW 1     /* ignore entirely: never counted, never banned (portsentry.ignore) */
@@ -180,6 +180,15 @@ struct sx_offender {
 	__u64 until_ns; /* CLOCK_MONOTONIC ns */
 };
 _Static_assert(sizeof(struct sx_offender) == 16, "sx_offender layout");
+
+/* One per-CPU drop counter (sentry_drops): the banned source it counts for,
+ * and its drops on this CPU. A source that takes the slot over from another
+ * first adds the other's count into that one's ban entry. */
+struct sx_dropslot {
+	__u8 addr[16]; /* v4-mapped for IPv4 */
+	__u64 drops;
+};
+_Static_assert(sizeof(struct sx_dropslot) == 24, "sx_dropslot layout");
 
 /* What the loaded program is (sentry_info, key 0), written by the loader once
  * at load time: an adopter checks the ABI before it trusts any pinned map. */

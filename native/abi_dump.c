@@ -34,6 +34,7 @@ int main(void)
 	S(sx_sweep, F(sx_sweep, window_start_ns); F(sx_sweep, bits); F(sx_sweep, hosts); F(sx_sweep, alerted));
 	S(sx_peer, F(sx_peer, responder); F(sx_peer, originator); F(sx_peer, originator_since_ns));
 	S(sx_offender, F(sx_offender, ttl_ns); F(sx_offender, until_ns));
+	S(sx_dropslot, F(sx_dropslot, addr); F(sx_dropslot, drops));
 	S(sx_flood, F(sx_flood, second_start_ns); F(sx_flood, crossings); F(sx_flood, crossings_prev); F(sx_flood, alerts));
 	S(sx_svc_v4, F(sx_svc_v4, prefixlen); F(sx_svc_v4, proto); F(sx_svc_v4, port); F(sx_svc_v4, addr));
 	S(sx_svc_v6, F(sx_svc_v6, prefixlen); F(sx_svc_v6, proto); F(sx_svc_v6, port); F(sx_svc_v6, addr));

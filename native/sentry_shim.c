@@ -322,34 +322,24 @@ int sx_percpu_sum(int fd, uint32_t key, uint64_t *out)
 	return err;
 }
 
-/* Every entry of a per-CPU u64 hash (at most max): its key, and its value
- * summed over the CPUs. Returns how many, or -errno. */
-int sx_percpu_dump(int fd, uint32_t key_size, uint32_t max, void *keys, uint64_t *sums)
+/* How many values a per-CPU map holds per key (the possible CPUs). */
+int sx_num_cpus(void)
+{
+	return libbpf_num_possible_cpus();
+}
+
+/* Keys 0..n-1 of a per-CPU array, every CPU's value: out holds n * ncpu
+ * values of value_size bytes (value_size a multiple of 8, as the kernel
+ * lays them out). Returns 0 or -errno. */
+int sx_percpu_array_read(int fd, uint32_t n, uint32_t value_size, void *out)
 {
 	int ncpu = libbpf_num_possible_cpus();
 	if (ncpu <= 0)
 		return ncpu ? ncpu : -EINVAL;
-	if (key_size > 64)
-		return -E2BIG;
-	uint64_t *vals = calloc(ncpu, sizeof(uint64_t));
-	if (!vals)
-		return -ENOMEM;
-	char prev[64];
-	void *cur = NULL;
-	uint32_t n = 0;
-	while (n < max && bpf_map_get_next_key(fd, cur, (char *)keys + (size_t)n * key_size) == 0) {
-		void *k = (char *)keys + (size_t)n * key_size;
-		memcpy(prev, k, key_size);
-		cur = prev;
-		if (bpf_map_lookup_elem(fd, k, vals))
-			continue; /* gone meanwhile (LRU) */
-		sums[n] = 0;
-		for (int c = 0; c < ncpu; c++)
-			sums[n] += vals[c];
-		n++;
-	}
-	free(vals);
-	return (int)n;
+	for (uint32_t k = 0; k < n; k++)
+		if (bpf_map_lookup_elem(fd, &k, (char *)out + (size_t)k * ncpu * value_size))
+			return -errno;
+	return 0;
 }
 
 /* Keys 0..n-1 of a per-CPU u64 array (the counters), each summed over the CPUs. */

@@ -39,7 +39,8 @@ int sx_xdp_query(int ifindex, uint32_t *prog_id, uint32_t *mode);
 
 int sx_stats_read(int fd, uint32_t n, uint64_t *out);
 int sx_percpu_sum(int fd, uint32_t key, uint64_t *out);
-int sx_percpu_dump(int fd, uint32_t key_size, uint32_t max, void *keys, uint64_t *sums);
+int sx_num_cpus(void);
+int sx_percpu_array_read(int fd, uint32_t n, uint32_t value_size, void *out);
 int sx_map_update(int fd, const void *key, const void *val, uint64_t flags);
 int sx_map_lookup(int fd, const void *key, void *val);
 int sx_map_delete(int fd, const void *key);

@@ -59,7 +59,8 @@ interface Shim {
   bans_sweep: Fn;
   map_histogram: Fn;
   percpu_sum: Fn;
-  percpu_dump: Fn;
+  num_cpus: Fn;
+  percpu_array_read: Fn;
   rb_open: Fn;
   rb_drain: Fn;
   rb_close: Fn;
@@ -107,7 +108,8 @@ function load(): Shim {
     map_count: lib.func('int sx_map_count(int fd, uint32_t ks)'),
     map_lookup_step: lib.func('int sx_map_lookup_step(int fd, void *token, int first, void *keys, void *vals, uint32_t max, void *done)'),
     percpu_sum: lib.func('int sx_percpu_sum(int fd, uint32_t key, void *out)'),
-    percpu_dump: lib.func('int sx_percpu_dump(int fd, uint32_t key_size, uint32_t max, void *keys, void *sums)'),
+    num_cpus: lib.func('int sx_num_cpus(void)'),
+    percpu_array_read: lib.func('int sx_percpu_array_read(int fd, uint32_t n, uint32_t value_size, void *out)'),
     map_histogram: lib.func('int sx_map_histogram(int fd, uint32_t ks, uint32_t vs, uint32_t offset, void *counts)'),
     bans_sweep: lib.func(
       'int sx_bans_sweep(int fd, uint32_t ks, uint32_t vs, uint64_t now, void *keys, void *vals, uint32_t max)',
@@ -309,7 +311,7 @@ const MAP_SIZES: Record<string, [number, number]> = {
   sentry_offenders: [16, Layout.sx_offender.size],
   sentry_flood: [4, Layout.sx_flood.size],
   sentry_flood_ports: [4, 8],
-  sentry_drops: [16, 8], // per CPU: read with percpuSums(), never dump()
+  sentry_drops: [4, Layout.sx_dropslot.size], // per CPU: read with percpuArray(), never dump()
   sentry_info: [4, Layout.sx_info.size],
   sentry_bans_v4: [4, Layout.sx_ban.size],
   sentry_bans_v6: [16, Layout.sx_ban.size],
@@ -383,14 +385,12 @@ export class BpfObject {
     });
   }
 
-  /** A per-CPU u64 hash, each value summed over the CPUs: key (hex) → sum. */
-  percpuSums(map: string, keySize: number, max: number): Map<string, bigint> {
-    const keys = Buffer.alloc(keySize * max);
-    const sums = Buffer.alloc(8 * max);
-    const n = check(load().percpu_dump(this.mapFd(map), keySize, max, keys, sums), `reading ${map}`);
-    const out = new Map<string, bigint>();
-    for (let i = 0; i < n; i++) out.set(keys.toString('hex', i * keySize, (i + 1) * keySize), sums.readBigUInt64LE(i * 8));
-    return out;
+  /** Keys 0..n-1 of a per-CPU array: every CPU's value, n * ncpu of `valueSize` bytes (a multiple of 8), key by key. */
+  percpuArray(map: string, n: number, valueSize: number): { values: Buffer; ncpu: number } {
+    const ncpu = check(load().num_cpus(), 'counting CPUs');
+    const values = Buffer.alloc(n * ncpu * valueSize);
+    check(load().percpu_array_read(this.mapFd(map), n, valueSize, values), `reading ${map}`);
+    return { values, ncpu };
   }
 
   readStats(): bigint[] {

@@ -68,6 +68,8 @@ export const PEER_SETTLE_NS = 60_000_000_000n;
 /** sx_info feature bits. */
 export const FEAT_CONNTRACK = 0x01;
 export const FEAT_FRAGS = 0x02;
+/** Per-CPU drop counters of address bans (sentry_drops), SX_DROP_SLOTS. */
+export const DROP_SLOTS = 16384;
 /** Values of the allow tries. */
 export const ALLOW = 1;
 export const NEVER_BAN = 2;
@@ -125,6 +127,7 @@ export const Layout = {
   sx_sweep: { size: 80, fields: { window_start_ns: [0, 8], bits: [8, 64], hosts: [72, 4], alerted: [76, 4] } },
   sx_peer: { size: 16, fields: { responder: [0, 4], originator: [4, 4], originator_since_ns: [8, 8] } },
   sx_offender: { size: 16, fields: { ttl_ns: [0, 8], until_ns: [8, 8] } },
+  sx_dropslot: { size: 24, fields: { addr: [0, 16], drops: [16, 8] } },
   sx_svc_v4: { size: 12, fields: { prefixlen: [0, 4], proto: [4, 1], port: [6, 2], addr: [8, 4] } },
   sx_svc_v6: { size: 24, fields: { prefixlen: [0, 4], proto: [4, 1], port: [6, 2], addr: [8, 16] } },
 } as const;

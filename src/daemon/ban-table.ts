@@ -2,13 +2,10 @@
  * The kernel ban table: exact IPv4/IPv6 addresses in hashes, CIDRs in LPM
  * tries. One table serves every attached interface.
  */
-import { decodeBan, encodeBan, Layout, type BanValue } from '../core/abi.js';
+import { decodeBan, DROP_SLOTS, encodeBan, Layout, type BanValue } from '../core/abi.js';
 import { addr16ToString, type Cidr } from '../core/addr.js';
 import type { BpfMap, BpfObject } from '../adapters/kernel.js';
 import ipaddr from 'ipaddr.js';
-
-/** SX_MAX_DROP_SOURCES: the per-CPU drop counts the kernel keeps. */
-const SX_MAX_DROP_SOURCES = 65536;
 import { Presence, type Trie } from './presence.js';
 import { lpmKey } from './allow-list.js';
 
@@ -89,7 +86,14 @@ export class BanTable {
    */
   dropCounts(): Map<string, bigint> {
     const out = new Map<string, bigint>();
-    for (const [hex, n] of this.obj.percpuSums('sentry_drops', 16, SX_MAX_DROP_SOURCES)) out.set(addr16ToString(Buffer.from(hex, 'hex')), n);
+    const size = Layout.sx_dropslot.size;
+    const { values, ncpu } = this.obj.percpuArray('sentry_drops', DROP_SLOTS, size);
+    for (let at = 0; at < DROP_SLOTS * ncpu * size; at += size) {
+      const n = values.readBigUInt64LE(at + Layout.sx_dropslot.fields.drops[0]);
+      if (!n) continue;
+      const target = addr16ToString(values.subarray(at, at + 16));
+      out.set(target, (out.get(target) ?? 0n) + n);
+    }
     return out;
   }
 

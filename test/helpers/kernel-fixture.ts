@@ -2,7 +2,7 @@
  * A sentry object loaded without pins, for BPF_PROG_TEST_RUN tests: reset()
  * empties every map and writes a known config and port table.
  */
-import { DEST_HOST, DEST_NET, dataView, decodeEvent, encodeConfig, Layout, Origin, PORT_TCP, PORT_UDP, Stat, type AlertEvent, type KernelConfig } from '../../src/core/abi.js';
+import { DEST_HOST, DEST_NET, DROP_SLOTS, dataView, decodeEvent, encodeConfig, Layout, Origin, PORT_TCP, PORT_UDP, Stat, type AlertEvent, type KernelConfig } from '../../src/core/abi.js';
 import { parseService } from '../../src/core/destinations.js';
 import { lpmKey } from '../../src/daemon/allow-list.js';
 import { serviceKeys } from '../../src/daemon/destinations.js';
@@ -58,8 +58,10 @@ export class KernelFixture {
     const words = Buffer.alloc(1024 * 4);
     for (let i = 0; i < 1024; i++) words.writeUInt32LE(i, i * 4);
     this.obj.map('sentry_flood_ports').updateBatch(words, Buffer.alloc(1024 * 8), 1024);
-    const drops = this.obj.map('sentry_drops');
-    for (const hex of this.obj.percpuSums('sentry_drops', 16, 65536).keys()) drops.delete(Buffer.from(hex, 'hex'));
+    const slots = Buffer.alloc(DROP_SLOTS * 4);
+    for (let i = 0; i < DROP_SLOTS; i++) slots.writeUInt32LE(i, i * 4);
+    const { ncpu } = this.obj.percpuArray('sentry_drops', 1, Layout.sx_dropslot.size);
+    this.obj.map('sentry_drops').updateBatch(slots, Buffer.alloc(DROP_SLOTS * Layout.sx_dropslot.size * ncpu), DROP_SLOTS);
     for (const name of CLEARED_MAPS) {
       const m = this.obj.map(name);
       const { keys, count } = m.dump(4096);
