@@ -12,7 +12,7 @@ import { artifactPath, type BpfMap, benchProducerJoin, benchProducerStart, BpfOb
 import { Gateway } from '../src/daemon/gateway.js';
 import { commandRunner, Nft } from '../src/adapters/nft.js';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { JournalStore, type HistoryEvent, type HistoryStore } from '../src/adapters/history.js';
 import type { BanRecord, JournalRecord } from '../src/adapters/journal.js';
@@ -80,6 +80,8 @@ async function perPacket(): Promise<void> {
   const inNs = (argv: string[]) => ['nsenter', `--net=/run/netns/${ns}`, '--', ...argv];
   const dir = mkdtempSync(join(tmpdir(), 'sentry-xdp-bench-pkt-'));
   const emptyPin = `/sys/fs/bpf/sentry-xdp-bench-empty-${id}`;
+  const libxdpDir = '/sys/fs/bpf/xdp'; // xdp-filter (libxdp) makes it; removed after if it was not there before
+  const hadLibxdpDir = existsSync(libxdpDir);
   const repeat = Math.round(REPEAT / 2);
   try {
     sh(['ip', 'netns', 'add', ns]);
@@ -155,6 +157,7 @@ async function perPacket(): Promise<void> {
     spawnSync(inNs([bin, 'detach', '--all'])[0]!, inNs([bin, 'detach', '--all']).slice(1), { env: { ...process.env, ...env } });
     spawnSync('ip', ['netns', 'del', ns]);
     rmSync(emptyPin, { force: true });
+    if (!hadLibxdpDir) spawnSync('rmdir', [libxdpDir]); // only when empty
     for (const d of [dir, env.SENTRY_XDP_RUN_DIR, env.SENTRY_XDP_STATE_DIR]) rmSync(d, { recursive: true, force: true });
   }
 }
