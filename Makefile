@@ -62,6 +62,10 @@ test: deps
 test-unit: build
 	node scripts/run-tests.mjs unit
 
+# README's table of config keys, generated from src/core/config.ts (a unit test checks it)
+readme-config: ts
+	node scripts/readme-config.mjs
+
 bench: deps
 	$(MAKE) build
 	node dist/bench/run.js

@@ -19,6 +19,8 @@ import { eventLine, topReport, topText } from '../core/history-report.js';
 import * as bans from '../daemon/ban-commands.js';
 import * as cmd from '../daemon/commands.js';
 import { makeReporter } from '../daemon/daemon.js';
+import { defaultsYaml } from '../core/config-doc.js';
+import { historyJson, JSON_FORMAT_VERSION, topJson } from '../core/json-format.js';
 
 const version = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -111,22 +113,22 @@ function printStatus(s: cmd.Status): void {
   row('packets seen', c.seen);
   row('passed', c.passed);
   row('dropped (banned)', c.dropped);
-  row('probes', `syn ${c.probe_syn} fin ${c.probe_fin} null ${c.probe_null} xmas ${c.probe_xmas} unknown ${c.probe_unknown} udp ${c.probe_udp}`);
-  row('evasion and sweeps', `fragments ${c.probe_frag} ack ${c.probe_ack} maimon ${c.probe_maimon} sweep ${c.probe_sweep} ipv6-chain ${c.probe_v6chain}`);
-  row('evasion frags dropped', c.evasion_dropped);
+  row('probes', `syn ${c.probeSyn} fin ${c.probeFin} null ${c.probeNull} xmas ${c.probeXmas} unknown ${c.probeUnknown} udp ${c.probeUdp}`);
+  row('evasion and sweeps', `fragments ${c.probeFrag} ack ${c.probeAck} maimon ${c.probeMaimon} sweep ${c.probeSweep} ipv6-chain ${c.probeV6chain}`);
+  row('evasion frags dropped', c.evasionDropped);
   row('alerts', c.alerts);
-  row('bans added by kernel', c.bans_added);
+  row('bans added by kernel', c.bansAdded);
   row('bans in force', s.bansInForce);
-  row('ring-buffer lost', c.rb_lost);
+  row('ring-buffer lost', c.rbLost);
   row('allow-list passes', c.allowed);
-  row('unparsed / non-IP', `${c.unparsed} / ${c.non_ip}`);
+  row('unparsed / non-IP', `${c.unparsed} / ${c.nonIp}`);
   row('fragments passed', c.fragments);
-  row('not probes: socket', c.local_socket);
-  row('not probes: other', `not protected ${c.not_protected}, service ${c.service}, conntrack ${c.conntrack}`);
-  row('possibly spoofed', c.live_peer);
-  row('ban table full', c.ban_table_full);
-  row('bans refused by cap', c.ban_capped);
-  row('never-ban alerts', c.never_ban);
+  row('not probes: socket', c.localSocket);
+  row('not probes: other', `not protected ${c.notProtected}, service ${c.service}, conntrack ${c.conntrack}`);
+  row('possibly spoofed', c.livePeer);
+  row('ban table full', c.banTableFull);
+  row('bans refused by cap', c.banCapped);
+  row('never-ban alerts', c.neverBan);
   if (s.daemon) {
     const d = s.daemon as { bansExpired?: number; evicted?: number; nftHealthy?: boolean | null; hooks?: { started: number; failed: number; timedOut: number } };
     row('bans expired (daemon)', d.bansExpired);
@@ -134,36 +136,74 @@ function printStatus(s: cmd.Status): void {
     row('nftables', d.nftHealthy === null ? 'off' : d.nftHealthy ? 'in step' : 'FAILING (see the daemon log)');
     if (d.hooks) row('hooks run/failed/killed', `${d.hooks.started} / ${d.hooks.failed} / ${d.hooks.timedOut}`);
   }
+  out(`health: ${s.health === 'ok' ? 'ok (everything asked for is protected)' : `${s.health.toUpperCase()}: ${s.problems.join('; ')}`}`);
 }
+
+/** "Examples:" after a verb's help. */
+function examples(c: Command, lines: string[]): Command {
+  return c.addHelpText('after', `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`);
+}
+
+const EXIT_CODES = `
+Global options (-c, --pin-root, --run-dir, --state-dir) go before or after the verb.
+
+Exit codes:
+  0    ok
+  1    failure
+  2    bad usage or config
+  130  interrupted (Ctrl-C, SIGTERM)
+  status: 0 everything protected; 1 degraded (an interface stale or waiting, nftables out of
+  step, the history store down); 3 nothing loaded or no daemon running (as LSB and systemctl)
+
+Examples:
+  $ sentry-xdp attach eth0
+  $ sentry-xdp -c /etc/sentry-xdp/gw.yaml status
+  $ sentry-xdp ban 203.0.113.7 --ttl 10m --reason "abuse report"
+  $ sentry-xdp config defaults > /etc/sentry-xdp/sentry.yaml
+`;
 
 export function buildProgram(): Command {
   const program = new Command('sentry-xdp')
     .description('XDP port-scan detector and blocker (PortSentry, rebuilt)')
-    .version(version)
+    .version(version, '-V, --version', 'print the version (-v too)')
+    .addOption(new Option('-v').hideHelp()) // what many type for the version; sentry-xdp has no verbose mode
+    .option('-c, --config <file>', 'YAML config (default: $SENTRY_XDP_CONFIG, else the running daemon\'s, else /etc/sentry-xdp/sentry.yaml if present, else built-in defaults)')
     .option('--pin-root <dir>', 'bpffs directory for maps, program and links (env SENTRY_XDP_PIN_ROOT)')
     .option('--run-dir <dir>', 'runtime directory for the pid file and port report (env SENTRY_XDP_RUN_DIR)')
     .option('--state-dir <dir>', 'state directory for the ban journal and allow list (env SENTRY_XDP_STATE_DIR)')
+    .configureHelp({ showGlobalOptions: true })
+    .addHelpText('after', EXIT_CODES)
     .showSuggestionAfterError()
     .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s.split('\n').map(printable).join('\n')) }); // it echoes argv
+    .configureOutput({
+      writeErr: (s) => process.stderr.write(s.split('\n').map(printable).join('\n')), // it echoes argv
+      // one line, as every other error: "sentry-xdp: unknown option '--jsn' (did you mean --json?); see --help"
+      outputError: (s, write) => {
+        const line = s.trim().replace(/^error: /, '').replace(/\s*\n\(Did you mean (.*)\?\)/, ' (did you mean $1?)').replace(/\s*\n\s*/g, ' ').replace(/\.$/, '');
+        write(`sentry-xdp: ${line}; see --help\n`);
+      },
+    });
+  program.on('option:v', () => {
+    process.stdout.write(`${version}\n`);
+    throw new CommanderError(0, 'commander.version', version);
+  });
 
-  program
+  const attach = program
     .command('attach')
     .description('load (or adopt) the XDP program, attach it, and run the daemon in the foreground')
     .argument('<iface...>', 'interfaces to attach to, e.g. eth0 eth1')
-    .option('-c, --config <file>', 'YAML config (default /etc/sentry-xdp/sentry.yaml if present, else built-in defaults)')
     .addOption(new Option('--mode <mode>', 'XDP attach mode').choices(['auto', 'native', 'generic']).default('auto'))
     .option('--no-daemon', 'attach and return')
     .option('--detach-on-exit', 'detach from the interfaces when the daemon stops')
-    .option('--json', 'print JSON lines instead of PortSentry-style lines')
-    .action(async (ifaces: string[], o: { config?: string; mode: 'auto' | 'native' | 'generic'; daemon: boolean; detachOnExit?: boolean; json?: boolean }, c: Command) => {
+    .option('--json', 'print JSON lines (NDJSON) instead of PortSentry-style lines')
+    .action(async (ifaces: string[], o: { mode: 'auto' | 'native' | 'generic'; daemon: boolean; detachOnExit?: boolean; json?: boolean }, c: Command) => {
       const ac = new AbortController();
       const stop = () => ac.abort();
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
       await cmd.attach({
         ifaces,
-        config: o.config,
+        config: c.optsWithGlobals<GlobalOpts>().config, // the file named, else attach's own default (not a running daemon's)
         mode: o.mode,
         daemon: o.daemon,
         detachOnExit: Boolean(o.detachOnExit),
@@ -172,39 +212,40 @@ export function buildProgram(): Command {
         signal: ac.signal,
       });
     });
+  examples(attach, ['sentry-xdp attach eth0', 'sentry-xdp -c /etc/sentry-xdp/gw.yaml attach eth0 ppp0', 'sentry-xdp attach eth1 --no-daemon', 'sentry-xdp attach eth0 --json | jq .']);
 
-  program
+  const detach = program
     .command('detach')
     .description('detach from interfaces; --all also removes the program, the maps and every ban')
     .argument('[iface...]', 'interfaces to detach from')
-    .option('--all', 'detach everywhere and remove everything sentry-xdp pinned')
-    .option('-c, --config <file>', 'config (for the nftables table name)')
+    .option('--all', 'detach everywhere and remove everything sentry-xdp pinned (-c: the config naming the nftables table)')
     .action(async (ifaces: string[], o: { all?: boolean }, c: Command) => {
       const gone = await cmd.detach(ifaces, Boolean(o.all), pathsOf(c), configOf(c));
       if (o.all) out(`detached from ${gone.length ? gone.join(', ') : 'no interface'}; removed the program, maps and bans`);
       else out(`detached from ${gone.join(', ')}`);
     });
+  examples(detach, ['sentry-xdp detach eth1', 'sentry-xdp detach --all']);
 
-  program
+  const status = program
     .command('status')
-    .description('attached interfaces, watched ports and counters')
+    .description('attached interfaces, watched ports, counters and health; exits 0 protected, 1 degraded, 3 not running')
     .option('--json', 'print JSON')
     .action((o: { json?: boolean }, c: Command) => {
       const s = cmd.status(pathsOf(c));
-      if (o.json) for (const l of JSON.stringify(s, null, 2).split('\n')) out(l);
+      const { health, problems, ...rest } = s; // the verdict first
+      if (o.json) for (const l of JSON.stringify({ version: JSON_FORMAT_VERSION, health, problems, ...rest }, null, 2).split('\n')) out(l);
       else printStatus(s);
-      // 1 when something asked for is not protected (an interface waiting, failed, stale), as health checks expect
-      if (s.loaded && s.degraded) process.exitCode = 1;
+      process.exitCode = cmd.STATUS_EXIT[s.health]; // as LSB init scripts and systemctl: health checks use it
     });
+  examples(status, ['sentry-xdp status', 'sentry-xdp status --json | jq .counters.dropped', 'sentry-xdp status >/dev/null; echo $?   # 0 ok, 1 degraded, 3 not running']);
 
-  program
+  const ban = program
     .command('ban')
     .description('ban addresses or CIDRs (IPv4 and IPv6) in the kernel table and nftables; works with or without a daemon')
     .argument('[target...]', 'addresses or CIDRs, e.g. 203.0.113.7 2001:db8::/48')
     .option('--ttl <duration>', 'ban length: 90s, 10m, 1h30m, 7d, or permanent (default: the TTL rules, else ban_ttl)')
     .option('--reason <text>', 'why, shown by `list`')
     .option('--file <path>', 'one address or CIDR per line (# comments); - for stdin; all or nothing')
-    .option('-c, --config <file>', 'config (TTL rules, never-ban list, nftables)')
     .action(async (targets: string[], o: { ttl?: string; reason?: string; file?: string }, c: Command) => {
       const bar = progressBar();
       try {
@@ -217,28 +258,28 @@ export function buildProgram(): Command {
         bar.stop();
       }
     });
+  examples(ban, ['sentry-xdp ban 203.0.113.7 2001:db8:bad::/48 --ttl 10m --reason "abuse report #4711"', 'sentry-xdp ban --file blocklist.txt --ttl 7d', 'curl -s https://example.net/drop.txt | sentry-xdp ban --file - --ttl permanent']);
 
-  program
+  const unban = program
     .command('unban')
     .description('lift bans')
     .argument('[target...]', 'addresses or CIDRs')
     .option('--all', 'lift every ban')
-    .option('-c, --config <file>', 'config (nftables)')
     .action(async (targets: string[], o: { all?: boolean }, c: Command) => {
       const r = await bans.unban(targets, Boolean(o.all), pathsOf(c), configOf(c), warn);
       if (o.all) out(`unbanned ${r.removed.length} ban(s)`);
       else for (const t of r.removed) out(`unbanned ${t}`);
       if (r.missing.length) throw new SentryError('NOT_BANNED', `not banned: ${r.missing.join(', ')}`, 'see `sentry-xdp list`');
     });
+  examples(unban, ['sentry-xdp unban 203.0.113.7', 'sentry-xdp unban --all']);
 
-  program
+  const list = program
     .command('list')
     .description('every ban in force: remaining time, origin, reason, the probe that caused it, packets dropped')
     .option('--json', 'print JSON')
-    .option('-c, --config <file>', 'config')
     .action(async (o: { json?: boolean }, c: Command) => {
       const entries = await bans.list(pathsOf(c), configOf(c), warn);
-      if (o.json) return out(JSON.stringify(entries));
+      if (o.json) return out(JSON.stringify({ version: JSON_FORMAT_VERSION, bans: entries }));
       if (!entries.length) return out('no bans in force');
       const w = Math.max(6, ...entries.map((e) => e.target.length));
       out(`${'TARGET'.padEnd(w)}  ORIGIN    EXPIRES IN   DROPS  REASON`);
@@ -250,8 +291,9 @@ export function buildProgram(): Command {
         out(`${e.target.padEnd(w)}  ${e.origin.padEnd(8)}  ${remaining(e).padEnd(11)}  ${String(e.drops).padStart(5)}  ${reason}`);
       }
     });
+  examples(list, ['sentry-xdp list', "sentry-xdp list --json | jq -r '.bans[] | select(.origin == \"auto\") | .target'"]);
 
-  program
+  const history = program
     .command('history')
     .description('alerts, bans and unbans from the history store (Redis, or the local journal)')
     .argument('[addr]', 'only this source')
@@ -260,22 +302,21 @@ export function buildProgram(): Command {
       if (!/^\d+$/.test(v)) throw new SentryError('USAGE', `--limit: "${v}" is not a number`, 'e.g. --limit 100');
       return Number(v);
     })
-    .option('--json', 'print JSON lines')
-    .option('-c, --config <file>', 'config (redis)')
+    .option('--json', 'print JSON lines (NDJSON, one event a line)')
     .action(async (addr: string | undefined, o: { since?: string; limit?: number; json?: boolean }, c: Command) => {
       const r = await bans.history(pathsOf(c), configOf(c), { source: addr, since: o.since, limit: o.limit }, warn);
-      for (const e of r.events) out(o.json ? JSON.stringify(e) : eventLine(e));
+      for (const e of r.events) out(o.json ? JSON.stringify(historyJson(e)) : eventLine(e));
       if (!o.json && !r.events.length) out(`no events${addr ? ` for ${addr}` : ''}${o.since ? ` in the last ${o.since}` : ''} (${r.store})`);
     });
+  examples(history, ['sentry-xdp history --since 1h', 'sentry-xdp history 198.18.0.2 --limit 20', "sentry-xdp history --since 1d --json | jq -c 'select(.event == \"ban\")'"]);
 
-  program
+  const top = program
     .command('top')
     .description('live view: drop rate, recent alerts, worst offenders (on a terminal); --once prints one report')
     .option('--since <duration>', 'the period for offenders, ports and kinds', '1h')
     .option('--once', 'print one report and exit (the default when not on a terminal)')
     .option('--interval <seconds>', 'refresh every N seconds', '2')
     .option('--json', 'print JSON (implies --once)')
-    .option('-c, --config <file>', 'config (redis)')
     .action(async (o: { since: string; once?: boolean; interval: string; json?: boolean }, c: Command) => {
       const report = async () => {
         const r = await bans.history(pathsOf(c), configOf(c), { since: o.since }, warn);
@@ -283,7 +324,7 @@ export function buildProgram(): Command {
       };
       if (o.json || o.once || !process.stdout.isTTY) {
         const { report: rep } = await report();
-        if (o.json) return out(JSON.stringify(rep));
+        if (o.json) return out(JSON.stringify(topJson(rep)));
         for (const l of topText(rep, Date.now())) out(l);
         return;
       }
@@ -308,7 +349,7 @@ export function buildProgram(): Command {
         prev = { t: now, passed, dropped };
         const lines = [
           `sentry-xdp top  ${new Date(now).toISOString()}  daemon ${s.daemonPid ? `pid ${s.daemonPid}` : 'not running'}  interfaces ${s.interfaces.map((i) => `${i.name}(${i.mode})`).join(' ') || '-'}`,
-          `drop rate ${rate.toFixed(0)} pkt/s  pass rate ${prate.toFixed(0)} pkt/s  dropped ${dropped}  alerts ${s.counters.alerts ?? 0}  bans in force ${s.bansInForce}  ring-buffer lost ${s.counters.rb_lost ?? 0}`,
+          `drop rate ${rate.toFixed(0)} pkt/s  pass rate ${prate.toFixed(0)} pkt/s  dropped ${dropped}  alerts ${s.counters.alerts ?? 0}  bans in force ${s.bansInForce}  ring-buffer lost ${s.counters.rbLost ?? 0}`,
           '',
           'recent alerts',
           ...(events.filter((e) => e.op === 'alert').slice(-8).map((e) => `  ${eventLine(e)}`) || []),
@@ -323,17 +364,20 @@ export function buildProgram(): Command {
       if (process.stdin.isTTY) process.stdin.setRawMode(false);
       process.stdin.pause();
     });
+  examples(top, ['sentry-xdp top', 'sentry-xdp top --once --since 1d', 'sentry-xdp top --json | jq .offenders']);
 
-  program
+  const reload = program
     .command('reload')
     .description('make the running daemon re-read its config (SIGHUP); a config that fails validation is refused and the running one stays')
     .action((_o: object, c: Command) => {
       const pid = cmd.reload(pathsOf(c));
       out(`sent SIGHUP to the daemon (pid ${pid}); its log says whether the new config was taken`);
     });
+  examples(reload, ['sentry-xdp config check && sentry-xdp reload']);
 
-  const configCmd = program.command('config').description('check a config file, or import a portsentry.conf');
-  configCmd
+  const configCmd = program.command('config').description('check a config file, print the defaults, or import a portsentry.conf');
+  examples(configCmd, ['sentry-xdp config check /etc/sentry-xdp/sentry.yaml', 'sentry-xdp config defaults', 'sentry-xdp config import-portsentry /etc/portsentry/portsentry.conf -o sentry.yaml']);
+  const check = configCmd
     .command('check')
     .description('validate a config file (default /etc/sentry-xdp/sentry.yaml) as the daemon would')
     .argument('[file]', 'the config file')
@@ -342,7 +386,15 @@ export function buildProgram(): Command {
       for (const w of r.warnings) warn(`warning: ${w}`);
       out(`${r.source}: ok${r.warnings.length ? ` (${r.warnings.length} warning(s) above)` : ''}`);
     });
-  configCmd
+  examples(check, ['sentry-xdp config check', 'sentry-xdp config check ./sentry.yaml', 'sentry-xdp -c ./sentry.yaml config check']);
+  const defaults = configCmd
+    .command('defaults')
+    .description('print the whole config with every key at its default and a comment saying what it means')
+    .action(() => {
+      process.stdout.write(defaultsYaml());
+    });
+  examples(defaults, ['sentry-xdp config defaults > /etc/sentry-xdp/sentry.yaml', 'sentry-xdp config defaults | grep -A2 "^escalation:"']);
+  const importCmd = configCmd
     .command('import-portsentry')
     .description('write an equivalent sentry.yaml from a portsentry.conf; what has no equivalent is listed')
     .argument('<portsentry.conf>', "PortSentry's config, e.g. /etc/portsentry/portsentry.conf")
@@ -355,31 +407,35 @@ export function buildProgram(): Command {
       for (const n of r.notes) process.stderr.write(`${n.file}${n.line ? `:${n.line}` : ''}: ${n.message}\n`);
       if (o.output) out(`wrote ${o.output}; ${r.notes.length} note(s) above; check it with \`sentry-xdp config check ${o.output}\``);
     });
+  examples(importCmd, [
+    'sentry-xdp config import-portsentry /etc/portsentry/portsentry.conf --ignore /etc/portsentry/portsentry.ignore --modes tcp,udp -o /etc/sentry-xdp/sentry.yaml',
+  ]);
 
   const allowCmd = program.command('allow').description("the allow list (PortSentry's portsentry.ignore): never counted, never banned");
+  examples(allowCmd, ['sentry-xdp allow add 10.20.0.0/16', 'sentry-xdp allow rm 10.20.0.0/16', 'sentry-xdp allow list']);
   for (const action of ['add', 'rm'] as const) {
-    allowCmd
+    const verb = allowCmd
       .command(action)
       .description(action === 'add' ? 'add addresses or CIDRs to the allow list' : 'remove them from the allow list')
       .argument('<cidr...>', 'addresses or CIDRs')
-      .option('-c, --config <file>', 'config')
       .action((targets: string[], _o: object, c: Command) => {
         bans.allow(action, targets, pathsOf(c), configOf(c));
         for (const t of targets) out(`${action === 'add' ? 'allowed' : 'no longer allowed'}: ${t}`);
       });
+    examples(verb, [`sentry-xdp allow ${action} 10.20.0.0/16 2001:db8:20::/48`]);
   }
-  allowCmd
+  const allowList = allowCmd
     .command('list')
     .description('the allow list and the never-ban list, as the kernel holds them')
     .option('--json', 'print JSON')
-    .option('-c, --config <file>', 'config')
     .action((o: { json?: boolean }, c: Command) => {
       const entries = bans.allow('list', [], pathsOf(c), configOf(c));
-      if (o.json) return out(JSON.stringify(entries));
+      if (o.json) return out(JSON.stringify({ version: JSON_FORMAT_VERSION, entries }));
       if (!entries.length) return out('the allow list is empty');
       const w = Math.max(4, ...entries.map((e) => e.cidr.length));
       for (const e of entries) out(`${e.cidr.padEnd(w)}  ${e.kind.padEnd(9)}  ${e.source}`);
     });
+  examples(allowList, ['sentry-xdp allow list', "sentry-xdp allow list --json | jq -r '.entries[] | select(.kind == \"allow\") | .cidr'"]);
 
   return program;
 }
@@ -390,7 +446,7 @@ export async function main(argv: string[]): Promise<number> {
   process.umask(0o027);
   try {
     await buildProgram().parseAsync(argv);
-    return typeof process.exitCode === 'number' ? process.exitCode : 0; // a verb may set it (status: 1 when degraded)
+    return typeof process.exitCode === 'number' ? process.exitCode : 0; // a verb may set it (status: 1 degraded, 3 not running)
   } catch (e) {
     if (e instanceof CommanderError) {
       // commander already printed its one line; --help and --version exit 0

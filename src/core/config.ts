@@ -292,6 +292,119 @@ export const ConfigSchema = z
 
 export type Config = z.output<typeof ConfigSchema>;
 
+/** What a key of the config means: its comment in `config defaults` and its row in README's table. */
+export interface KeyDoc {
+  /** One line: the comment above the key in `config defaults`, and README's "meaning". */
+  doc: string;
+  /** PortSentry's setting, where there is one. */
+  portsentry?: string;
+  /** README's default, where the value itself says too little or too much. */
+  shown?: string;
+  /** More for README's table only. */
+  more?: string;
+  /** For a key with no default: an example, printed commented out. */
+  example?: unknown;
+}
+
+/**
+ * Every key of ConfigSchema (sections too), by its dotted path. `config defaults`
+ * and README's table are generated from ConfigSchema and this table
+ * (src/core/config-doc.ts); a unit test fails when a key has no entry, an
+ * entry names no key, or README's table is not what they give.
+ */
+export const CONFIG_DOCS: Readonly<Record<string, KeyDoc>> = {
+  tcp_ports: {
+    doc: 'TCP ports watched: "1,11,6000-6063" or a YAML list',
+    portsentry: 'TCP_PORTS',
+    shown: "PortSentry's aware list, less the ephemeral range",
+    more: "`config check` and the daemon warn about ports inside this host's `ip_local_port_range`",
+  },
+  udp_ports: { doc: 'UDP ports watched: "1,7,161-162" or a YAML list', portsentry: 'UDP_PORTS', shown: "PortSentry's aware list, less the ephemeral range" },
+  advanced: { doc: "PortSentry's advanced mode: every port below a limit that nothing listens on is watched too" },
+  'advanced.tcp': { doc: 'also watch every TCP port below this that nothing listens on; 0 off', portsentry: 'ADVANCED_PORTS_TCP' },
+  'advanced.udp': { doc: 'also watch every UDP port below this that nothing listens on; 0 off', portsentry: 'ADVANCED_PORTS_UDP' },
+  'advanced.exclude_tcp': { doc: 'TCP ports never watched in advanced mode', portsentry: 'ADVANCED_EXCLUDE_TCP' },
+  'advanced.exclude_udp': { doc: 'UDP ports never watched in advanced mode', portsentry: 'ADVANCED_EXCLUDE_UDP' },
+  scan_trigger: { doc: "alert when a source's probes within scan_window exceed this (0: at the first probe)", portsentry: 'SCAN_TRIGGER' },
+  sweep_trigger: {
+    doc: 'distinct hosts of protect.networks one source may reach (SYN, UDP or ping, any port) within scan_window before it is a sweep; 0 off',
+    more: 'a sweep is alerted and banned; there is nothing to sweep without `protect.networks`',
+  },
+  scan_window: { doc: 'how long probes count towards the triggers (1s to 1d)' },
+  block_tcp: { doc: '0 log only; 1 ban (XDP, nftables) and run the kill_* hooks; 2 run kill_run_cmd only', portsentry: 'BLOCK_TCP' },
+  block_udp: { doc: '0 log only; 1 ban (XDP, nftables) and run the kill_* hooks; 2 run kill_run_cmd only', portsentry: 'BLOCK_UDP' },
+  ban_ttl: { doc: 'automatic and default manual ban length: 90s, 10m, 1h30m, 7d, or permanent' },
+  ttl_rules: { doc: 'per-network ban lengths, [{ cidr, ttl }]; the most specific match wins (applied in the kernel)' },
+  escalation: { doc: 'repeat offenders: the n-th ban of a source within lookback lasts ttl * factor^(n-1), at most max' },
+  'escalation.enabled': { doc: 'ban repeat offenders longer' },
+  'escalation.factor': { doc: 'each further ban of a source lasts this many times the one before (1 to 100)' },
+  'escalation.max': { doc: 'the longest an escalated ban lasts (or permanent)' },
+  'escalation.lookback': { doc: "how long a ban counts towards a source's next one" },
+  protect: { doc: 'the gateway model: what a probe may be addressed to besides this host\'s own addresses (README "Running on a gateway")' },
+  'protect.networks': { doc: "networks behind this gateway whose unused ports are tripwires too; this host's own addresses always are" },
+  'protect.services': { doc: "real services there, never tripwires: ADDRESS[/PREFIX]:PORT[-PORT]/tcp|udp (or a port forward on this host's address)" },
+  allow: { doc: 'addresses and CIDRs never counted, never banned, never dropped (the kernel checks them first)', portsentry: 'IGNORE_FILE' },
+  never_ban: { doc: 'sources that are detected and logged, never banned' },
+  'never_ban.auto': { doc: "add this host's addresses, default gateways and resolv.conf nameservers (refreshed every 30 s)" },
+  'never_ban.resolv_conf': { doc: 'where never_ban.auto reads the nameservers' },
+  'never_ban.cidrs': { doc: 'more addresses and CIDRs that are alerted, never banned' },
+  max_auto_bans_per_minute: {
+    doc: 'cap on automatic bans a minute, enforced in the kernel; beyond it alerts go on, bans do not; 0 no cap',
+    more: 'counted as `bans refused by cap`',
+  },
+  max_bans: { doc: 'bans the table holds; over it the automatic bans closest to expiry are evicted first (counted), manual bans never' },
+  flood: { doc: 'a spoofed flood must spend neither the ban budget nor the log' },
+  'flood.pressure': {
+    doc: 'trigger crossings a second above which a ban needs probes to two ports, or a sweep; 0 off',
+    more: 'counted this second or the last: a spoofed `--rand-source` flood crosses the trigger from a new address on every packet and can no longer spend the ban budget, while a real scanner is banned at its second port',
+  },
+  'flood.alerts_per_second': {
+    doc: 'alerts that ban nothing logged one by one each second; beyond it, one summary line a second; 0 logs all',
+    more: 'alerts that ban nothing are log-only, never-ban, possibly spoofed or capped ones; the summary (`attackalert: flood: ...`: sources, probes, ports) also covers the crossings the flood rule did not ban; the counts are in metrics (`flood_bans_deferred_total`, `alerts_summarised_total`); a ban is always logged',
+  },
+  nft: { doc: 'our own nftables table (table inet), kept in step with the kernel\'s bans' },
+  'nft.enabled': { doc: 'also keep the bans in nftables sets; false for XDP only' },
+  'nft.table': { doc: 'the name of our table inet; no other table is touched' },
+  redis: { doc: 'history and the fleet in Redis; when not set, history goes to the local journal under the state directory' },
+  'redis.url': { doc: 'redis://, rediss:// or unix:///path', shown: '`redis://127.0.0.1:6379`', example: 'redis://127.0.0.1:6379/0' },
+  'redis.sentinels': { doc: 'Redis Sentinel servers, [{ host, port }], with redis.name (instead of url)', example: [{ host: '192.0.2.5', port: 26379 }] },
+  'redis.name': { doc: 'the name of the master the sentinels watch', example: 'mymaster' },
+  'redis.cluster': { doc: 'Redis Cluster nodes, [{ host, port }] (instead of url)', example: [{ host: '192.0.2.7', port: 6379 }] },
+  'redis.prefix': { doc: 'prefix of every Redis key sentry-xdp writes' },
+  'redis.maxlen': { doc: 'events kept in the events stream (trimmed with MAXLEN ~)' },
+  'redis.buffer': { doc: 'events held in memory while Redis is down; beyond it they are lost (counted in metrics)' },
+  history: { doc: 'the local journal (without redis)' },
+  'history.max_bytes': { doc: 'size past which the journal is rotated (alerts) or compacted (bans)', shown: '`67108864` (64 MiB)' },
+  fleet: { doc: 'bans shared with the other gateways on the same Redis' },
+  'fleet.name': { doc: "this gateway's name in the fleet", shown: 'the host name', example: 'gw-a' },
+  'fleet.send': { doc: "send this gateway's bans to the fleet" },
+  'fleet.receive': { doc: "apply the other gateways' bans" },
+  notify: { doc: 'notifications that never flood: one digest per interval, at once only for urgent events' },
+  'notify.command': { doc: 'command run with the digest on stdin ($SUBJECT$: its subject)', example: '/usr/bin/mail -s $SUBJECT$ root' },
+  'notify.webhook': { doc: 'http or https URL the digest is POSTed to as JSON', example: 'https://hooks.example.org/sentry' },
+  'notify.interval': { doc: 'at most one digest per interval' },
+  'notify.urgent': { doc: 'events sent at once (at most 10 per interval): [{ cidr, port, proto, kind, origin }], every condition given must match' },
+  'notify.timeout': { doc: 'how long the command or the webhook may take' },
+  syslog: { doc: "also log to syslog, with PortSentry's facility and wording" },
+  'syslog.enabled': { doc: 'also write the lines to syslog (alerts and bans at level notice)' },
+  'syslog.facility': { doc: `the syslog facility: ${Object.keys(FACILITIES).join(', ')}` },
+  'syslog.tag': { doc: 'the program name in syslog; portsentry keeps old filters matching' },
+  'syslog.path': { doc: 'the syslog socket' },
+  metrics: { doc: 'the Prometheus endpoint (/metrics)' },
+  'metrics.enabled': { doc: 'serve /metrics' },
+  'metrics.host': { doc: 'address to listen on' },
+  'metrics.port': { doc: 'TCP port to listen on' },
+  resolve_host: { doc: 'source names in alert lines, looked up off the alert path (2 s timeout, cached)', portsentry: 'RESOLVE_HOST' },
+  hooks: { doc: "PortSentry's KILL_* commands; tokens $TARGET$, $PORT$, $MODE$ (README \"Hooks\")" },
+  'hooks.kill_route': { doc: 'command run at an automatic ban; empty: none', portsentry: 'KILL_ROUTE' },
+  'hooks.kill_hosts_deny': { doc: 'line written into hosts_deny_file at an automatic ban and removed at its end; empty: none', portsentry: 'KILL_HOSTS_DENY' },
+  'hooks.hosts_deny_file': { doc: 'the file kill_hosts_deny lines go into' },
+  'hooks.kill_run_cmd': { doc: 'command run at an automatic ban (the only thing done with block_*: 2); empty: none', portsentry: 'KILL_RUN_CMD' },
+  'hooks.kill_run_cmd_first': { doc: 'run kill_run_cmd before blocking instead of after', portsentry: 'KILL_RUN_CMD_FIRST' },
+  'hooks.unban_cmd': { doc: 'command run once when an automatic ban ends, however it ends; empty: none' },
+  'hooks.timeout': { doc: 'a hook still running after this is killed with its process group' },
+};
+
 export function defaultConfig(): Config {
   return ConfigSchema.parse({});
 }

@@ -72,7 +72,7 @@ export function alertJson(a: Alert): object {
     iface: a.iface,
     probes: a.probes,
     banned: a.banned,
-    possibly_spoofed: a.possiblySpoofed,
+    possiblySpoofed: a.possiblySpoofed,
   };
 }
 
@@ -83,7 +83,7 @@ export function banJson(a: Alert): object | undefined {
     event: a.banFailed ? 'ban_failed' : 'ban',
     source: a.source,
     origin: 'auto',
-    ttl_seconds: a.banSeconds,
+    ttlSeconds: a.banSeconds,
     expires: a.expires?.toISOString() ?? null,
     reason: banReason(a),
   };

@@ -9,6 +9,7 @@ import { configWarnings, parseConfig } from '../core/config.js';
 import { readEphemeralRange, readHostAddresses } from '../adapters/host-facts.js';
 import { DEST_NET, FEAT_CONNTRACK, FEAT_FRAGS } from '../core/abi.js';
 import { networkOf } from '../core/destinations.js';
+import { camelKey } from '../core/json-format.js';
 import { Destinations } from './destinations.js';
 import { InterfaceSupervisor, type IfaceState } from './supervisor.js';
 import { PeerTracker } from '../adapters/peers.js';
@@ -524,7 +525,8 @@ export interface Status {
   daemonPid: number | null;
   daemon: Record<string, unknown> | null;
   interfaces: StatusIface[];
-  counters: Record<string, string>;
+  /** The kernel's counters, camelCase (probeSyn, rbLost), as numbers (exact below 2^53). */
+  counters: Record<string, number>;
   bansInForce: number;
   watch: WatchSet | null;
   /** What a probe may be addressed to, as the kernel holds it. */
@@ -533,8 +535,30 @@ export interface Status {
   awareness?: { sockets: true; conntrack: boolean; livePeers: number | null };
   /** Loaded as multi-buffer XDP (xdp.frags). */
   multiBuffer?: boolean;
-  /** Something asked for is not protected: an interface waiting, failed or stale. */
-  degraded: boolean;
+  /**
+   * ok: a daemon runs and everything asked for is protected; degraded: something is not (`problems`
+   * says what); down: nothing is loaded, or no daemon runs (the kernel still enforces the bans it holds).
+   */
+  health: Health;
+  problems: string[];
+}
+
+export type Health = 'ok' | 'degraded' | 'down';
+
+/** `status`'s exit code, as LSB init scripts and systemctl say it: 0 running and fine, 1 degraded, 3 not running. */
+export const STATUS_EXIT: Readonly<Record<Health, number>> = { ok: 0, degraded: 1, down: 3 };
+
+/**
+ * The verdict of `status` on what is loaded: down without a daemon; degraded when an interface asked
+ * for is not attached, or the daemon's totals in the run dir say nftables or the history store fail.
+ */
+export function healthOf(daemonPid: number | null, interfaces: StatusIface[], daemon: Record<string, unknown> | null): { health: Health; problems: string[] } {
+  if (!daemonPid) return { health: 'down', problems: ['no daemon is running (the kernel still enforces the bans it holds)'] };
+  const out = interfaces.filter((i) => i.state !== 'attached').map((i) => `${i.name}: ${i.state}${i.reason ? ` (${i.reason})` : ''}`);
+  const d = daemon as { nftHealthy?: boolean | null; history?: { kind?: string; healthy?: boolean; error?: string } } | null;
+  if (d?.nftHealthy === false) out.push('nftables: out of step with the kernel (see the daemon log)');
+  if (d?.history && d.history.healthy === false) out.push(`history: the ${d.history.kind ?? 'history'} store is down${d.history.error ? ` (${d.history.error})` : ''}`);
+  return { health: out.length ? 'degraded' : 'ok', problems: out };
 }
 
 export type StatusIface = AttachedIface & { state: 'attached' | 'waiting' | 'failed' | 'stale'; reason?: string };
@@ -565,11 +589,11 @@ export function status(paths: Paths): Status {
     watch: run.readWatch() ?? null,
   };
   if (!existsSync(`${paths.pinRoot}/prog`)) {
-    return { ...base, loaded: false, interfaces: [], counters: {}, bansInForce: 0, degraded: true };
+    return { ...base, loaded: false, interfaces: [], counters: {}, bansInForce: 0, health: 'down', problems: [`nothing is loaded in ${paths.pinRoot}`] };
   }
   const gw = Gateway.open(paths.pinRoot);
   try {
-    const counters = Object.fromEntries(Object.entries(gw.stats()).map(([k, v]) => [k.toLowerCase(), v.toString()]));
+    const counters = Object.fromEntries(Object.entries(gw.stats()).map(([k, v]) => [camelKey(k), Number(v)]));
     const b = gw.bansInForce();
     const d = base.daemon as { livePeers?: number | null; interfaces?: Record<string, IfaceState> } | null;
     const peers = d?.livePeers;
@@ -578,7 +602,7 @@ export function status(paths: Paths): Status {
       ...base,
       loaded: true,
       interfaces,
-      degraded: interfaces.some((i) => i.state !== 'attached'),
+      ...healthOf(base.daemonPid, interfaces, base.daemon),
       counters,
       bansInForce: b.v4 + b.v6 + b.cidr4 + b.cidr6,
       scope: new Destinations(gw.obj).read(),

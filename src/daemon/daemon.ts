@@ -22,6 +22,7 @@ import {
 import { parseCidr } from '../core/addr.js';
 import type { Config } from '../core/config.js';
 import { alertJson, alertLine, banJson, banLine, banReason, protoName, spoofedLine, unbanLine, type Alert } from '../core/log-format.js';
+import { camelKeys } from '../core/json-format.js';
 import { OffenceTracker, ttlFor, type TtlRule } from '../core/policy.js';
 import { kindKey, tcpFlagNames } from '../core/scan-kind.js';
 import { formatDuration } from '../core/ttl.js';
@@ -42,7 +43,7 @@ export interface Reporter {
   notice(text: string, json: object): void;
 }
 
-/** Lines for people (PortSentry's wording) or JSON lines for machines. */
+/** Lines for people (PortSentry's wording) or JSON lines (NDJSON, camelCase keys, ISO times) for machines. */
 export function makeReporter(json: boolean, write: (line: string) => void, now: () => Date = () => new Date()): Reporter {
   if (json) {
     return {
@@ -58,7 +59,8 @@ export function makeReporter(json: boolean, write: (line: string) => void, now: 
         write(JSON.stringify({ time: now().toISOString(), event: 'info', message: text }));
       },
       notice(_text, obj) {
-        write(JSON.stringify({ time: now().toISOString(), ...obj }));
+        // the loop's objects may still say possibly_spoofed: every line goes out camelCase (README "JSON output")
+        write(JSON.stringify({ time: now().toISOString(), ...camelKeys(obj) }));
       },
     };
   }

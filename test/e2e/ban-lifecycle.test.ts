@@ -75,7 +75,7 @@ test('a probe during the start-up restore gives a ban that list shows and unban 
   await d.waitForLine(new RegExp(`^attackalert: Host ${esc(ATK4)} has been blocked via XDP drop`), 5000);
   const l = await lab.cli(['list', '--json', '--config', cfg], { timeoutMs: 60_000 });
   assert.equal(l.code, 0, describeRun(l));
-  const listed = (JSON.parse(l.stdout) as Array<{ target: string; origin: string }>).filter((e) => e.target === ATK4);
+  const listed = (JSON.parse(l.stdout) as { bans: Array<{ target: string; origin: string }> }).bans.filter((e) => e.target === ATK4);
   assert.deepEqual(listed.map((e) => e.origin), ['auto'], 'list shows the ban the kernel made during the restore');
   const inNft = await lab.gw(['nft', 'get', 'element', 'inet', 'sentry_xdp', 'bans_v4', `{ ${ATK4} }`]);
   assert.equal(inNft.code, 0, `and nft holds it\n${describeRun(inNft)}`);

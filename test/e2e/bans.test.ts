@@ -22,7 +22,9 @@ interface ListJson {
 async function list(lab: Lab): Promise<ListJson[]> {
   const r = await lab.cli(['list', '--json']);
   assert.equal(r.code, 0, describeRun(r));
-  return JSON.parse(r.stdout) as ListJson[];
+  const j = JSON.parse(r.stdout) as { version: number; bans: ListJson[] };
+  assert.equal(j.version, 1, `list --json names its format version\n${describeRun(r)}`);
+  return j.bans;
 }
 
 async function pingFails(lab: Lab, why: string): Promise<void> {
@@ -271,7 +273,7 @@ test('unban, unban --all and the allow list', { timeout: 60_000 }, async (t) => 
   await sleep(500);
   const s = await lab.status();
   assert.equal(s.bansInForce, 0, 'an allowed source is never banned');
-  assert.equal(s.counters.alerts, '0');
+  assert.equal(s.counters.alerts, 0);
   r = await lab.cli(['allow', 'list', '--config', cfg]);
   assert.match(r.stdout, /^198\.18\.0\.0\/24\s+allow\s+`allow add`$/m, describeRun(r));
   assert.match(r.stdout, /^198\.18\.0\.1\s+never-ban\s+this host's own address$/m, describeRun(r));

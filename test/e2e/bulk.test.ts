@@ -17,7 +17,7 @@ function addresses(n: number, first = 0): string {
 async function listCount(lab: Lab, cfg: string): Promise<number> {
   const r = await lab.cli(['list', '--json', '--config', cfg], { timeoutMs: 120_000 });
   assert.equal(r.code, 0, describeRun(r));
-  return (JSON.parse(r.stdout) as unknown[]).length;
+  return (JSON.parse(r.stdout) as { bans: unknown[] }).bans.length;
 }
 
 async function nftCount(lab: Lab): Promise<number> {
@@ -84,5 +84,5 @@ test('Ctrl-C half-way through a big ban --file: it stops after the step it is in
   assert.equal(await nftCount(lab), done, 'nftables');
   const h = await lab.cli(['history', '--json', '--config', cfg, '--limit', '1000000'], { timeoutMs: 120_000 });
   assert.equal(h.code, 0, describeRun(h));
-  assert.equal(h.stdout.split('\n').filter((l) => l.includes('"op":"ban"')).length, done, 'history');
+  assert.equal(h.stdout.split('\n').filter((l) => l.includes('"event":"ban"')).length, done, 'history');
 });

@@ -135,8 +135,10 @@ async function stored(lab: Lab, cfg: string): Promise<{ bans: ListRow[]; allow: 
   assert.equal(l.code, 0, describeRun(l));
   const a = await lab.cli(['allow', 'list', '--json', '--config', cfg]);
   assert.equal(a.code, 0, describeRun(a));
-  const bans = (JSON.parse(l.stdout) as ListRow[]).map(({ target, origin, reason }) => ({ target, origin, reason }));
-  return { bans, allow: JSON.parse(a.stdout) };
+  const bans = (JSON.parse(l.stdout) as { bans: ListRow[] }).bans.map(({ target, origin, reason }) => ({ target, origin, reason }));
+  const allow = JSON.parse(a.stdout) as { version: number; entries: unknown[] };
+  assert.equal(allow.version, 1, `allow list --json names its format version\n${describeRun(a)}`);
+  return { bans, allow: allow.entries };
 }
 
 // C0, DEL, C1 and the bidi controls: none of them may reach a terminal or a log raw
@@ -203,7 +205,7 @@ test('stored text with control characters is printed escaped by list and history
     assert.doesNotMatch(r.stdout, /^2026-01-01T00:00:00\.000Z {2}unban/m, `${args.join(' ')}: the reason forged a line\n${describeRun(r)}`);
   }
   const j = await lab.cli(['list', '--json', '--config', cfg]);
-  const rows = JSON.parse(j.stdout) as ListRow[];
+  const rows = (JSON.parse(j.stdout) as { bans: ListRow[] }).bans;
   assert.equal(rows.find((r) => r.target === '198.18.0.99')?.reason, evil, `list --json keeps the stored text (escaped as JSON), not a mangled copy\n${describeRun(j)}`);
 });
 

@@ -53,7 +53,7 @@ function counters(s: StatusJson, ...names: string[]): string {
   return names.map((n) => `${n}=${s.counters[n] ?? '?'}`).join(' ');
 }
 
-const num = (s: StatusJson, name: string) => BigInt(s.counters[name] ?? '0');
+const num = (s: StatusJson, name: string) => BigInt(s.counters[name] ?? 0);
 
 function clientReport(c: ClientResult): string {
   return `client summary ${JSON.stringify(c.summary)}\n${describeRun(c.run)}`;
@@ -94,7 +94,7 @@ async function expectNoAlertNoBan(lab: GatewayLab, d: Daemon, what: string): Pro
   const alerts = alertsOf(d).map((a) => `${a.source} -> ${a.destination} ${a.proto}/${a.port} (${a.kind})`);
   await expectEqual(alerts, [], `${what}: the daemon alerted`, ctx);
   await expectEqual(events(d).filter((e) => e.event === 'ban' || e.event === 'not_blocked').length, 0, `${what}: ban or not_blocked events`, ctx);
-  await expectEqual(s.counters.alerts, '0', `${what}: the alerts counter should be 0`, ctx);
+  await expectEqual(s.counters.alerts, 0, `${what}: the alerts counter should be 0`, ctx);
   await expectEqual(s.bansInForce, 0, `${what}: nobody should be banned`, ctx);
   await expectEqual(d.exited, false, 'the daemon should still run', ctx);
   return s;
@@ -108,8 +108,8 @@ test("1. clients of the protected LAN's listed services (TCP 143 over v4 and v6,
   await lanServiceTraffic(lab, ctx);
   const s = await expectNoAlertNoBan(lab, d, 'clients of listed services');
   // the packets took the gateway model's path: probe-shaped, to a protected network, a listed service
-  await expectOk(num(s, 'service') >= 50n + 5n + 5n + 200n, `every SYN to 143/445 and datagram to 161 should count as a listed service (${counters(s, 'service', 'not_protected', 'conntrack')})`, ctx);
-  t.diagnostic(`counters: ${counters(s, 'passed', 'service', 'not_protected', 'conntrack', 'local_socket')}`);
+  await expectOk(num(s, 'service') >= 50n + 5n + 5n + 200n, `every SYN to 143/445 and datagram to 161 should count as a listed service (${counters(s, 'service', 'notProtected', 'conntrack')})`, ctx);
+  t.diagnostic(`counters: ${counters(s, 'passed', 'service', 'notProtected', 'conntrack', 'localSocket')}`);
 });
 
 for (const masquerade of [false, true]) {
@@ -125,8 +125,8 @@ for (const masquerade of [false, true]) {
     const s = await expectNoAlertNoBan(lab, d, `resolver queries (${variant})`);
     // the replies landed on watched ports of a protected destination (the LAN client, or with
     // masquerade the gateway itself) and conntrack recognised them
-    await expectOk(num(s, 'conntrack') >= 3000n, `every reply should be recognised by conntrack (${counters(s, 'conntrack', 'local_socket', 'not_protected', 'probe_udp')})`, ctx);
-    t.diagnostic(`client ${q.summary.elapsed_ms} ms; counters: ${counters(s, 'passed', 'conntrack', 'local_socket', 'not_protected')}`);
+    await expectOk(num(s, 'conntrack') >= 3000n, `every reply should be recognised by conntrack (${counters(s, 'conntrack', 'localSocket', 'notProtected', 'probeUdp')})`, ctx);
+    t.diagnostic(`client ${q.summary.elapsed_ms} ms; counters: ${counters(s, 'passed', 'conntrack', 'localSocket', 'notProtected')}`);
   });
 }
 
@@ -141,8 +141,8 @@ for (const masquerade of [false, true]) {
     const q = await resolverQueries(lab, 3000);
     await expectAllAnswered(q, 3000, `queries to ${OUTSIDE.resolver}:53 (${variant})`, ctx);
     const s = await expectNoAlertNoBan(lab, d, `no protect key (${variant})`);
-    await expectOk(num(s, 'not_protected') > 0n, `forwarded probe-shaped packets should count as not protected (${counters(s, 'not_protected', 'conntrack', 'service')})`, ctx);
-    t.diagnostic(`counters: ${counters(s, 'passed', 'not_protected', 'conntrack', 'local_socket', 'service')}`);
+    await expectOk(num(s, 'notProtected') > 0n, `forwarded probe-shaped packets should count as not protected (${counters(s, 'notProtected', 'conntrack', 'service')})`, ctx);
+    t.diagnostic(`counters: ${counters(s, 'passed', 'notProtected', 'conntrack', 'localSocket', 'service')}`);
   });
 }
 
@@ -184,25 +184,25 @@ test("4. a forged SYN bearing a live peer's address (the resolver) is alerted as
     ctx,
   );
   await expectEqual(
-    { possibly_spoofed: a.possibly_spoofed, banned: a.banned },
-    { possibly_spoofed: true, banned: false },
+    { possiblySpoofed: a.possiblySpoofed, banned: a.banned },
+    { possiblySpoofed: true, banned: false },
     'the alert should be flagged possibly_spoofed, and the live peer not banned',
     ctx,
   );
-  const nb = evs.filter((e) => e.event === 'not_blocked').map((e) => ({ source: e.source, reason: e.reason, possibly_spoofed: e.possibly_spoofed }));
-  await expectEqual(nb, [{ source: OUTSIDE.resolver, reason: 'live-connection', possibly_spoofed: true }], 'one not_blocked event (live connection)', ctx);
+  const nb = evs.filter((e) => e.event === 'not_blocked').map((e) => ({ source: e.source, reason: e.reason, possiblySpoofed: e.possiblySpoofed }));
+  await expectEqual(nb, [{ source: OUTSIDE.resolver, reason: 'live-connection', possiblySpoofed: true }], 'one not_blocked event (live connection)', ctx);
   await expectEqual(evs.filter((e) => e.event === 'ban').length, 0, 'no ban event', ctx);
 
   const bans = await lab.bans(['--config', cfg]);
   await expectOk(!bans.list.some((b) => b.target === OUTSIDE.resolver), `the resolver is banned\n${describeRun(bans.run)}`, ctx);
   const s = await lab.status();
   await expectEqual(s.bansInForce, 0, 'no ban in force', ctx);
-  await expectEqual(s.counters.alerts, '1', 'one alert counted', ctx);
-  await expectEqual(s.counters.live_peer, '1', 'the kernel counted one live-peer alert', ctx);
+  await expectEqual(s.counters.alerts, 1, 'one alert counted', ctx);
+  await expectEqual(s.counters.livePeer, 1, 'the kernel counted one live-peer alert', ctx);
 
   await expectAllAnswered(q, 200, 'queries while the SYN was forged', ctx);
   await expectAllAnswered(after, 50, 'queries after the forged SYN', ctx);
-  t.diagnostic(`${d.lines.slice(mark).join(' | ')}; counters: ${counters(s, 'alerts', 'live_peer', 'bans_added', 'conntrack')}`);
+  t.diagnostic(`${d.lines.slice(mark).join(' | ')}; counters: ${counters(s, 'alerts', 'livePeer', 'bansAdded', 'conntrack')}`);
 });
 
 interface Scan {
@@ -267,7 +267,7 @@ for (const [target, what] of [
     }
     const s = await lab.status();
     const ctx = context(lab, d);
-    await expectEqual(s.counters.alerts, String(SCANS.length), `one alert per scan (${timings.join(', ')})`, ctx);
+    await expectEqual(s.counters.alerts, SCANS.length, `one alert per scan (${timings.join(', ')})`, ctx);
     await expectEqual(s.bansInForce, 0, 'the last unban lifted the ban', ctx);
     t.diagnostic(`scan times: ${timings.join(', ')}`);
   });
@@ -290,6 +290,6 @@ for (const outsideToo of [false, true]) {
     const b = await lab.bans(['--config', cfg]);
     await expectEqual(b.list.map((e) => e.target), [], `nobody is banned\n${describeRun(b.run)}`, ctx);
     if (outsideToo) await expectEqual(Number(s.counters.conntrack ?? 0) >= 20, true, 'every reply was recognised by conntrack', ctx);
-    t.diagnostic(`counters: ${counters(s, 'passed', 'probe_udp', 'not_protected', 'service', 'conntrack', 'local_socket')}`);
+    t.diagnostic(`counters: ${counters(s, 'passed', 'probeUdp', 'notProtected', 'service', 'conntrack', 'localSocket')}`);
   });
 }

@@ -150,6 +150,6 @@ test('SIGHUP (`sentry-xdp reload`) applies a changed config without losing a ban
   await d.waitForLine(/^sentry-xdp: reloaded .*r\.yaml: scan trigger 2 in 1m; .*bans last 20m/, 5000);
   await d.waitForLine(/^sentry-xdp: TCP 2: now watched \(config\)$/, 3000);
   const l = await lab.cli(['list', '--json', '--config', cfg]);
-  assert.ok((JSON.parse(l.stdout) as Array<{ target: string }>).some((e) => e.target === '203.0.113.8'), 'no ban lost');
+  assert.ok((JSON.parse(l.stdout) as { bans: Array<{ target: string }> }).bans.some((e) => e.target === '203.0.113.8'), 'no ban lost');
   assert.equal(d.exited, false);
 });

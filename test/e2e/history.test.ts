@@ -22,7 +22,9 @@ function config(lab: Lab, redis: RedisServer | undefined, extra = ''): string {
 async function listJson(lab: Lab, cfg: string): Promise<Array<{ target: string; origin: string; remainingSeconds: number | null; gateway: string | null }>> {
   const r = await lab.cli(['list', '--json', '--config', cfg]);
   assert.equal(r.code, 0, describeRun(r));
-  return JSON.parse(r.stdout);
+  const j = JSON.parse(r.stdout) as { version: number; bans: Array<{ target: string; origin: string; remainingSeconds: number | null; gateway: string | null }> };
+  assert.equal(j.version, 1, 'list --json names its format version');
+  return j.bans;
 }
 
 async function historyJson(lab: Lab, cfg: string, args: string[] = []): Promise<Array<Record<string, unknown>>> {
@@ -31,7 +33,13 @@ async function historyJson(lab: Lab, cfg: string, args: string[] = []): Promise<
   return r.stdout
     .split('\n')
     .filter(Boolean)
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
+    .map((l) => {
+      const e = JSON.parse(l) as Record<string, unknown>;
+      // one object a line, times as ISO-8601 (README "JSON output")
+      assert.match(String(e.time), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/, l);
+      if (e.event === 'ban') assert.ok(e.expires === null || /Z$/.test(String(e.expires)), l);
+      return e;
+    });
 }
 
 async function banned(lab: Lab): Promise<boolean> {
@@ -62,9 +70,9 @@ for (const store of ['redis', 'journal'] as const) {
       await sleep(500);
 
       const h = await historyJson(lab, cfg);
-      assert.ok(h.some((e) => e.op === 'alert' && e.source === ATK4 && e.port === 11 && e.kind === 'syn'), JSON.stringify(h));
-      assert.ok(h.some((e) => e.op === 'ban' && e.target === ATK4 && e.origin === 'auto'), JSON.stringify(h));
-      assert.ok(h.some((e) => e.op === 'ban' && e.target === '203.0.113.50' && e.reason === 'manual one'), JSON.stringify(h));
+      assert.ok(h.some((e) => e.event === 'alert' && e.source === ATK4 && e.port === 11 && e.kind === 'syn'), JSON.stringify(h));
+      assert.ok(h.some((e) => e.event === 'ban' && e.target === ATK4 && e.origin === 'auto'), JSON.stringify(h));
+      assert.ok(h.some((e) => e.event === 'ban' && e.target === '203.0.113.50' && e.reason === 'manual one'), JSON.stringify(h));
       const only = await historyJson(lab, cfg, [ATK4, '--since', '10m']);
       assert.ok(only.length >= 2 && only.every((e) => e.source === ATK4 || e.target === ATK4), JSON.stringify(only));
       const top = await lab.cli(['top', '--since', '1h', '--config', cfg]);
@@ -215,8 +223,8 @@ describe('a fleet of two gateways on one redis', () => {
     await sleep(1000);
     const h = await historyJson(lab, cfg);
     for (const src of ['198.18.0.2', '198.18.0.77', '198.18.0.78']) {
-      assert.ok(h.some((e) => e.op === 'alert' && e.source === src), `the alert of ${src} reached redis\n${JSON.stringify(h)}`);
-      assert.ok(h.some((e) => e.op === 'ban' && e.target === src), `the ban of ${src} reached redis`);
+      assert.ok(h.some((e) => e.event === 'alert' && e.source === src), `the alert of ${src} reached redis\n${JSON.stringify(h)}`);
+      assert.ok(h.some((e) => e.event === 'ban' && e.target === src), `the ban of ${src} reached redis`);
     }
   });
 });

@@ -72,7 +72,8 @@ test('the daemon stops on SIGINT, the program and the bans stay, and a second at
   assert.equal(s.bansInForce, 1, `the ban should still be in force${ctx}`);
 
   const text = await lab.cli(['status']);
-  assert.equal(text.code, 0, describeRun(text));
+  assert.equal(text.code, 3, `no daemon: status exits 3, as LSB and systemctl say "not running"\n${describeRun(text)}`);
+  assert.match(text.stdout, /^health: DOWN: no daemon is running/m, describeRun(text));
   assert.match(text.stdout, /daemon: not running/, `plain status should say the daemon is not running\n${describeRun(text)}`);
   assert.match(text.stdout, new RegExp(`^\\s+${esc(lab.gwIf)}\\s+ifindex \\d+`, 'm'), `plain status should list ${lab.gwIf}\n${describeRun(text)}`);
 

@@ -37,11 +37,11 @@ interface ScanKind {
 }
 
 const KINDS: ScanKind[] = [
-  { flag: '-sS', proto: 'tcp', ports: TCP_PORTS, name: 'TCP SYN/Normal scan', allowed: ['filtered'], counter: 'probe_syn' },
-  { flag: '-sF', proto: 'tcp', ports: TCP_PORTS, name: 'TCP FIN scan', allowed: ['filtered', 'open|filtered'], counter: 'probe_fin' },
-  { flag: '-sN', proto: 'tcp', ports: TCP_PORTS, name: 'TCP NULL scan', allowed: ['filtered', 'open|filtered'], counter: 'probe_null' },
-  { flag: '-sX', proto: 'tcp', ports: TCP_PORTS, name: 'TCP XMAS scan', allowed: ['filtered', 'open|filtered'], counter: 'probe_xmas' },
-  { flag: '-sU', proto: 'udp', ports: UDP_PORTS, name: 'UDP scan', allowed: ['filtered', 'open|filtered'], counter: 'probe_udp' },
+  { flag: '-sS', proto: 'tcp', ports: TCP_PORTS, name: 'TCP SYN/Normal scan', allowed: ['filtered'], counter: 'probeSyn' },
+  { flag: '-sF', proto: 'tcp', ports: TCP_PORTS, name: 'TCP FIN scan', allowed: ['filtered', 'open|filtered'], counter: 'probeFin' },
+  { flag: '-sN', proto: 'tcp', ports: TCP_PORTS, name: 'TCP NULL scan', allowed: ['filtered', 'open|filtered'], counter: 'probeNull' },
+  { flag: '-sX', proto: 'tcp', ports: TCP_PORTS, name: 'TCP XMAS scan', allowed: ['filtered', 'open|filtered'], counter: 'probeXmas' },
+  { flag: '-sU', proto: 'udp', ports: UDP_PORTS, name: 'UDP scan', allowed: ['filtered', 'open|filtered'], counter: 'probeUdp' },
 ];
 
 function nmapReport(nm: NmapResult): string {
@@ -98,10 +98,10 @@ for (const k of KINDS) {
     const s = await lab.status();
     const c = s.counters;
     const ctx = `\nstatus: ${JSON.stringify(s)}\n${d.output()}`;
-    assert.ok(BigInt(c.dropped ?? '0') > 0n, `the dropped counter should be > 0${ctx}`);
-    assert.equal(c.alerts, '1', `the alerts counter should be 1${ctx}`);
-    assert.equal(c.bans_added, '1', `the bans_added counter should be 1${ctx}`);
-    assert.ok(BigInt(c[k.counter] ?? '0') >= 1n, `the ${k.counter} counter should be >= 1${ctx}`);
+    assert.ok(BigInt(c.dropped ?? 0) > 0n, `the dropped counter should be > 0${ctx}`);
+    assert.equal(c.alerts, 1, `the alerts counter should be 1${ctx}`);
+    assert.equal(c.bansAdded, 1, `the bansAdded counter should be 1${ctx}`);
+    assert.ok(BigInt(c[k.counter] ?? 0) >= 1n, `the ${k.counter} counter should be >= 1${ctx}`);
     assert.equal(s.bansInForce, 1, `one ban should be in force${ctx}`);
     assert.equal(s.daemonPid, d.child.pid, `status should name the running daemon${ctx}`);
     assert.deepEqual(
@@ -157,14 +157,14 @@ test('nmap -6 -sS is detected once and the IPv6 scanner is blocked (JSON output)
   assert.equal(a.iface, lab.gwIf);
   assert.ok(TCP_PORTS.split(',').map(Number).includes(a.port as number), `alert port ${String(a.port)} was not scanned`);
   assert.equal(bans[0]!.source, ATK6, `the ban's source should be ${ATK6}\n${d.output()}`);
-  assert.equal(bans[0]!.ttl_seconds, BAN_SECONDS);
+  assert.equal(bans[0]!.ttlSeconds, BAN_SECONDS);
 
   assertNmapBlind(nm, TCP_PORTS, ['filtered'], d);
 
   const s = await lab.status();
   const ctx = `\nstatus: ${JSON.stringify(s)}\n${d.output()}`;
-  assert.ok(BigInt(s.counters.dropped ?? '0') > 0n, `the dropped counter should be > 0${ctx}`);
-  assert.equal(s.counters.alerts, '1', `the alerts counter should be 1${ctx}`);
+  assert.ok(BigInt(s.counters.dropped ?? 0) > 0n, `the dropped counter should be > 0${ctx}`);
+  assert.equal(s.counters.alerts, 1, `the alerts counter should be 1${ctx}`);
   assert.equal(s.bansInForce, 1, `one ban should be in force${ctx}`);
 
   await d.waitForLine(/"event":"unban"/, (BAN_SECONDS + 6) * 1000, mark);

@@ -32,7 +32,7 @@ async function ok(lab: Lab, args: string[]): Promise<{ stdout: string; stderr: s
 }
 
 async function listed(lab: Lab, cfg: string): Promise<Array<{ target: string; remainingSeconds: number | null }>> {
-  return JSON.parse((await ok(lab, ['list', '--json', '--config', cfg])).stdout);
+  return (JSON.parse((await ok(lab, ['list', '--json', '--config', cfg])).stdout) as { bans: Array<{ target: string; remainingSeconds: number | null }> }).bans;
 }
 
 const IMPOSSIBLE = { op: 'ban', time: Date.now(), target: '203.0.113.99', ttl: 3600, expires: Date.now() + 3_600_000, origin: 'manual', reason: 'x', by: 'root', port: 99_999_999_999 };

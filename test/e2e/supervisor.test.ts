@@ -11,7 +11,7 @@ import { ATK4, ATK6, createLab, describeRun, GW4, GW6, run, sleep, type Lab } fr
 const CONFIG = 'tcp_ports: "1,11,15"\nban_ttl: 10m\n';
 const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-async function statusOf(lab: Lab): Promise<{ code: number | null; json: { degraded: boolean; interfaces: Array<{ name: string; state: string; reason?: string }> } }> {
+async function statusOf(lab: Lab): Promise<{ code: number | null; json: { health: string; problems: string[]; interfaces: Array<{ name: string; state: string; reason?: string }> } }> {
   const r = await lab.cli(['status', '--json']);
   return { code: r.code, json: JSON.parse(r.stdout) as never };
 }
@@ -43,6 +43,8 @@ test('attach A MISSING: A is protected at once; MISSING is waited for (status ex
     s0 = await statusOf(lab);
   }
   assert.equal(s0.code, 1, 'degraded while an interface is missing');
+  assert.equal(s0.json.health, 'degraded');
+  assert.match(s0.json.problems.join('; '), new RegExp(`^${esc(late)}: waiting \\(.+\\)$`), 'status says what is not protected');
   assert.deepEqual(
     s0.json.interfaces.map((i) => [i.name, i.state]),
     [[lab.gwIf, 'attached'], [late, 'waiting']].sort((a, b) => a[0]!.localeCompare(b[0]!)),
@@ -58,6 +60,7 @@ test('attach A MISSING: A is protected at once; MISSING is waited for (status ex
   const s1 = await statusOf(lab);
   assert.equal(s1.code, 0, `everything asked for is protected: ${JSON.stringify(s1.json.interfaces)}`);
   assert.ok(s1.json.interfaces.every((i) => i.state === 'attached'));
+  assert.equal(s1.json.health, 'ok');
 });
 
 test('an interface deleted and created again under its name is protected again within 5 s: nmap learns nothing', { timeout: 60_000 }, async (t) => {

@@ -55,7 +55,7 @@ function context(lab: GatewayLab, d: Daemon | undefined, extra: () => string = (
   };
 }
 
-const num = (s: StatusJson, name: string) => BigInt(s.counters[name] ?? '0');
+const num = (s: StatusJson, name: string) => BigInt(s.counters[name] ?? 0);
 const counters = (s: StatusJson, ...names: string[]) => names.map((n) => `${n}=${s.counters[n] ?? '?'}`).join(' ');
 
 function nmapReport(nm: NmapResult): string {
@@ -159,8 +159,8 @@ for (const sw of SWEEPS) {
       await expectEqual(alerts.length, 1, 'exactly one alert for the sweep', ctx);
       const a = alerts[0]!;
       await expectEqual(
-        { source: a.source, proto: a.proto, port: a.port, kind: a.kind, scan: a.scan, probes: a.probes, banned: a.banned, possibly_spoofed: a.possibly_spoofed },
-        { source: OUTSIDE.scanner, proto: sw.proto, port: sw.port, kind: 'sweep', scan: sw.scan, probes: SWEEP_TRIGGER, banned: true, possibly_spoofed: false },
+        { source: a.source, proto: a.proto, port: a.port, kind: a.kind, scan: a.scan, probes: a.probes, banned: a.banned, possiblySpoofed: a.possiblySpoofed },
+        { source: OUTSIDE.scanner, proto: sw.proto, port: sw.port, kind: 'sweep', scan: sw.scan, probes: SWEEP_TRIGGER, banned: true, possiblySpoofed: false },
         `the alert names the scanner, a ${sw.scan} reaching ${SWEEP_TRIGGER} hosts, and the ban`,
         ctx,
       );
@@ -183,20 +183,20 @@ for (const sw of SWEEPS) {
     await expectOk(ping.code !== 0, 'the banned scanner still gets an answer to a ping through the gateway', ctx);
 
     const s = await lab.status();
-    await expectEqual(s.counters.alerts, '1', 'one alert counted', ctx);
+    await expectEqual(s.counters.alerts, 1, 'one alert counted', ctx);
     await expectEqual(
-      [s.counters.probe_syn, s.counters.probe_udp],
-      ['0', '0'],
+      [s.counters.probeSyn, s.counters.probeUdp],
+      [0, 0],
       'no SYN or UDP probe (445/tcp on the farm is a listed service, 7/udp is not watched): only the sweep gives the scanner away',
       ctx,
     );
-    await expectOk(num(s, 'probe_sweep') === BigInt(SWEEP_TRIGGER), `probe_sweep should count the ${SWEEP_TRIGGER} hosts reached (${counters(s, 'probe_sweep', 'service')})`, ctx);
+    await expectOk(num(s, 'probeSweep') === BigInt(SWEEP_TRIGGER), `probe_sweep should count the ${SWEEP_TRIGGER} hosts reached (${counters(s, 'probeSweep', 'service')})`, ctx);
 
     // the ban is the scanner's alone: another outside client still reaches the farm
     const other = await lab.client('outside', { proto: 'tcp', dst: FARM[0]!, port: 445, count: 3, src: OUTSIDE.client });
     await expectAllAnswered(other, 3, `TCP connections from ${OUTSIDE.client} to ${FARM[0]}:445 after the ban`, ctx);
     t.diagnostic(
-      `control: ${seen.length} hosts found; with sentry-xdp (${took} ms) ${learned.length} (${learned.join(' ')}); the alert: ${named}; ${counters(s, 'alerts', 'probe_sweep', 'service', 'dropped', 'bans_added')}`,
+      `control: ${seen.length} hosts found; with sentry-xdp (${took} ms) ${learned.length} (${learned.join(' ')}); the alert: ${named}; ${counters(s, 'alerts', 'probeSweep', 'service', 'dropped', 'bansAdded')}`,
     );
   });
 }
@@ -266,11 +266,11 @@ test(`2. no false positive with sweeps on (default ${16}): ${CLIENTS} outside cl
     .map((e) => `${e.source} -> ${e.destination} ${e.proto}/${e.port} (${e.kind}, probes ${e.probes})`);
   await expectEqual(alerts, [], 'the daemon alerted', ctx);
   await expectEqual(events(d).filter((e) => e.event === 'ban' || e.event === 'not_blocked').length, 0, 'ban or not_blocked events', ctx);
-  await expectEqual(s.counters.alerts, '0', 'the alerts counter should be 0', ctx);
+  await expectEqual(s.counters.alerts, 0, 'the alerts counter should be 0', ctx);
   await expectEqual(s.bansInForce, 0, 'nobody should be banned', ctx);
   await expectEqual(
-    [s.counters.probe_frag, s.counters.evasion_dropped, s.counters.probe_sweep === undefined],
-    ['0', '0', false],
+    [s.counters.probeFrag, s.counters.evasionDropped, s.counters.probeSweep === undefined],
+    [0, 0, false],
     'no fragment taken for an evasion (probe_frag, evasion_dropped) and the sweep counter present',
     ctx,
   );
@@ -279,6 +279,6 @@ test(`2. no false positive with sweeps on (default ${16}): ${CLIENTS} outside cl
   await expectOk(num(s, 'fragments') >= BigInt(laterFragments), `at least ${laterFragments} later fragments should have passed (${counters(s, 'fragments', 'passed', 'dropped')})`, ctx);
   await expectEqual(d.exited, false, 'the daemon should still run', ctx);
   t.diagnostic(
-    `clients ${clientsMs} ms (IMAP ${imap.summary.elapsed_ms} ms, SNMP ${snmp.summary.elapsed_ms} ms, DNS ${dns.summary.elapsed_ms} ms), fragmented traffic ${fragMs} ms; ${counters(s, 'seen', 'passed', 'dropped', 'fragments', 'service', 'probe_sweep', 'conntrack', 'local_socket', 'not_protected')}`,
+    `clients ${clientsMs} ms (IMAP ${imap.summary.elapsed_ms} ms, SNMP ${snmp.summary.elapsed_ms} ms, DNS ${dns.summary.elapsed_ms} ms), fragmented traffic ${fragMs} ms; ${counters(s, 'seen', 'passed', 'dropped', 'fragments', 'service', 'probeSweep', 'conntrack', 'localSocket', 'notProtected')}`,
   );
 });

@@ -375,7 +375,7 @@ export class GatewayLab extends GatewaySide {
     const r = await this.cli(['list', '--json', ...args]);
     if (r.code !== 0) throw new Error(`list --json failed: ${describeRun(r)}`);
     try {
-      return { list: JSON.parse(r.stdout) as Array<{ target: string }>, run: r };
+      return { list: (JSON.parse(r.stdout) as { bans: Array<{ target: string }> }).bans, run: r };
     } catch (e) {
       throw new Error(`list --json printed no JSON (${(e as Error).message}): ${describeRun(r)}`);
     }

@@ -256,15 +256,19 @@ export interface NmapResult {
   total: number;
 }
 
+/** `status --json` (README "JSON output"). */
 export interface StatusJson {
+  version: number;
   pinRoot: string;
   config: string;
   loaded: boolean;
   daemonPid: number | null;
   daemon: Record<string, unknown> | null;
   interfaces: Array<{ name: string; ifindex: number; progId: number; mode: string; stale: boolean; state: string; reason?: string }>;
-  degraded: boolean;
-  counters: Record<string, string>;
+  health: 'ok' | 'degraded' | 'down';
+  problems: string[];
+  /** camelCase (probeSyn, rbLost), numbers. */
+  counters: Record<string, number>;
   bansInForce: number;
   watch: { tcp: number[]; udp: number[]; skipped: unknown[] } | null;
 }
@@ -430,15 +434,19 @@ export abstract class GatewaySide {
     if (r.code !== 0) throw new Error(`cannot delete the nft table: ${describeRun(r)}`);
   }
 
-  /** `sentry-xdp status --json`, parsed (exit 1 means degraded: an interface not protected, still JSON). */
+  /** `sentry-xdp status --json`, parsed (exit 1 degraded, 3 nothing loaded or no daemon: still JSON, and the code matches `health`). */
   async status(): Promise<StatusJson> {
     const r = await this.cli(['status', '--json']);
-    if (r.code !== 0 && r.code !== 1) throw new Error(`status --json failed: ${describeRun(r)}`);
+    if (r.code !== 0 && r.code !== 1 && r.code !== 3) throw new Error(`status --json failed: ${describeRun(r)}`);
+    let s: StatusJson;
     try {
-      return JSON.parse(r.stdout) as StatusJson;
+      s = JSON.parse(r.stdout) as StatusJson;
     } catch (e) {
       throw new Error(`status --json printed no JSON (${(e as Error).message}): ${describeRun(r)}`);
     }
+    const want = { ok: 0, degraded: 1, down: 3 }[s.health];
+    if (r.code !== want) throw new Error(`status says ${s.health} (${s.problems.join('; ')}) but exited ${r.code}, not ${want}: ${describeRun(r)}`);
+    return s;
   }
 }
 

@@ -45,7 +45,7 @@ test('the script is valid bash and registers a completion for sentry-xdp', () =>
 test('verbs and sub-verbs', () => {
   assert.deepEqual(complete(''), verbs);
   assert.deepEqual(complete('de'), ['detach']);
-  assert.deepEqual(complete('config', ''), ['check', 'import-portsentry']);
+  assert.deepEqual(complete('config', ''), ['check', 'defaults', 'import-portsentry']);
   assert.deepEqual(complete('allow', 'r'), ['rm']);
 });
 

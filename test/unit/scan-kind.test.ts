@@ -54,7 +54,7 @@ test('every alert names the destination it probed (JSON, ban reason), and the Po
   };
   const j = alertJson(a) as Record<string, unknown>;
   assert.equal(j.destination, '198.18.0.1');
-  assert.equal(j.possibly_spoofed, true);
+  assert.equal(j.possiblySpoofed, true);
   assert.equal(banReason(a), 'TCP SYN/Normal scan to 198.18.0.1 TCP port 1');
   assert.equal(alertLine(a), 'attackalert: TCP SYN/Normal scan from host: 198.18.0.53/198.18.0.53 to TCP port: 1');
   assert.equal(spoofedLine(a), 'Host 198.18.0.53 has a live connection to or through this host; not blocked (possibly spoofed)');
