@@ -38,6 +38,29 @@ function line(text: string): void {
   process.stdout.write(`${text}\n`);
 }
 
+/** A command in a network namespace. */
+const inNs = (ns: string, argv: string[]) => ['nsenter', `--net=/run/netns/${ns}`, '--', ...argv];
+const BIN = join(PACKAGE_ROOT, 'bin', 'sentry-xdp');
+
+/**
+ * A scratch sentry-xdp for one bench section: its own pin root, run and state
+ * directories (as env for the CLI), and the clean-up that detaches it in its
+ * namespace and removes them.
+ */
+function scratchSentry(tag: string): { id: string; env: { SENTRY_XDP_PIN_ROOT: string; SENTRY_XDP_RUN_DIR: string; SENTRY_XDP_STATE_DIR: string }; cleanup: (ns: string) => void } {
+  const id = `${process.pid}`;
+  const env = {
+    SENTRY_XDP_PIN_ROOT: `/sys/fs/bpf/sentry-xdp-bench-${tag}-${id}`,
+    SENTRY_XDP_RUN_DIR: `/tmp/sentry-xdp-bench-${tag}-${id}`,
+    SENTRY_XDP_STATE_DIR: `/tmp/sentry-xdp-bench-${tag}-${id}-state`,
+  };
+  const cleanup = (ns: string) => {
+    spawnSync(inNs(ns, [BIN, 'detach', '--all'])[0]!, inNs(ns, [BIN, 'detach', '--all']).slice(1), { env: { ...process.env, ...env } });
+    for (const d of [env.SENTRY_XDP_RUN_DIR, env.SENTRY_XDP_STATE_DIR]) rmSync(d, { recursive: true, force: true });
+  };
+  return { id, env, cleanup };
+}
+
 /** Median of a few numbers. */
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -69,15 +92,8 @@ function progRun(prog: string[], pktFile: string, repeat: number, cpu?: number):
  * of one banned source on two CPUs at once, against one.
  */
 async function perPacket(): Promise<void> {
-  const id = `${process.pid}`;
+  const { id, env, cleanup } = scratchSentry('p');
   const ns = `sxbench-p-${id}`;
-  const env = {
-    SENTRY_XDP_PIN_ROOT: `/sys/fs/bpf/sentry-xdp-bench-p-${id}`,
-    SENTRY_XDP_RUN_DIR: `/tmp/sentry-xdp-bench-p-${id}`,
-    SENTRY_XDP_STATE_DIR: `/tmp/sentry-xdp-bench-p-${id}-state`,
-  };
-  const bin = join(PACKAGE_ROOT, 'bin', 'sentry-xdp');
-  const inNs = (argv: string[]) => ['nsenter', `--net=/run/netns/${ns}`, '--', ...argv];
   const dir = mkdtempSync(join(tmpdir(), 'sentry-xdp-bench-pkt-'));
   const emptyPin = `/sys/fs/bpf/sentry-xdp-bench-empty-${id}`;
   const libxdpDir = '/sys/fs/bpf/xdp'; // xdp-filter (libxdp) makes it; removed after if it was not there before
@@ -92,13 +108,13 @@ async function perPacket(): Promise<void> {
     // the default config, as the daemon writes it, but for the trigger: the probe rows measure a probe counted under it
     const conf = join(dir, 'bench.yaml');
     writeFileSync(conf, 'scan_trigger: 4294967295\n');
-    sh(inNs([bin, 'attach', 'sxp0', '--no-daemon', '-c', conf]), env);
-    sh(inNs([bin, 'ban', '198.18.0.66', '--ttl', '1h', '-c', conf]), env);
+    sh(inNs(ns, [BIN, 'attach', 'sxp0', '--no-daemon', '-c', conf]), env);
+    sh(inNs(ns, [BIN, 'ban', '198.18.0.66', '--ttl', '1h', '-c', conf]), env);
     sh(['bpftool', 'prog', 'load', artifactPath('empty.bpf.o', 'SENTRY_XDP_EMPTY_OBJ'), emptyPin]);
     let filter: string[] | undefined;
     try {
-      sh(inNs(['xdp-filter', 'load', 'sxp1', '--mode', 'skb']));
-      sh(inNs(['xdp-filter', 'ip', '198.18.0.66', '--mode', 'src']));
+      sh(inNs(ns, ['xdp-filter', 'load', 'sxp1', '--mode', 'skb']));
+      sh(inNs(ns, ['xdp-filter', 'ip', '198.18.0.66', '--mode', 'src']));
       const link = JSON.parse(sh(['ip', '-n', ns, '-j', '-d', 'link', 'show', 'sxp1'])) as Array<{ xdp?: { prog?: { id: number } } }>;
       const progId = link[0]?.xdp?.prog?.id;
       if (progId) filter = ['id', String(progId)];
@@ -153,8 +169,8 @@ async function perPacket(): Promise<void> {
       line(`drop path, one banned source: one CPU ${one} ns, two CPUs at once ${two} ns per packet: ${(two / one).toFixed(2)}x  (target <= 1.2x: ${two / one <= 1.2 ? 'met' : 'MISSED'})`);
     }
   } finally {
-    spawnSync(inNs(['xdp-filter', 'unload', 'sxp1'])[0]!, inNs(['xdp-filter', 'unload', 'sxp1']).slice(1));
-    spawnSync(inNs([bin, 'detach', '--all'])[0]!, inNs([bin, 'detach', '--all']).slice(1), { env: { ...process.env, ...env } });
+    spawnSync(inNs(ns, ['xdp-filter', 'unload', 'sxp1'])[0]!, inNs(ns, ['xdp-filter', 'unload', 'sxp1']).slice(1));
+    cleanup(ns);
     spawnSync('ip', ['netns', 'del', ns]);
     rmSync(emptyPin, { force: true });
     if (!hadLibxdpDir) spawnSync('rmdir', [libxdpDir]); // only when empty
@@ -297,15 +313,8 @@ async function nftRate(): Promise<void> {
 /** The real daemon, attached in a scratch namespace, with 1M bans in its table: resident memory. */
 async function daemonRss(): Promise<void> {
   const N = Number(process.env.BENCH_BANS ?? 1_000_000);
-  const id = `${process.pid}`;
+  const { id, env, cleanup } = scratchSentry('d');
   const ns = `sxbench-d-${id}`;
-  const env = {
-    SENTRY_XDP_PIN_ROOT: `/sys/fs/bpf/sentry-xdp-bench-${id}`,
-    SENTRY_XDP_RUN_DIR: `/tmp/sentry-xdp-bench-${id}`,
-    SENTRY_XDP_STATE_DIR: `/tmp/sentry-xdp-bench-${id}-state`,
-  };
-  const bin = join(PACKAGE_ROOT, 'bin', 'sentry-xdp');
-  const inNs = (argv: string[]) => ['nsenter', `--net=/run/netns/${ns}`, '--', ...argv];
   sh(['ip', 'netns', 'add', ns]);
   sh(['ip', '-n', ns, 'link', 'add', 'sxb0', 'type', 'veth', 'peer', 'name', 'sxb1']);
   sh(['ip', '-n', ns, 'link', 'set', 'sxb0', 'up']);
@@ -313,13 +322,13 @@ async function daemonRss(): Promise<void> {
   let child: ReturnType<typeof spawn> | undefined;
   try {
     line(`daemon memory: the real daemon (default config: nftables on), attached in a scratch namespace, with ${N.toLocaleString('en-US')} bans in its table`);
-    sh(inNs([bin, 'attach', 'sxb0', '--no-daemon']), env);
+    sh(inNs(ns, [BIN, 'attach', 'sxb0', '--no-daemon']), env);
     const gw = Gateway.open(env.SENTRY_XDP_PIN_ROOT);
     fillBans(gw.obj.map('sentry_bans_v4'), randomV4Keys(N), N);
     gw.close();
     const conf = `${env.SENTRY_XDP_RUN_DIR}-bench.yaml`;
     writeFileSync(conf, 'metrics: { enabled: false }\n'); // otherwise the defaults: nftables on, the journal
-    child = spawn(inNs([bin, 'attach', 'sxb0', '--config', conf])[0]!, inNs([bin, 'attach', 'sxb0', '--config', conf]).slice(1), {
+    child = spawn(inNs(ns, [BIN, 'attach', 'sxb0', '--config', conf])[0]!, inNs(ns, [BIN, 'attach', 'sxb0', '--config', conf]).slice(1), {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -340,10 +349,8 @@ async function daemonRss(): Promise<void> {
   } finally {
     child?.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 500));
-    spawnSync(inNs([bin, 'detach', '--all'])[0]!, inNs([bin, 'detach', '--all']).slice(1), { env: { ...process.env, ...env } });
+    cleanup(ns);
     spawnSync('ip', ['netns', 'del', ns]);
-    rmSync(env.SENTRY_XDP_RUN_DIR, { recursive: true, force: true });
-    rmSync(env.SENTRY_XDP_STATE_DIR, { recursive: true, force: true });
   }
 }
 
@@ -355,20 +362,14 @@ async function daemonRss(): Promise<void> {
  */
 async function bulkBan(): Promise<void> {
   const N = Number(process.env.BENCH_BULK ?? 1_000_000);
-  const id = `${process.pid}`;
+  const { id, env, cleanup } = scratchSentry('b');
   const ns = `sxbench-b-${id}`;
-  const env = {
-    SENTRY_XDP_PIN_ROOT: `/sys/fs/bpf/sentry-xdp-bench-${id}`,
-    SENTRY_XDP_RUN_DIR: `/tmp/sentry-xdp-bench-${id}`,
-    SENTRY_XDP_STATE_DIR: `/tmp/sentry-xdp-bench-${id}-state`,
-  };
-  const bin = join(PACKAGE_ROOT, 'bin', 'sentry-xdp');
   const dir = `/tmp/sentry-xdp-bench-${id}-lists`;
   mkdirSync(dir, { recursive: true });
   sh(['ip', 'netns', 'add', ns]);
   const run = (what: string, shell: string, n: number) => {
     const t = `${dir}/time`;
-    sh(['sh', '-c', `${shell} | /usr/bin/time -o ${t} -f '%M %e' nsenter --net=/run/netns/${ns} -- ${bin} ban --file - >/dev/null`], env);
+    sh(['sh', '-c', `${shell} | /usr/bin/time -o ${t} -f '%M %e' nsenter --net=/run/netns/${ns} -- ${BIN} ban --file - >/dev/null`], env);
     const [kb, secs] = readFileSync(t, 'utf8').trim().split('\n').pop()!.split(' ').map(Number) as [number, number];
     line(`  ${what}: ${secs.toFixed(1)} s (${Math.round(n / secs).toLocaleString('en-US')}/s); peak memory of the command ${(kb / 1024).toFixed(0)} MB  (target: bounded, < 300 MB: ${kb / 1024 < 300 ? 'met' : 'MISSED'})`);
   };
@@ -383,11 +384,14 @@ async function bulkBan(): Promise<void> {
     for (let i = 0; i < 50_000; i++) nets.push(`172.${16 + (i >> 14)}.${(i >> 6) & 255}.${(i & 63) * 4}/30`);
     for (let i = 0; i < 50_000; i++) nets.push(`2001:db8:${(i >> 16).toString(16)}:${(i & 0xffff).toString(16)}::/64`);
     writeFileSync(`${dir}/nets`, `${nets.join('\n')}\n`);
+    // afresh: nft 1.0.6 reads every element of the table for any command, so a million addresses already
+    // in it would cost every nft call of the CIDR run ~5 s (that is nft's cache, not this path)
+    cleanup(ns);
     run(`${nets.length.toLocaleString('en-US')} CIDRs`, `cat ${dir}/nets`, nets.length);
   } finally {
-    spawnSync('nsenter', [`--net=/run/netns/${ns}`, '--', bin, 'detach', '--all'], { env: { ...process.env, ...env } });
+    cleanup(ns);
     spawnSync('ip', ['netns', 'del', ns]);
-    for (const d of [dir, env.SENTRY_XDP_RUN_DIR, env.SENTRY_XDP_STATE_DIR]) rmSync(d, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -398,15 +402,9 @@ async function bulkBan(): Promise<void> {
  * 0 and with 100k bans.
  */
 async function forwarding(): Promise<void> {
-  const id = `${process.pid}`;
+  const { id, env, cleanup } = scratchSentry('f');
   const [cli, gwNs, srv] = ['c', 'g', 's'].map((x) => `sxbench-f${x}-${id}`) as [string, string, string];
-  const env = {
-    SENTRY_XDP_PIN_ROOT: `/sys/fs/bpf/sentry-xdp-bench-f-${id}`,
-    SENTRY_XDP_RUN_DIR: `/tmp/sentry-xdp-bench-f-${id}`,
-    SENTRY_XDP_STATE_DIR: `/tmp/sentry-xdp-bench-f-${id}-state`,
-  };
-  const bin = join(PACKAGE_ROOT, 'bin', 'sentry-xdp');
-  const inNs = (ns: string, argv: string[]) => ['nsenter', `--net=/run/netns/${ns}`, '--', ...argv];
+  const emptyPin = `/sys/fs/bpf/sentry-xdp-bench-empty-f-${id}`;
   const SECS = Number(process.env.BENCH_IPERF_S ?? 5);
   let server: ReturnType<typeof spawn> | undefined;
   try {
@@ -436,10 +434,13 @@ async function forwarding(): Promise<void> {
     };
     line(`forwarding through a namespace gateway (veth, routed), iperf3 ${SECS} s each: TCP, and 64-byte UDP (packets received per second)`);
     run('no XDP');
-    sh(inNs(gwNs, ['ip', 'link', 'set', 'dev', 'sxfg0', 'xdpdrv', 'obj', artifactPath('empty.bpf.o', 'SENTRY_XDP_EMPTY_OBJ'), 'sec', 'xdp']));
+    // bpftool, not `ip link set ... obj`: iproute2 would leave /sys/fs/bpf/{tc,ip,xdp} behind
+    sh(['bpftool', 'prog', 'load', artifactPath('empty.bpf.o', 'SENTRY_XDP_EMPTY_OBJ'), emptyPin]);
+    sh(inNs(gwNs, ['bpftool', 'net', 'attach', 'xdpdrv', 'pinned', emptyPin, 'dev', 'sxfg0']));
     run('empty XDP program');
-    sh(inNs(gwNs, ['ip', 'link', 'set', 'dev', 'sxfg0', 'xdpdrv', 'off']));
-    sh(inNs(gwNs, [bin, 'attach', 'sxfg0', '--no-daemon']), env);
+    sh(inNs(gwNs, ['bpftool', 'net', 'detach', 'xdpdrv', 'dev', 'sxfg0']));
+    rmSync(emptyPin, { force: true });
+    sh(inNs(gwNs, [BIN, 'attach', 'sxfg0', '--no-daemon']), env);
     run('sentry-xdp, 0 bans');
     const gw = Gateway.open(env.SENTRY_XDP_PIN_ROOT);
     const multi = (gw.features() & 0x02) !== 0;
@@ -452,12 +453,12 @@ async function forwarding(): Promise<void> {
       const vsEmpty = r === base || r === empty ? '' : `  vs empty: TCP ${(r.tcp / empty.tcp).toFixed(2)}x, UDP ${(r.udp / empty.udp).toFixed(2)}x (target >= 0.85x: ${r.tcp / empty.tcp >= 0.85 && r.udp / empty.udp >= 0.85 ? 'met' : 'MISSED'})`;
       line(`  ${r.name.padEnd(22)} TCP ${(r.tcp / 1e9).toFixed(2)} Gbit/s (${(r.tcp / base.tcp).toFixed(2)}x of no XDP)  UDP ${Math.round(r.udp).toLocaleString('en-US')} pkt/s (${(r.udp / base.udp).toFixed(2)}x)${vsEmpty}`);
     }
-    line(`  sentry-xdp loaded as ${multi ? 'multi-buffer XDP (xdp.frags): the peer keeps TSO/GRO' : 'single-buffer XDP: this kernel has no xdp.frags, so the veth peer loses TSO while it is attached'}; the empty program is single-buffer`);
+    line(`  sentry-xdp loaded as ${multi ? 'multi-buffer XDP (xdp.frags)' : 'single-buffer XDP (this kernel has no xdp.frags)'}; what any XDP program costs here against no XDP is the veth driver's native XDP path itself: the empty program pays it too`);
   } finally {
     server?.kill('SIGTERM');
-    spawnSync(inNs(gwNs, [bin, 'detach', '--all'])[0]!, inNs(gwNs, [bin, 'detach', '--all']).slice(1), { env: { ...process.env, ...env } });
+    cleanup(gwNs);
     for (const ns of [cli, gwNs, srv]) spawnSync('ip', ['netns', 'del', ns]);
-    for (const d of [env.SENTRY_XDP_RUN_DIR, env.SENTRY_XDP_STATE_DIR]) rmSync(d, { recursive: true, force: true });
+    rmSync(emptyPin, { force: true });
   }
 }
 

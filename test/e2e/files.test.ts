@@ -11,6 +11,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync,
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { until } from '../helpers/hooks.js';
+import { withUmask } from '../helpers/scratch.js';
 import { ATK4, ATK6, createLab, describeRun, pidAlive, requireTools, runSync, sleep, type Lab } from '../helpers/lab.js';
 
 const CONFIG = 'tcp_ports: "1,11,15"\nudp_ports: "1"\nscan_trigger: 0\nban_ttl: 1h\n';
@@ -27,16 +28,6 @@ function ownPinRoot(t: { after(fn: () => unknown): void }, lab: Lab, name: strin
     rmSync(dir, { recursive: true, force: true });
   });
   return dir;
-}
-
-/** Runs fn (which must spawn synchronously, as lab.cli and lab.startDaemon do) with this umask, for the child to inherit. */
-function withUmask<T>(umask: number, fn: () => T): T {
-  const old = process.umask(umask);
-  try {
-    return fn();
-  } finally {
-    process.umask(old);
-  }
 }
 
 test('--pin-root on a directory with a file is refused with one line; the file stays visible and nothing is mounted', { timeout: 60_000 }, async (t) => {

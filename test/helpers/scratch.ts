@@ -22,3 +22,13 @@ export function scratch(prefix: string): { dir: string; leftovers: number[] } {
   });
   return { dir, leftovers };
 }
+
+/** Runs fn with this umask (a child spawned synchronously inside inherits it), then puts the old one back. */
+export function withUmask<T>(umask: number, fn: () => T): T {
+  const old = process.umask(umask);
+  try {
+    return fn();
+  } finally {
+    process.umask(old);
+  }
+}

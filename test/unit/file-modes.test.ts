@@ -4,19 +4,10 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { makeDir, writeFileAtomic } from '../../src/adapters/file-modes.js';
 import { AllowFile } from '../../src/adapters/allow-file.js';
-import { scratch } from '../helpers/scratch.js';
+import { scratch, withUmask } from '../helpers/scratch.js';
 
 const { dir } = scratch('sentry-file-modes-');
 const mode = (p: string) => statSync(p).mode & 0o7777;
-
-function withUmask<T>(umask: number, fn: () => T): T {
-  const old = process.umask(umask);
-  try {
-    return fn();
-  } finally {
-    process.umask(old);
-  }
-}
 
 for (const umask of [0o077, 0o000]) {
   const u = umask.toString(8).padStart(3, '0');
