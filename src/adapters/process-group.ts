@@ -6,6 +6,9 @@
  */
 import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
+import { oneLine } from '../core/text.js';
+
+export { oneLine };
 
 /** After the main process exits, how long to wait for its pipes (a backgrounded child may hold them). */
 const PIPE_GRACE_MS = 200;
@@ -32,11 +35,6 @@ export interface GroupRunOptions {
   tailBytes: number;
 }
 
-export function oneLine(s: string, max = 400): string {
-  // eslint-disable-next-line no-control-regex
-  const t = s.replace(/[\x00-\x1f\x7f]+/g, ' ').trim();
-  return t.length > max ? `${t.slice(0, max - 3)}...` : t;
-}
 
 /** Keeps the last `max` bytes written to it. */
 export class Tail {

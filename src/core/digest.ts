@@ -12,6 +12,7 @@
 import { parseCidr, type Cidr } from './addr.js';
 import { contains } from './policy.js';
 import { formatDuration } from './ttl.js';
+import { oneLine as shared } from './text.js';
 import { SentryError } from '../errors.js';
 
 export interface DigestEvent {
@@ -512,11 +513,7 @@ function iso(ms: number): string {
 }
 
 /** Text that came from elsewhere (a fleet peer, a config file) never breaks a subject line or a mail header. */
-function oneLine(s: string): string {
-  // eslint-disable-next-line no-control-regex
-  const t = s.replace(/[\x00-\x1f\x7f]+/g, ' ').trim();
-  return t.length > 200 ? `${t.slice(0, 197)}...` : t;
-}
+const oneLine = (s: string): string => shared(s, 200);
 
 function wholeOr(v: number | undefined, dflt: number): number {
   return v !== undefined && Number.isInteger(v) && v >= 0 ? v : dflt;

@@ -1,7 +1,7 @@
 /** What the Prometheus endpoint shows, read from the kernel and the daemon's totals. */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ABI_VERSION, FEAT_CONNTRACK, FEAT_FRAGS, Layout } from '../core/abi.js';
+import { ABI_VERSION, FEAT_CONNTRACK, FEAT_FRAGS, Layout, ORIGIN_NAME } from '../core/abi.js';
 import type { HistoryStore } from '../adapters/history.js';
 import { PACKAGE_ROOT } from '../adapters/kernel.js';
 import { PROBES_BY_PORT_MAX, type MetricsSnapshot } from '../adapters/metrics.js';
@@ -17,7 +17,6 @@ const MAPS: Record<string, number> = {
   sentry_allow_v6: 16_384,
   sentry_sources: 131_072,
 };
-const ORIGINS = ['auto', 'manual', 'imported', 'fleet'];
 /** Origins whose bans the CLI makes, in another process: the daemon sees them only in the kernel table. */
 const CLI_ORIGINS = ['manual', 'imported'] as const;
 const SLOW_MS = 10_000;
@@ -132,7 +131,7 @@ export function metricsSnapshot(gw: Gateway, run: RunDir, history: HistoryStore,
         const { total, counts } = m.histogram(Layout.sx_ban.fields.origin[0]);
         counts.forEach((n, code) => {
           if (!n) return;
-          const origin = ORIGINS[code - 1] ?? 'manual';
+          const origin = ORIGIN_NAME[code] ?? 'manual';
           inForce[origin] = (inForce[origin] ?? 0) + n;
         });
         fill[name] = { entries: total, max };
