@@ -1,5 +1,5 @@
 /** Pure summaries of history: one line per event, and the worst offenders, ports and scan kinds. */
-import type { HistoryEvent } from '../adapters/history.js';
+import type { HistoryEvent } from './records.js';
 import { formatDuration } from './ttl.js';
 
 const KIND_NAMES: Record<string, string> = {
