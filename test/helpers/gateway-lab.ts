@@ -506,15 +506,7 @@ export class GatewayLab extends GatewaySide {
         /* gone */
       }
     }
-    const problems: string[] = [];
-    const nsArgs = existsSync(`/run/netns/${this.gwNs}`) ? ['nsenter', `--net=/run/netns/${this.gwNs}`, '--'] : [];
-    for (let i = 0; i < 3; i++) {
-      const r = runSync([...nsArgs, BIN, 'detach', '--all'], this.env);
-      if (r.code === 0 || !existsSync(this.pinRoot)) break;
-      if (i === 2) problems.push(describeRun(r));
-      sleepSync(300); // a daemon that was just SIGKILLed may still be on its way out
-    }
-    if (existsSync(this.pinRoot)) rmSync(this.pinRoot, { recursive: true, force: true });
+    const problems = this.detachAllSync();
     for (const ns of [this.outNs, this.gwNs, this.lanNs]) {
       killNsPids(ns); // whatever was started there and is still running
       if (existsSync(`/run/netns/${ns}`)) {

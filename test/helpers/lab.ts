@@ -376,6 +376,23 @@ export abstract class GatewaySide {
     return d;
   }
 
+  /**
+   * `detach --all` from inside the gateway namespace while it still exists, then
+   * deleting the pins as a fall-back; returns what went wrong.
+   */
+  protected detachAllSync(): string[] {
+    const problems: string[] = [];
+    const nsArgs = existsSync(`/run/netns/${this.gwNs}`) ? ['nsenter', `--net=/run/netns/${this.gwNs}`, '--'] : [];
+    for (let i = 0; i < 3; i++) {
+      const r = runSync([...nsArgs, BIN, 'detach', '--all'], this.env);
+      if (r.code === 0 || !existsSync(this.pinRoot)) break;
+      if (i === 2) problems.push(describeRun(r));
+      sleepSync(300); // a daemon that was just SIGKILLed may still be on its way out
+    }
+    if (existsSync(this.pinRoot)) rmSync(this.pinRoot, { recursive: true, force: true });
+    return problems;
+  }
+
   /** Stops the daemons, then removes everything the lab made. Idempotent. */
   async teardown(): Promise<void> {
     if (this.torn) return;
@@ -531,16 +548,7 @@ export class Lab extends GatewaySide {
     this.torn = true;
     this.untie();
     for (const d of this.daemons) if (!d.exited) d.child.kill('SIGKILL');
-    const problems: string[] = [];
-    // detach --all from inside the gateway ns while it still exists, then fall back to deleting pins
-    const nsArgs = existsSync(`/run/netns/${this.gwNs}`) ? ['nsenter', `--net=/run/netns/${this.gwNs}`, '--'] : [];
-    for (let i = 0; i < 3; i++) {
-      const r = runSync([...nsArgs, BIN, 'detach', '--all'], this.env);
-      if (r.code === 0 || !existsSync(this.pinRoot)) break;
-      if (i === 2) problems.push(describeRun(r));
-      sleepSync(300); // a daemon that was just SIGKILLed may still be on its way out
-    }
-    if (existsSync(this.pinRoot)) rmSync(this.pinRoot, { recursive: true, force: true });
+    const problems = this.detachAllSync();
     for (const ns of [this.gwNs, this.atkNs]) {
       if (existsSync(`/run/netns/${ns}`)) {
         const r = runSync(['ip', 'netns', 'del', ns]);
