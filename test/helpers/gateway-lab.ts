@@ -506,18 +506,7 @@ export class GatewayLab extends GatewaySide {
         /* gone */
       }
     }
-    const problems = this.detachAllSync();
-    for (const ns of [this.outNs, this.gwNs, this.lanNs]) {
-      killNsPids(ns); // whatever was started there and is still running
-      if (existsSync(`/run/netns/${ns}`)) {
-        const r = runSync(['ip', 'netns', 'del', ns]);
-        if (r.code !== 0) problems.push(describeRun(r));
-      }
-    }
-    rmSync(this.runDir, { recursive: true, force: true });
-    rmSync(this.confDir, { recursive: true, force: true });
-    rmSync(this.stateDir, { recursive: true, force: true });
-    if (problems.length) process.stderr.write(`gateway lab ${this.id} teardown: ${problems.join('\n')}\n`);
+    this.removeAllSync([this.outNs, this.gwNs, this.lanNs], 'gateway lab', killNsPids); // whatever was started there and still runs
   }
 }
 

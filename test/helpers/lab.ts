@@ -393,6 +393,23 @@ export abstract class GatewaySide {
     return problems;
   }
 
+  /**
+   * The end of every teardown: our pins, then the lab's namespaces (`beforeDel`
+   * runs on each first), then its directories; what went wrong goes to stderr.
+   */
+  protected removeAllSync(namespaces: string[], what: string, beforeDel: (ns: string) => void = () => {}): void {
+    const problems = this.detachAllSync();
+    for (const ns of namespaces) {
+      beforeDel(ns);
+      if (existsSync(`/run/netns/${ns}`)) {
+        const r = runSync(['ip', 'netns', 'del', ns]);
+        if (r.code !== 0) problems.push(describeRun(r));
+      }
+    }
+    for (const d of [this.runDir, this.confDir, this.stateDir]) rmSync(d, { recursive: true, force: true });
+    if (problems.length) process.stderr.write(`${what} ${this.id} teardown: ${problems.join('\n')}\n`);
+  }
+
   /** Stops the daemons, then removes everything the lab made. Idempotent. */
   async teardown(): Promise<void> {
     if (this.torn) return;
@@ -548,17 +565,7 @@ export class Lab extends GatewaySide {
     this.torn = true;
     this.untie();
     for (const d of this.daemons) if (!d.exited) d.child.kill('SIGKILL');
-    const problems = this.detachAllSync();
-    for (const ns of [this.gwNs, this.atkNs]) {
-      if (existsSync(`/run/netns/${ns}`)) {
-        const r = runSync(['ip', 'netns', 'del', ns]);
-        if (r.code !== 0) problems.push(describeRun(r));
-      }
-    }
-    rmSync(this.runDir, { recursive: true, force: true });
-    rmSync(this.confDir, { recursive: true, force: true });
-    rmSync(this.stateDir, { recursive: true, force: true });
-    if (problems.length) process.stderr.write(`lab ${this.id} teardown: ${problems.join('\n')}\n`);
+    this.removeAllSync([this.gwNs, this.atkNs], 'lab');
   }
 }
 
