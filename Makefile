@@ -1,5 +1,9 @@
-# sentry-xdp build. `make` builds everything; `make test`, `make demo`, `make bench`
-# install what they need first (scripts/deps.sh). `make deb` builds the Debian package.
+# sentry-xdp build. `make` (`make build`) builds what ships: the XDP objects, the native shim and
+# the control plane (src/ only, tsconfig.json). `make build-dev` builds what the tests and scripts
+# run as well (tsconfig.dev.json adds test/, bench/, scripts/; the ABI dumper); the bench XDP
+# objects are built by `make bench` only. `make test`, `make demo`, `make bench` install what they
+# need first (scripts/deps.sh). `make lint` (npm run lint: eslint and prettier) runs first in
+# `make test`. `make deb` builds the Debian package.
 CLANG ?= clang
 CC ?= cc
 ARCH_INC := /usr/include/$(shell uname -m)-linux-gnu
@@ -11,19 +15,27 @@ NFCT_LIBS := $(shell pkg-config --libs libnetfilter_conntrack 2>/dev/null || ech
 PREFIX ?= /usr/local
 SYSTEMD_UNIT_DIR ?= /etc/systemd/system
 
-BPF_OBJS := build/sentry.bpf.o build/sentry_noct.bpf.o build/empty.bpf.o build/bench_ringbuf.bpf.o
-NATIVE := build/libsentry_shim.so build/abi_dump
+BPF_OBJS := build/sentry.bpf.o build/sentry_noct.bpf.o
+BENCH_BPF_OBJS := build/empty.bpf.o build/bench_ringbuf.bpf.o
+NATIVE := build/libsentry_shim.so
 
-.PHONY: all build deps bpf native ts test test-unit test-kernel bench demo install uninstall clean man completion deb
+.PHONY: all build build-dev deps bpf bench-bpf native ts ts-dev lint test test-unit test-kernel bench demo install uninstall clean man completion deb
 
 all: build
 
+# what ships (make install, make deb): no tests, benchmarks or scripts
 build: bpf native ts
+
+# the production build plus what tests and scripts run: dist/{test,bench,scripts} (ts-dev compiles
+# src as well, the same way) and build/abi_dump (test/unit/abi.test.ts)
+build-dev: bpf native ts-dev build/abi_dump
 
 deps:
 	bash scripts/deps.sh
 
 bpf: $(BPF_OBJS)
+
+bench-bpf: $(BENCH_BPF_OBJS)
 
 build/%.bpf.o: bpf/%.bpf.c bpf/sentry_shared.h
 	@mkdir -p build
@@ -51,15 +63,23 @@ build/abi_dump: native/abi_dump.c bpf/sentry_shared.h
 ts: node_modules/.package-lock.json
 	npx tsc -p tsconfig.json
 
+# the same compiler options over src, test, bench and scripts, into the same dist/ layout
+ts-dev: node_modules/.package-lock.json
+	npx tsc -p tsconfig.dev.json
+
+lint: node_modules/.package-lock.json
+	npm run lint
+
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
 test: deps
-	$(MAKE) build
+	$(MAKE) build-dev
+	npm run lint
 	node scripts/run-tests.mjs
 
-test-unit: build
+test-unit: build-dev
 	node scripts/run-tests.mjs unit
 
 # README's table of config keys, generated from src/core/config.ts (a unit test checks it)
@@ -67,7 +87,7 @@ readme-config: ts
 	node scripts/readme-config.mjs
 
 bench: deps
-	$(MAKE) build
+	$(MAKE) build-dev bench-bpf
 	node dist/bench/run.js
 
 demo: deps
@@ -87,15 +107,15 @@ install: build
 	@echo "systemd: set SENTRY_XDP_IFACES in /etc/default/sentry-xdp, then: systemctl daemon-reload && systemctl enable --now sentry-xdp"
 
 # sentry-xdp(8) and sentry-xdp.yaml(5) from buildProgram() and the config schema (scripts/gen-man.ts)
-man: build
+man: ts-dev
 	node dist/scripts/gen-man.js build/man
 
 # bash completion from buildProgram() (scripts/gen-completion.ts)
-completion: build
+completion: ts-dev
 	node dist/scripts/gen-completion.js build/completion/sentry-xdp
 
 # build/sentry-xdp_VERSION_ARCH.deb (scripts/build-deb.sh; packaging/deb/ holds the maintainer scripts)
-deb: man completion
+deb: build man completion
 	bash scripts/build-deb.sh
 
 uninstall:

@@ -22,6 +22,7 @@ export function roff(s: string): string {
   return s
     .replace(/\\/g, '\\e')
     .replace(/-/g, '\\-')
+    // eslint-disable-next-line no-control-regex -- the range starts at NUL on purpose: everything outside ASCII is escaped
     .replace(/[^\x00-\x7f]/gu, (c) => `\\[u${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}]`) // groff reads ASCII
     .split('\n')
     .map((l) => (/^[.']/.test(l) ? `\\&${l}` : l))
@@ -270,6 +271,7 @@ export function readmeRows(readme: string): { keys: string[]; portsentry: string
       .replace(/\\\|/g, '\u0000')
       .split('|')
       .slice(1, -1)
+      // eslint-disable-next-line no-control-regex -- NUL is the placeholder for an escaped \| above: it cannot occur in README text
       .map((c) => c.replace(/\u0000/g, '|').trim());
     if (cells.length < 4) continue;
     const keys = [...cells[0]!.matchAll(/`([^`]+)`/g)].map((m) => m[1]!);

@@ -12,7 +12,7 @@ const files = [];
 for (const s of suites) {
   const dir = join(root, 'dist', 'test', s);
   if (!existsSync(dir)) {
-    console.error(`run-tests: ${dir} is missing; run \`make build\` first`);
+    console.error(`run-tests: ${dir} is missing; run \`make build-dev\` first (\`make build\` compiles src only)`);
     process.exit(1);
   }
   for (const f of readdirSync(dir).sort()) if (f.endsWith('.test.js')) files.push(join(dir, f));

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { defaultConfig, parseConfig, type Config } from '../core/config.js';
 import { SentryError } from '../errors.js';
 
-export const DEFAULT_CONFIG_PATH = '/etc/sentry-xdp/sentry.yaml';
+const DEFAULT_CONFIG_PATH = '/etc/sentry-xdp/sentry.yaml';
 /** loadConfig's source when no file is read. */
 export const BUILT_IN = 'built-in defaults';
 

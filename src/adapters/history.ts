@@ -12,7 +12,7 @@ import { appendLines, BanJournal, PartialWrite, type BanRecord, type JournalReco
 import type { PackedBans } from '../core/ban-pack.js';
 import { AlertRecordSchema, check, encodeRecord, HistoryEventSchema, JournalRecordSchema, Rejects, type AlertRecord, type HistoryEvent } from '../core/records.js';
 
-export type { AlertRecord, HistoryEvent } from '../core/records.js';
+export type { HistoryEvent } from '../core/records.js';
 
 export interface HistoryHealth {
   kind: 'journal' | 'redis';
@@ -68,7 +68,7 @@ export function storeFailure(f: { file: string; stored: number; tried: number; b
 }
 
 /** Counts what a store was asked to keep and what it kept, for the failure line above. */
-export class WriteTally {
+class WriteTally {
   tried = 0;
   stored = 0;
   bans = true;

@@ -80,7 +80,7 @@ function canonical(texts: Iterable<string>): string[] {
  * rewritten only when the set changes or a day has passed; a state directory
  * that cannot be written costs the memory, never the current addresses.
  */
-export function readHeldAddresses(stateDir: string, now = Date.now()): string[] {
+function readHeldAddresses(stateDir: string, now = Date.now()): string[] {
   const current = readHostAddresses();
   const file = join(stateDir, 'host-addresses.json');
   let prev: Record<string, number> = {};

@@ -16,12 +16,12 @@ import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { SentryError } from '../errors.js';
 
-export const METRICS_DEFAULT_HOST = '127.0.0.1';
-export const METRICS_DEFAULT_PORT = 9641;
+const METRICS_DEFAULT_HOST = '127.0.0.1';
+const METRICS_DEFAULT_PORT = 9641;
 const PREFIX = 'sentry_xdp_';
 
-export type Count = bigint | number;
-export type BanOrigin = 'auto' | 'manual' | 'imported' | 'fleet';
+type Count = bigint | number;
+type BanOrigin = 'auto' | 'manual' | 'imported' | 'fleet';
 
 export interface MetricsSnapshot {
   /** The kernel's counters by name (`passed`, `probe_syn`, ...; any case), as read from sentry_stats. */

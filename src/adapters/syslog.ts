@@ -30,7 +30,7 @@ import { SentryError } from '../errors.js';
 
 export type SyslogSeverity = 'emerg' | 'alert' | 'crit' | 'err' | 'warning' | 'notice' | 'info' | 'debug';
 
-export const SEVERITIES: Readonly<Record<SyslogSeverity, number>> = {
+const SEVERITIES: Readonly<Record<SyslogSeverity, number>> = {
   emerg: 0,
   alert: 1,
   crit: 2,
@@ -41,7 +41,6 @@ export const SEVERITIES: Readonly<Record<SyslogSeverity, number>> = {
   debug: 7,
 };
 
-export { FACILITIES };
 
 export interface SyslogOptions {
   /** Default /dev/log. */

@@ -69,8 +69,8 @@ const hookTemplate = z.string().superRefine((t, ctx) => {
 });
 
 /** Capacities of the kernel maps these settings fill (bpf/sentry_shared.h, bpf/sentry.bpf.c). */
-export const MAX_TTL_RULES = 4096;
-export const MAX_PROTECTED_NETWORKS = 8192; // sentry_protect_v4/v6 hold 16 384, this host's addresses too
+const MAX_TTL_RULES = 4096;
+const MAX_PROTECTED_NETWORKS = 8192; // sentry_protect_v4/v6 hold 16 384, this host's addresses too
 
 /** The facility names syslog.conf uses, with their codes (glibc's <syslog.h>). */
 export const FACILITIES: Readonly<Record<string, number>> = {

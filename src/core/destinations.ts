@@ -44,7 +44,7 @@ export function servicePorts(services: readonly Service[]): number {
 }
 
 /** True when network `inner` lies inside network `outer`. */
-export function within(inner: Cidr, outer: Cidr): boolean {
+function within(inner: Cidr, outer: Cidr): boolean {
   if (inner.family !== outer.family || inner.prefix < outer.prefix) return false;
   for (let bit = 0; bit < outer.prefix; bit++) {
     const mask = 0x80 >> (bit & 7);

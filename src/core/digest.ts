@@ -34,7 +34,7 @@ export interface DigestEvent {
 }
 
 /** An event matching every field given in a rule is urgent; an event matching any rule is urgent. */
-export interface UrgentRule {
+interface UrgentRule {
   /** The source lies within this address or network. */
   cidr?: string;
   port?: number;

@@ -10,7 +10,7 @@
 import { z } from 'zod/v4';
 import { DOTTED_QUAD, parseCidr } from './addr.js';
 
-export const ORIGINS = ['auto', 'manual', 'imported', 'fleet'] as const;
+const ORIGINS = ['auto', 'manual', 'imported', 'fleet'] as const;
 export type Origin = (typeof ORIGINS)[number];
 
 const PROTOS = ['tcp', 'udp', 'icmp', 'ip'] as const;
@@ -49,7 +49,7 @@ export const BanRecordSchema = z.object({
   gateway: text.optional(), // which gateway made it
 });
 
-export const UnbanRecordSchema = z.object({
+const UnbanRecordSchema = z.object({
   op: z.literal('unban'),
   time: wallMs,
   target,

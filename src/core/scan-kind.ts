@@ -1,6 +1,5 @@
 /** Probe kinds as the XDP program reports them (enum sx_kind in bpf/sentry_shared.h). */
 export const Kind = { NONE: 0, SYN: 1, FIN: 2, NULL: 3, XMAS: 4, UNKNOWN: 5, UDP: 6, FRAG: 7, ACK: 8, MAIMON: 9, SWEEP: 10, V6CHAIN: 11 } as const;
-export type KindCode = (typeof Kind)[keyof typeof Kind];
 
 const TCP_FLAG_NAMES = ['FIN', 'SYN', 'RST', 'PSH', 'ACK', 'URG', 'ECE', 'CWR'] as const;
 

@@ -10,7 +10,7 @@ import ipaddr from 'ipaddr.js';
  * separators and bidi controls, which reorder what a reader sees ("Trojan
  * Source").
  */
-// eslint-disable-next-line no-control-regex
+// eslint-disable-next-line no-control-regex -- matching control characters is this pattern's purpose
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/;
 const UNSAFE_ALL = new RegExp(UNSAFE.source, 'g');
 

@@ -1,7 +1,7 @@
 import type { Config } from './config.js';
 
-export type Proto = 'tcp' | 'udp';
-export interface Skipped {
+type Proto = 'tcp' | 'udp';
+interface Skipped {
   proto: Proto;
   port: number;
   reason: string;

@@ -27,7 +27,7 @@ import { configuredEffects } from './ban-effects.js';
 
 export type Progress = (stage: string, done: number, total: number) => void;
 
-export interface Session {
+interface Session {
   config: Config;
   gw: Gateway;
   bans: BanService;
@@ -37,7 +37,7 @@ export interface Session {
 }
 
 /** Opens (or loads and pins) the kernel side with the config in force. */
-export function openSession(paths: Paths, configPath: string | undefined, warn: (line: string) => void): Session {
+function openSession(paths: Paths, configPath: string | undefined, warn: (line: string) => void): Session {
   const { config } = loadConfig(configPath);
   const gw = Gateway.open(paths.pinRoot);
   const nft = config.nft.enabled ? new NftSync(new Nft({ table: config.nft.table }), warn, config.nft.table) : undefined;
@@ -58,7 +58,7 @@ export function openSession(paths: Paths, configPath: string | undefined, warn: 
   };
 }
 
-export const whoAmI = (): string => process.env.SUDO_USER ?? userInfo().username;
+const whoAmI = (): string => process.env.SUDO_USER ?? userInfo().username;
 
 /**
  * --reason is stored, shared with the fleet and printed by `list` and

@@ -13,7 +13,7 @@ import { SentryError } from '../errors.js';
 /** Longer than any address, CIDR and comment a list has. */
 export const MAX_LINE = 4096;
 /** More than the kernel's tables hold (1.2M IPv4, 256k IPv6 and 64k CIDRs per family). */
-export const MAX_ENTRIES = 2_000_000;
+const MAX_ENTRIES = 2_000_000;
 
 /** Targets, de-duplicated: exact IPv4 addresses as numbers (sorted), the rest as CIDRs. */
 export interface TargetList {

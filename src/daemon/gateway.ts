@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, readdirSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { pinRootStep, SYS_BPF, type PinRootState } from '../adapters/paths.js';
-import { ABI_VERSION, encodeConfig, FEAT_CONNTRACK, FEAT_FRAGS, Layout, PORT_TCP, PORT_UDP, Stat, STAT_COUNT } from '../core/abi.js';
+import { ABI_VERSION, encodeConfig, FEAT_CONNTRACK, FEAT_FRAGS, Layout, PORT_TCP, PORT_UDP, Stat } from '../core/abi.js';
 import type { Cidr } from '../core/addr.js';
 import type { Config } from '../core/config.js';
 import { lpmKey } from './allow-list.js';
@@ -59,7 +59,7 @@ export function checkPinRoot(pinRoot: string): void {
 }
 
 /** Makes sure pinRoot is a directory on bpffs, mounting bpffs where it is missing (as xdp-tools do). */
-export function ensureBpffs(pinRoot: string): void {
+function ensureBpffs(pinRoot: string): void {
   const dir = resolve(pinRoot);
   const step = pinRootStep(pinRoot, pinRootState(dir));
   if (step === 'use') return;
@@ -351,4 +351,3 @@ export function removeAll(pinRoot: string): string[] {
   return detached;
 }
 
-export { STAT_COUNT };

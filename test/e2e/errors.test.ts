@@ -142,7 +142,7 @@ async function stored(lab: Lab, cfg: string): Promise<{ bans: ListRow[]; allow: 
 }
 
 // C0, DEL, C1 and the bidi controls: none of them may reach a terminal or a log raw
-// eslint-disable-next-line no-control-regex
+// eslint-disable-next-line no-control-regex -- the test looks for raw control characters in the output
 const RAW_CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/;
 
 test('hostile addresses, durations and reasons give one line, and nothing stored changes', { timeout: 120_000 }, async (t) => {

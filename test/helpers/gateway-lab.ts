@@ -29,7 +29,6 @@ import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import {
   BIN,
-  type DaemonOptions,
   describeRun,
   GatewaySide,
   REPO,
@@ -97,7 +96,7 @@ function python(): string {
 }
 
 /** What client.py prints. */
-export interface ClientSummary {
+interface ClientSummary {
   proto: 'tcp' | 'udp';
   dst: string;
   port: number;
@@ -142,9 +141,6 @@ export interface LabChild {
   child: ChildProcess;
   output(): string;
 }
-
-/** Options of `startDaemon` (default interface: the gateway's outside one). */
-export type GatewayDaemonOptions = DaemonOptions;
 
 export interface GatewayLabOptions {
   /** Masquerade what leaves by the gateway's outside interface (nft table `ip sxnat`). */

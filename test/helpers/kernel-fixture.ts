@@ -33,9 +33,9 @@ const CLEARED_MAPS = [
 ];
 
 /** The fixture's own addresses (packets.ts sends to these by default): protected as this host's. */
-export const HOST_ADDRESSES = ['198.18.0.1', '2001:db8::1'];
+const HOST_ADDRESSES = ['198.18.0.1', '2001:db8::1'];
 
-export function requireRoot(): void {
+function requireRoot(): void {
   if (process.getuid?.() !== 0) {
     throw new Error('this test loads BPF programs and needs root: run `sudo make test`');
   }

@@ -6,7 +6,7 @@ import type { MetricsSnapshot } from '../../src/adapters/metrics.js';
  * Every kernel counter, by the upper-case name Gateway.stats() gives, as bigints; counter i holds
  * n * (1000 + i), so each value is distinct and grows with n.
  */
-export function kernelCounters(n: number): Record<StatName, bigint> {
+function kernelCounters(n: number): Record<StatName, bigint> {
   return Object.fromEntries(Object.entries(Stat).map(([name, i]) => [name, BigInt(n * (1000 + i))])) as Record<StatName, bigint>;
 }
 

@@ -37,7 +37,7 @@ test('a burst of 500 scanning sources gives one message that names every one of 
   for (const src of sources) assert.match(m.text, new RegExp(`^  ${src.replaceAll('.', '\\.')} `, 'm'), `${src} is named`);
   assert.doesNotMatch(m.text, /and \d+ more/);
   assert.match(m.text, /^New bans \(500\):$/m);
-  assert.match(m.text, /^  198\.18\.0\.0 +19:23:10 {2}ban 10m, auto: TCP SYN\/Normal scan to TCP port 23$/m);
+  assert.match(m.text, /^ {2}198\.18\.0\.0 +19:23:10 {2}ban 10m, auto: TCP SYN\/Normal scan to TCP port 23$/m);
   assert.match(m.text, /^Top 10 offenders by alerts:$/m);
   assert.match(m.text, /^ {2}198\.18\.0\.0 +2 {2}tcp\/22,tcp\/23 {2}TCP SYN\/Normal scan$/m);
   assert.match(m.text, /^ {2}tcp\/23 +500$/m);

@@ -7,7 +7,8 @@ import { test } from 'node:test';
 import { commandRunner, Nft, type NftRunResult } from '../../src/adapters/nft.js';
 import { SentryError } from '../../src/errors.js';
 
-type J = any; // parsed nft JSON, checked by the assertions
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- parsed nft JSON, whose shape the assertions check
+type J = any;
 
 interface Call {
   args: string[];
