@@ -37,12 +37,12 @@
  * - nft resolves hostnames given as elements; every target is validated as an
  *   address first, so no DNS lookup can happen.
  */
-import { execa } from 'execa';
 import { mkdtemp, open, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseCidr, type Cidr } from '../core/addr.js';
 import { SentryError } from '../errors.js';
+import { runInGroup, type GroupRun } from './process-group.js';
 
 export interface NftBan {
   /** Canonical "1.2.3.4", "2001:db8::1", "203.0.113.0/24", "2001:db8::/48". */
@@ -73,7 +73,7 @@ export interface NftOptions {
   nft?: string;
   /** Elements per nft invocation. Default 20 000. */
   batchSize?: number;
-  /** Injected for tests or to run nft elsewhere (see `commandRunner`). Default: nft through execa. */
+  /** Injected for tests or to run nft elsewhere (see `commandRunner`). Default: nft through src/adapters/process-group.ts. */
   run?: NftRun;
 }
 
@@ -120,7 +120,7 @@ interface Refusal {
 
 /**
  * A runner that executes `argv[0] argv[1..] ...args` (e.g. `['ip', 'netns', 'exec', 'ns1', 'nft']`)
- * with execa. stdin is the input as a real file: nft 1.0.6 reads `-f -` by opening
+ * with the process runner. stdin is the input as a real file: nft 1.0.6 reads `-f -` by opening
  * /dev/stdin, which fails (ENXIO) on the socket Node gives a child for a piped stdin.
  * The file is unlinked before nft starts, so nothing is left behind.
  */
@@ -130,26 +130,29 @@ export function commandRunner(argv: string[]): NftRun {
   return async (args, input) => {
     const stdin = input === '' ? undefined : await inputFile(input);
     try {
-      const r = await execa(file, [...prefix, ...args], {
-        // execa hands any file descriptor to the child as is; its types only list 0 and 3-9
-        stdin: stdin ? (stdin.fd as 0) : 'ignore',
-        reject: false,
-        maxBuffer: MAX_OUTPUT,
-        stripFinalNewline: false,
+      // nft leaves no children and its listings are the answer: its whole output, no timeout, our process group
+      const r = await runInGroup(file, [...prefix, ...args], {
+        ...(stdin ? { stdin: stdin.fd } : {}),
+        tailBytes: MAX_OUTPUT,
+        ownGroup: false,
+        waitForOutput: true,
       });
-      if (r.exitCode === undefined) {
-        const why = r.code === 'ENOENT' ? 'not found' : r.signal ? `killed by ${r.signal}` : (r.originalMessage ?? r.shortMessage ?? 'failed to start');
-        throw new SentryError(
-          'KERNEL',
-          `nft: cannot run ${argv.join(' ')}: ${why}`,
-          r.code === 'ENOENT' ? 'install nftables (e.g. `apt-get install nftables`) or give the path to nft' : 'check that nft runs by hand: `nft list tables`',
-        );
-      }
-      return { stdout: String(r.stdout), stderr: String(r.stderr), exitCode: r.exitCode };
+      if (r.exitCode === null) throw cannotRun(argv, r);
+      return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode };
     } finally {
       await stdin?.close();
     }
   };
+}
+
+/** nft did not start, or was killed. */
+function cannotRun(argv: string[], r: GroupRun): SentryError {
+  const missing = r.spawnErrno === 'ENOENT';
+  const why = missing ? 'not found' : r.signal ? `killed by ${r.signal}` : (r.spawnErrno ?? r.spawnError ?? 'failed to start');
+  const hint = missing
+    ? 'install nftables (e.g. `apt-get install nftables`) or give the path to nft'
+    : 'check that nft runs by hand: `nft list tables`';
+  return new SentryError('KERNEL', `nft: cannot run ${argv.join(' ')}: ${why}`, hint);
 }
 
 /** `text` in an already unlinked private file, open for reading. */

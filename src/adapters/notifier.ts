@@ -3,8 +3,8 @@
  *
  * - `send` never throws and never blocks the event loop; the daemon does not await it on the hot path.
  *   Every failure becomes exactly one line through `report`.
- * - The command runs without a shell: the string is split into argv (quotes and backslashes honoured),
- *   `$SUBJECT$` inside an argument is replaced by the subject (one argument, whatever it contains), the
+ * - The command runs without a shell: the string is split into argv (quotes and backslashes as in hook
+ *   templates), `$SUBJECT$` inside an argument is replaced by the subject (one argument, whatever it contains), the
  *   text goes to its stdin, and the environment carries SENTRY_SUBJECT and SENTRY_URGENT (1 or 0).
  *   So `mail -s $SUBJECT$ root` works as written.
  * - The command gets its own process group; after `timeoutMs` the whole group is killed (SIGKILL).
@@ -13,6 +13,7 @@
  *   mailer cannot pile up processes.
  */
 import { oneLine, runInGroup } from './process-group.js';
+import { CommandSyntaxError, commandWords, lexCommand, type Lexed } from '../core/command-lexer.js';
 import type { DigestMessage } from '../core/digest.js';
 import { SentryError } from '../errors.js';
 
@@ -34,7 +35,7 @@ export interface NotifierOptions {
 const STDERR_TAIL = 2048;
 
 export class Notifier {
-  private readonly argv: string[] | undefined;
+  private readonly command: Lexed | undefined;
   private readonly webhook: URL | undefined;
   private readonly timeoutMs: number;
   private readonly maxInFlight: number;
@@ -49,8 +50,10 @@ export class Notifier {
     this.maxInFlight = opts.maxInFlight !== undefined && Number.isInteger(opts.maxInFlight) && opts.maxInFlight > 0 ? opts.maxInFlight : 4;
     this.env = opts.env;
     if (opts.command !== undefined && opts.command.trim() !== '') {
-      this.argv = splitArgv(opts.command);
-      if (this.argv.length === 0) throw new SentryError('CONFIG', 'notify.command is empty', 'give a program and its arguments, e.g. /usr/bin/mail -s $SUBJECT$ root');
+      this.command = lexNotifyCommand(opts.command);
+      if (commandWords(this.command, { SUBJECT: '' }).length === 0) {
+        throw new SentryError('CONFIG', 'notify.command is empty', 'give a program and its arguments, e.g. /usr/bin/mail -s $SUBJECT$ root');
+      }
     }
     if (opts.webhook !== undefined && opts.webhook.trim() !== '') {
       let url: URL;
@@ -68,7 +71,7 @@ export class Notifier {
 
   /** True when a command or a webhook is configured. */
   get enabled(): boolean {
-    return this.argv !== undefined || this.webhook !== undefined;
+    return this.command !== undefined || this.webhook !== undefined;
   }
 
   /** Delivers to every configured target. Resolves true when all succeeded; never rejects. */
@@ -81,7 +84,7 @@ export class Notifier {
     this.inFlight++;
     try {
       const jobs: Promise<boolean>[] = [];
-      if (this.argv) jobs.push(this.runCommand(this.argv, m));
+      if (this.command) jobs.push(this.runCommand(this.command, m));
       if (this.webhook) jobs.push(this.post(this.webhook, m));
       const results = await Promise.all(jobs);
       return results.every(Boolean);
@@ -101,9 +104,9 @@ export class Notifier {
     }
   }
 
-  private async runCommand(template: string[], m: DigestMessage): Promise<boolean> {
+  private async runCommand(command: Lexed, m: DigestMessage): Promise<boolean> {
     const subject = oneLine(m.subject, 998);
-    const argv = template.map((a) => a.split('$SUBJECT$').join(subject));
+    const argv = commandWords(command, { SUBJECT: subject });
     const file = argv[0]!;
     const env = { ...(this.env ?? process.env), SENTRY_SUBJECT: subject, SENTRY_URGENT: m.urgent ? '1' : '0' };
     const what = `notify command ${file}`;
@@ -141,43 +144,31 @@ export class Notifier {
   }
 }
 
+const TOKENS = ['SUBJECT'] as const;
+
 /**
- * Splits a command line into argv the way a reader expects, without a shell: whitespace separates,
- * '…' is literal, "…" honours \" and \\, a backslash outside quotes escapes the next character.
- * No variables, globs, pipes or redirections: `|` and `>` are ordinary characters here.
+ * Reads notify.command with the hook lexer (src/core/command-lexer.ts) in its no-shell mode: the same quoting
+ * as hook templates, but `|`, `>`, `;`, `$` and the rest are ordinary characters, since no shell ever runs.
+ */
+function lexNotifyCommand(command: string): Lexed {
+  try {
+    return lexCommand(command, { tokens: TOKENS, shell: false });
+  } catch (e) {
+    if (!(e instanceof CommandSyntaxError)) throw e;
+    const shown = oneLine(command, 200);
+    // the lexer's only other error: a lone backslash at the end
+    if (e.quote === undefined) throw new SentryError('CONFIG', `notify.command ends with a lone backslash: ${shown}`, 'double it or remove it');
+    throw new SentryError('CONFIG', `notify.command has an unclosed ${e.quote} quote: ${shown}`, 'close the quote, or escape it with a backslash');
+  }
+}
+
+/**
+ * Splits a command line into argv without a shell, `$SUBJECT$` left in place: whitespace separates, '…' is
+ * literal, "…" honours \" \\ \$ \` and a backslash-newline, a backslash outside quotes escapes the next
+ * character. Throws SentryError('CONFIG') for an unclosed quote or a lone trailing backslash.
  */
 export function splitArgv(command: string): string[] {
-  const out: string[] = [];
-  let cur = '';
-  let inWord = false;
-  let quote: "'" | '"' | undefined;
-  for (let i = 0; i < command.length; i++) {
-    const c = command[i]!;
-    if (quote === "'") {
-      if (c === "'") quote = undefined;
-      else cur += c;
-    } else if (quote === '"') {
-      if (c === '"') quote = undefined;
-      else if (c === '\\' && (command[i + 1] === '"' || command[i + 1] === '\\')) cur += command[++i];
-      else cur += c;
-    } else if (c === "'" || c === '"') {
-      quote = c;
-      inWord = true;
-    } else if (c === '\\') {
-      if (i + 1 < command.length) cur += command[++i];
-      inWord = true;
-    } else if (/\s/.test(c)) {
-      if (inWord) out.push(cur);
-      cur = '';
-      inWord = false;
-    } else {
-      cur += c;
-      inWord = true;
-    }
-  }
-  if (quote) throw new SentryError('CONFIG', `notify.command has an unclosed ${quote} quote: ${command}`, 'close the quote, or escape it with a backslash');
-  if (inWord) out.push(cur);
-  return out;
+  return commandWords(lexNotifyCommand(command), { SUBJECT: '$SUBJECT$' });
 }
 
 function fetchError(e: unknown, timeoutMs: number): string {

@@ -159,13 +159,15 @@ export function parsePortsentryConf(text: string, confName: string): { settings:
         notes.add(
           key,
           line,
-          `${key}: the value contains double quotes; PortSentry 1.x stopped reading at the second quote and used only ${show(value.slice(0, value.indexOf('"')), 100)}; imported the whole value as written`,
+          `${key}: the value contains double quotes; PortSentry 1.x stopped reading at the second quote and used only ` +
+            `${show(value.slice(0, value.indexOf('"')), 100)}; imported the whole value as written`,
         );
       }
     } else {
       value = rest.replace(/\s+#.*$/, '').trim();
       if (KNOWN_KEYS.has(key) && value !== '') {
-        notes.add(key, line, `${key}: the value is not in double quotes; PortSentry 1.x skipped such settings ("Quotes missing"), imported as written`);
+        const why = 'PortSentry 1.x skipped such settings ("Quotes missing"), imported as written';
+        notes.add(key, line, `${key}: the value is not in double quotes; ${why}`);
       }
     }
     if (!KNOWN_KEYS.has(key)) {
@@ -192,11 +194,14 @@ export function parseModes(modes: string | readonly string[]): PortsentryMode[] 
     if (raw === '') continue;
     const m = raw.replace(/^-+/, '').toLowerCase();
     if (!(PORTSENTRY_MODES as readonly string[]).includes(m)) {
-      throw new SentryError('USAGE', `--modes: ${show(raw)} is not a PortSentry mode`, `use a comma list of ${PORTSENTRY_MODES.join(', ')}`);
+      const hint = `use a comma list of ${PORTSENTRY_MODES.join(', ')}`;
+      throw new SentryError('USAGE', `--modes: ${show(raw)} is not a PortSentry mode`, hint);
     }
     if (!out.includes(m as PortsentryMode)) out.push(m as PortsentryMode);
   }
-  if (out.length === 0) throw new SentryError('USAGE', '--modes: no mode given', `use a comma list of ${PORTSENTRY_MODES.join(', ')}, e.g. --modes tcp,udp`);
+  if (out.length === 0) {
+    throw new SentryError('USAGE', '--modes: no mode given', `use a comma list of ${PORTSENTRY_MODES.join(', ')}, e.g. --modes tcp,udp`);
+  }
   return out;
 }
 
@@ -268,7 +273,8 @@ export function parseIgnoreFile(text: string, ignoreName: string): { entries: Ig
     if (parts.length === 2 && parts[1]!.includes('.')) {
       const prefix = dottedMaskToPrefix(parts[1]!);
       if (prefix === undefined || parts[0]!.includes(':')) {
-        notes.add('IGNORE_FILE', line, `${show(tok, 45)}: ${show(parts[1]!)} is not a netmask (the one bits must be contiguous, like 255.255.255.0); entry dropped`);
+        const why = 'is not a netmask (the one bits must be contiguous, like 255.255.255.0); entry dropped';
+        notes.add('IGNORE_FILE', line, `${show(tok, 45)}: ${show(parts[1]!)} ${why}`);
         continue;
       }
       written = `${parts[0]}/${prefix}`;
@@ -278,7 +284,9 @@ export function parseIgnoreFile(text: string, ignoreName: string): { entries: Ig
       cidr = parseCidr(written);
     } catch (e) {
       const err = e as SentryError;
-      const what = /^[0-9.:/]+$/.test(tok) ? `${err.message} (${err.hint ?? ''})` : `${show(tok, 45)} is not an address: PortSentry reads only addresses and networks here, no host names`;
+      const what = /^[0-9.:/]+$/.test(tok)
+        ? `${err.message} (${err.hint ?? ''})`
+        : `${show(tok, 45)} is not an address: PortSentry reads only addresses and networks here, no host names`;
       notes.add('IGNORE_FILE', line, `${what}; entry dropped`);
       continue;
     }
@@ -292,12 +300,14 @@ export function parseIgnoreFile(text: string, ignoreName: string): { entries: Ig
       notes.add(
         'IGNORE_FILE',
         line,
-        `${show(tok, 45)} kept: it does not mean "any address" or "this host"; PortSentry compared each packet's source with it, so it spares packets sent from 0.0.0.0 (DHCP clients asking for a lease), which never_ban.auto does not cover`,
+        `${show(tok, 45)} kept: it does not mean "any address" or "this host"; PortSentry compared each packet's source with it, ` +
+          'so it spares packets sent from 0.0.0.0 (DHCP clients asking for a lease), which never_ban.auto does not cover',
       );
     }
     const addrPart = parts[0]!;
     if (cidr.prefix !== (cidr.family === 4 ? 32 : 128) && !cidr.text.startsWith(`${addrPart}/`)) {
-      notes.add('IGNORE_FILE', line, `${show(tok, 45)} has host bits set; PortSentry compared only the network part, imported as ${cidr.text}`);
+      const why = `PortSentry compared only the network part, imported as ${cidr.text}`;
+      notes.add('IGNORE_FILE', line, `${show(tok, 45)} has host bits set; ${why}`);
     }
     const dup = seen.get(cidr.text);
     if (dup !== undefined) {
@@ -316,6 +326,13 @@ export function parseIgnoreFile(text: string, ignoreName: string): { entries: Ig
 /** Firewall tools that no kernel sentry-xdp runs on still has: a hook using them can only fail. */
 const OBSOLETE_FIREWALL = /(^|[\s/;&|(])(ipchains|ipfwadm)(\s|$)/;
 
+/** `iptables [-t TABLE] [-w [N]] -I|-A CHAIN [POS] rule...`: binary, options, chain, position, rule. */
+const IPTABLES_ADD = new RegExp(
+  String.raw`^((?:\S*\/)?ip6?tables(?:-legacy|-nft)?)` +
+    String.raw`((?:\s+(?:-t|--table)\s+\S+|\s+-w(?:\s+\d+)?)*)` +
+    String.raw`\s+(?:-I|--insert|-A|--append)\s+(\S+)(\s+\d+)?(\s+.+)$`,
+);
+
 /**
  * The command that undoes a KILL_ROUTE, when its first command is a plain `iptables -I/-A CHAIN ...`,
  * `route add ...` or `ip route add ...` (the rest, e.g. `&& echo ... >> log`, is not undone).
@@ -323,7 +340,7 @@ const OBSOLETE_FIREWALL = /(^|[\s/;&|(])(ipchains|ipfwadm)(\s|$)/;
 export function deriveUnbanCommand(killRoute: string): string | undefined {
   const first = killRoute.split(/&&|\|\||;|\|/)[0]!.trim();
   if (!/^[A-Za-z0-9_./$:= -]+$/.test(first) || !first.includes('$TARGET$')) return undefined;
-  const ipt = /^((?:\S*\/)?ip6?tables(?:-legacy|-nft)?)((?:\s+(?:-t|--table)\s+\S+|\s+-w(?:\s+\d+)?)*)\s+(?:-I|--insert|-A|--append)\s+(\S+)(\s+\d+)?(\s+.+)$/.exec(first);
+  const ipt = IPTABLES_ADD.exec(first);
   if (ipt) {
     // `-I CHAIN 3 ...` inserts at a position; -D takes the rule without it
     const [, bin, opts, chain, , rest] = ipt;
@@ -347,337 +364,464 @@ function unplannable(cmd: string): string | undefined {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// the import
+// the import: one step per portsentry.conf concern, each adding its YAML lines and its notes
 
-/** Imports a portsentry.conf (and its ignore file) as a sentry.yaml. Throws SentryError('CONFIG') when the
- *  file holds no PortSentry setting at all, SentryError('USAGE') for an unknown mode. */
-export function importPortsentry(input: ImportInput): ImportResult {
-  const { conf, confName } = input;
-  const ignoreName = input.ignoreName ?? 'the ignore file';
-  const parsed = parsePortsentryConf(conf, confName);
-  const { settings } = parsed;
-  if (settings.size === 0) {
-    throw new SentryError(
-      'CONFIG',
-      `${confName}: not a portsentry.conf (no PortSentry setting such as TCP_PORTS="..." found)`,
-      'pass the file PortSentry reads, usually /etc/portsentry/portsentry.conf',
-    );
+type Proto = 'tcp' | 'udp';
+
+/** `(line N)` after a setting's name in a YAML comment, or nothing when the setting is absent. */
+function at(s: Setting | undefined): string {
+  return s ? ` (line ${s.line})` : '';
+}
+
+/**
+ * One import. The steps run in a fixed order: notes on the same line keep the order they were added in
+ * (sortNotes), so the order of the steps is part of the output.
+ */
+class Importer {
+  readonly notes: Notes;
+  readonly modes: PortsentryMode[];
+  /** The modes came from --modes, not from what the file configures. */
+  readonly explicit: boolean;
+
+  constructor(
+    private readonly settings: Map<string, Setting>,
+    parseNotes: ImportNote[],
+    confName: string,
+    modes: string[] | undefined,
+  ) {
+    this.notes = new Notes(confName);
+    this.notes.list.push(...parseNotes);
+    this.explicit = modes !== undefined;
+    this.modes = modes !== undefined ? parseModes(modes) : this.configuredModes();
   }
-  const notes = new Notes(confName);
-  notes.list.push(...parsed.notes);
-  const get = (k: string): Setting | undefined => {
-    const s = settings.get(k);
+
+  /** A setting with a non-empty value. */
+  get(key: string): Setting | undefined {
+    const s = this.settings.get(key);
     return s && s.value.trim() !== '' ? s : undefined;
-  };
-  const at = (s: Setting | undefined) => (s ? ` (line ${s.line})` : '');
-
-  // --- modes
-  const supported = PORTSENTRY_MODES.filter((m) =>
-    m === 'tcp' || m === 'stcp' ? get('TCP_PORTS') : m === 'udp' || m === 'sudp' ? get('UDP_PORTS') : m === 'atcp' ? get('ADVANCED_PORTS_TCP') : get('ADVANCED_PORTS_UDP'),
-  );
-  const explicit = input.modes !== undefined;
-  const modes = explicit ? parseModes(input.modes!) : supported;
-  const has = (m: PortsentryMode) => modes.includes(m);
-  if (!explicit) {
-    notes.add(
-      'modes',
-      0,
-      modes.length
-        ? `no --modes given: imported as if PortSentry ran in every mode this file configures (${modes.join(', ')}); pass --modes with the modes it really ran in (Debian starts it with TCP_MODE/UDP_MODE from /etc/default/portsentry, tcp and udp by default)`
-        : 'no --modes given and the file configures no mode (no TCP_PORTS, UDP_PORTS or ADVANCED_PORTS_*): no port is watched; add tcp_ports/udp_ports',
-    );
-  }
-  if (has('tcp') || has('udp')) {
-    notes.add(
-      'modes',
-      0,
-      `classic mode${has('tcp') && has('udp') ? 's tcp and udp' : ` ${has('tcp') ? 'tcp' : 'udp'}`} imported like the stealth modes: sentry-xdp never binds the ports, it sees every packet in XDP, so SYN, FIN, NULL and XMAS probes are detected too (as -stcp did), not only full connects`,
-    );
   }
 
-  // --- trigger
-  const trig = get('SCAN_TRIGGER');
-  let trigger = 0;
-  if (trig) {
-    const { n, ok } = atoi(trig.value);
-    trigger = Math.min(Math.max(0, n), 0xffffffff);
-    if (!ok) notes.add('SCAN_TRIGGER', trig.line, `SCAN_TRIGGER=${show(trig.value)} is not a number; imported as ${trigger}, as PortSentry read it`);
-    if (trigger > 0) {
-      notes.add(
-        'SCAN_TRIGGER',
-        trig.line,
-        `SCAN_TRIGGER=${trigger}: sentry-xdp alerts when a source's probes within scan_window exceed ${trigger}, as PortSentry's documentation says; PortSentry 1.x's code alerted one connect earlier and never forgot a source; for its exact timing use scan_trigger: ${trigger - 1}`,
+  has(m: PortsentryMode): boolean {
+    return this.modes.includes(m);
+  }
+
+  private configuredModes(): PortsentryMode[] {
+    const key: Record<PortsentryMode, string> = {
+      tcp: 'TCP_PORTS',
+      stcp: 'TCP_PORTS',
+      udp: 'UDP_PORTS',
+      sudp: 'UDP_PORTS',
+      atcp: 'ADVANCED_PORTS_TCP',
+      audp: 'ADVANCED_PORTS_UDP',
+    };
+    return PORTSENTRY_MODES.filter((m) => this.get(key[m]));
+  }
+
+  /** Notes on the modes: which were assumed, and what classic mode becomes. */
+  modeNotes(): void {
+    const modes = this.modes;
+    if (!this.explicit) {
+      this.notes.add(
+        'modes',
+        0,
+        modes.length
+          ? `no --modes given: imported as if PortSentry ran in every mode this file configures (${modes.join(', ')}); ` +
+              'pass --modes with the modes it really ran in (Debian starts it with TCP_MODE/UDP_MODE from /etc/default/portsentry, ' +
+              'tcp and udp by default)'
+          : 'no --modes given and the file configures no mode (no TCP_PORTS, UDP_PORTS or ADVANCED_PORTS_*): ' +
+              'no port is watched; add tcp_ports/udp_ports',
       );
     }
-  } else {
-    notes.add('SCAN_TRIGGER', 0, 'SCAN_TRIGGER is not set: 0 (react at once), as PortSentry assumed');
+    if (this.has('tcp') || this.has('udp')) {
+      const which = this.has('tcp') && this.has('udp') ? 's tcp and udp' : ` ${this.has('tcp') ? 'tcp' : 'udp'}`;
+      this.notes.add(
+        'modes',
+        0,
+        `classic mode${which} imported like the stealth modes: sentry-xdp never binds the ports, it sees every packet in XDP, ` +
+          'so SYN, FIN, NULL and XMAS probes are detected too (as -stcp did), not only full connects',
+      );
+    }
   }
 
-  // --- ports, per protocol
-  const portLines: string[] = [];
-  const advLines: string[] = [];
-  for (const proto of ['tcp', 'udp'] as const) {
+  /** SCAN_TRIGGER → scan_trigger. */
+  trigger(): { trig: Setting | undefined; trigger: number } {
+    const trig = this.get('SCAN_TRIGGER');
+    if (!trig) {
+      this.notes.add('SCAN_TRIGGER', 0, 'SCAN_TRIGGER is not set: 0 (react at once), as PortSentry assumed');
+      return { trig, trigger: 0 };
+    }
+    const { n, ok } = atoi(trig.value);
+    const trigger = Math.min(Math.max(0, n), 0xffffffff);
+    if (!ok) {
+      const why = `is not a number; imported as ${trigger}, as PortSentry read it`;
+      this.notes.add('SCAN_TRIGGER', trig.line, `SCAN_TRIGGER=${show(trig.value)} ${why}`);
+    }
+    if (trigger > 0) {
+      this.notes.add(
+        'SCAN_TRIGGER',
+        trig.line,
+        `SCAN_TRIGGER=${trigger}: sentry-xdp alerts when a source's probes within scan_window exceed ${trigger}, ` +
+          "as PortSentry's documentation says; PortSentry 1.x's code alerted one connect earlier and never forgot a source; " +
+          `for its exact timing use scan_trigger: ${trigger - 1}`,
+      );
+    }
+    return { trig, trigger };
+  }
+
+  /** TCP_PORTS / UDP_PORTS → tcp_ports / udp_ports, in the modes that use the list. */
+  portList(proto: Proto): string[] {
     const P = proto.toUpperCase();
     const listKey = `${P}_PORTS`;
-    const advKey = `ADVANCED_PORTS_${P}`;
-    const exKey = `ADVANCED_EXCLUDE_${P}`;
-    const listed = has(proto) || has(`s${proto}` as PortsentryMode);
-    const advanced = has(`a${proto}` as PortsentryMode);
-    const list = get(listKey);
-    const listModes = `${proto}/s${proto}`;
-
+    const list = this.get(listKey);
+    const lines: string[] = [];
     let ports = '';
-    if (listed) {
+    if (this.has(proto) || this.has(`s${proto}`)) {
       if (list) {
-        ports = importPortList(list, notes);
-        portLines.push(`# ${listKey}${at(list)}: watched in modes ${listModes}`);
-        const parsed = ports ? parsePortList(ports, listKey) : [];
-        for (const w of ephemeralWarnings({ tcp: proto === 'tcp' ? parsed : [], udp: proto === 'udp' ? parsed : [] }, LINUX_EPHEMERAL_RANGE, `${listKey}:`)) {
-          notes.add(listKey, list.line, `${w}; kept as imported`);
-        }
-        if (ports === '') notes.add(listKey, list.line, `${listKey} has no valid port left: no ${P} port is watched`);
+        ports = importPortList(list, this.notes);
+        lines.push(`# ${listKey}${at(list)}: watched in modes ${proto}/s${proto}`);
+        this.ephemeralNotes(proto, list, ports);
       } else {
-        portLines.push(`# ${listKey} is not set: no ${P} port listed`);
-        notes.add(listKey, 0, `mode ${modes.filter((m) => m === proto || m === `s${proto}`).join('/')} selected but ${listKey} is not set (PortSentry would not start): no ${P} port is watched`);
+        lines.push(`# ${listKey} is not set: no ${P} port listed`);
+        const selected = this.modes.filter((m) => m === proto || m === `s${proto}`).join('/');
+        const why = `(PortSentry would not start): no ${P} port is watched`;
+        this.notes.add(listKey, 0, `mode ${selected} selected but ${listKey} is not set ${why}`);
       }
-    } else if (advanced) {
-      portLines.push(`# ${listKey}${at(list)}: not used in mode a${proto} (advanced mode watches a range instead)`);
+    } else if (this.has(`a${proto}`)) {
+      lines.push(`# ${listKey}${at(list)}: not used in mode a${proto} (advanced mode watches a range instead)`);
       if (list) {
-        notes.add(
+        this.notes.add(
           listKey,
           list.line,
-          `${listKey} not imported: in mode a${proto} PortSentry ignores the list and watches every port below ${advKey}; ${proto}_ports would be watched in addition to that range (ports excluded by ${exKey} included), so it is left empty — add mode ${proto} or s${proto} to watch the list too`,
+          `${listKey} not imported: in mode a${proto} PortSentry ignores the list and watches every port below ADVANCED_PORTS_${P}; ` +
+            `${proto}_ports would be watched in addition to that range (ports excluded by ADVANCED_EXCLUDE_${P} included), ` +
+            `so it is left empty — add mode ${proto} or s${proto} to watch the list too`,
         );
       }
     } else {
-      portLines.push(`# ${listKey}${at(list)}: not used: no ${P} mode (${proto}, s${proto}, a${proto}) selected`);
-      notes.add(listKey, list?.line ?? 0, `no ${P} mode (${proto}, s${proto}, a${proto}) selected: no ${P} port is watched (${proto}_ports is empty)`);
+      lines.push(`# ${listKey}${at(list)}: not used: no ${P} mode (${proto}, s${proto}, a${proto}) selected`);
+      const why = `no ${P} port is watched (${proto}_ports is empty)`;
+      this.notes.add(listKey, list?.line ?? 0, `no ${P} mode (${proto}, s${proto}, a${proto}) selected: ${why}`);
     }
-    portLines.push(`${proto}_ports: ${yamlPorts(ports)}`);
-
-    // advanced mode
-    const adv = get(advKey);
-    let advPorts = 0;
-    if (advanced) {
-      if (!adv) {
-        advPorts = PORTSENTRY_ADVANCED_DEFAULT;
-        advLines.push(`  # ${advKey} is not set: PortSentry's default in mode a${proto}`);
-        notes.add(advKey, 0, `mode a${proto} selected but ${advKey} is not set: PortSentry's default of ${PORTSENTRY_ADVANCED_DEFAULT} applies`);
-      } else {
-        const { n, ok } = atoi(adv.value);
-        advPorts = Math.min(Math.max(n, 0), 65536);
-        advLines.push(`  # ${advKey}${at(adv)}: mode a${proto}; every ${P} port below this that nothing listens on is watched`);
-        if (!ok || n !== advPorts) {
-          notes.add(advKey, adv.line, `${advKey}=${show(adv.value)} is not a port count; imported as ${advPorts}`);
-        }
-        if (advPorts === 0) notes.add(advKey, adv.line, `${advKey} is 0: advanced ${P} mode watches nothing`);
-        else {
-          notes.add(
-            advKey,
-            adv.line,
-            `advanced ${P} mode: any ${P} packet to one of the ${advPorts - 1} ports below ${advPorts} that nothing listens on counts as a probe (a stray client of a service that is down gets banned too)${trigger === 0 ? '; with scan_trigger 0 one packet is enough' : ''}`,
-          );
-        }
-      }
-    } else {
-      advLines.push(`  # ${advKey}${adv ? `${at(adv)}: ${show(adv.value)},` : ' is not set:'} advanced mode off (mode a${proto} not selected)`);
-      if (adv) notes.add(advKey, adv.line, `advanced ${P} mode is off because mode a${proto} was not selected (pass --modes with a${proto} to import ${advKey}=${show(adv.value)})`);
-    }
-    advLines.push(`  ${proto}: ${advPorts}`);
-
-    const ex = settings.get(exKey);
-    const exPorts = ex ? importPortList(ex, notes) : '';
-    const exWhat = [ex ? '' : 'PortSentry excluded no port', advanced ? '' : 'used only in advanced mode'].filter(Boolean).join('; ');
-    advLines.push(`  # ${exKey}${ex ? at(ex) : ' is not set'}${exWhat ? `: ${exWhat}` : ''}`);
-    advLines.push(`  exclude_${proto}: ${yamlPorts(exPorts)}`);
+    lines.push(`${proto}_ports: ${yamlPorts(ports)}`);
+    return lines;
   }
 
-  const kill = {
-    route: get('KILL_ROUTE'),
-    hostsDeny: get('KILL_HOSTS_DENY'),
-    runCmd: get('KILL_RUN_CMD'),
-    first: get('KILL_RUN_CMD_FIRST'),
-  };
-  const blockLines: string[] = [];
-  for (const proto of ['tcp', 'udp'] as const) {
+  /** Listed ports in the ephemeral range, and a list with nothing usable left. */
+  private ephemeralNotes(proto: Proto, list: Setting, ports: string): void {
+    const listKey = list.key;
+    const parsed = ports ? parsePortList(ports, listKey) : [];
+    const byProto = { tcp: proto === 'tcp' ? parsed : [], udp: proto === 'udp' ? parsed : [] };
+    for (const w of ephemeralWarnings(byProto, LINUX_EPHEMERAL_RANGE, `${listKey}:`)) {
+      this.notes.add(listKey, list.line, `${w}; kept as imported`);
+    }
+    if (ports === '') this.notes.add(listKey, list.line, `${listKey} has no valid port left: no ${proto.toUpperCase()} port is watched`);
+  }
+
+  /** ADVANCED_PORTS_TCP / _UDP → advanced.tcp / .udp (lines indented under `advanced:`). */
+  advancedPorts(proto: Proto, trigger: number): string[] {
+    const P = proto.toUpperCase();
+    const advKey = `ADVANCED_PORTS_${P}`;
+    const adv = this.get(advKey);
+    if (!this.has(`a${proto}`)) {
+      const what = adv ? `${at(adv)}: ${show(adv.value)},` : ' is not set:';
+      if (adv) {
+        this.notes.add(
+          advKey,
+          adv.line,
+          `advanced ${P} mode is off because mode a${proto} was not selected ` +
+            `(pass --modes with a${proto} to import ${advKey}=${show(adv.value)})`,
+        );
+      }
+      return [`  # ${advKey}${what} advanced mode off (mode a${proto} not selected)`, `  ${proto}: 0`];
+    }
+    if (!adv) {
+      const n = PORTSENTRY_ADVANCED_DEFAULT;
+      this.notes.add(advKey, 0, `mode a${proto} selected but ${advKey} is not set: PortSentry's default of ${n} applies`);
+      return [`  # ${advKey} is not set: PortSentry's default in mode a${proto}`, `  ${proto}: ${n}`];
+    }
+    const { n, ok } = atoi(adv.value);
+    const advPorts = Math.min(Math.max(n, 0), 65536);
+    if (!ok || n !== advPorts) {
+      this.notes.add(advKey, adv.line, `${advKey}=${show(adv.value)} is not a port count; imported as ${advPorts}`);
+    }
+    if (advPorts === 0) this.notes.add(advKey, adv.line, `${advKey} is 0: advanced ${P} mode watches nothing`);
+    else {
+      this.notes.add(
+        advKey,
+        adv.line,
+        `advanced ${P} mode: any ${P} packet to one of the ${advPorts - 1} ports below ${advPorts} ` +
+          'that nothing listens on counts as a probe (a stray client of a service that is down gets banned too)' +
+          (trigger === 0 ? '; with scan_trigger 0 one packet is enough' : ''),
+      );
+    }
+    return [
+      `  # ${advKey}${at(adv)}: mode a${proto}; every ${P} port below this that nothing listens on is watched`,
+      `  ${proto}: ${advPorts}`,
+    ];
+  }
+
+  /** ADVANCED_EXCLUDE_TCP / _UDP → advanced.exclude_tcp / _udp. */
+  advancedExclude(proto: Proto): string[] {
+    const exKey = `ADVANCED_EXCLUDE_${proto.toUpperCase()}`;
+    const ex = this.settings.get(exKey);
+    const exPorts = ex ? importPortList(ex, this.notes) : '';
+    const exWhat = [ex ? '' : 'PortSentry excluded no port', this.has(`a${proto}`) ? '' : 'used only in advanced mode']
+      .filter(Boolean)
+      .join('; ');
+    return [`  # ${exKey}${ex ? at(ex) : ' is not set'}${exWhat ? `: ${exWhat}` : ''}`, `  exclude_${proto}: ${yamlPorts(exPorts)}`];
+  }
+
+  /** BLOCK_TCP / BLOCK_UDP → block_tcp / block_udp. */
+  block(proto: Proto): string[] {
     const key = `BLOCK_${proto.toUpperCase()}`;
-    const s = get(key);
+    const s = this.get(key);
     let v = 0;
     if (!s) {
-      notes.add(key, 0, `${key} is not set: PortSentry then only logged (0); imported as 0 — set block_${proto}: 1 to block`);
+      this.notes.add(key, 0, `${key} is not set: PortSentry then only logged (0); imported as 0 — set block_${proto}: 1 to block`);
     } else {
       const { n, ok } = atoi(s.value);
       v = n === 1 || n === 2 ? n : 0;
-      if (!ok || n !== v) notes.add(key, s.line, `${key}=${show(s.value)} is not 0, 1 or 2; PortSentry then only logged, imported as 0`);
+      if (!ok || n !== v) {
+        this.notes.add(key, s.line, `${key}=${show(s.value)} is not 0, 1 or 2; PortSentry then only logged, imported as 0`);
+      }
     }
-    if (v === 2 && !kill.runCmd) {
-      notes.add(
+    if (v === 2 && !this.get('KILL_RUN_CMD')) {
+      this.notes.add(
         key,
         s?.line ?? 0,
-        `${key}=2 runs only KILL_RUN_CMD, which is not set: PortSentry neither blocked nor ran anything for ${proto.toUpperCase()} (KILL_ROUTE and KILL_HOSTS_DENY apply only with 1); imported as 2 — set block_${proto}: 1 to block`,
+        `${key}=2 runs only KILL_RUN_CMD, which is not set: PortSentry neither blocked nor ran anything for ${proto.toUpperCase()} ` +
+          `(KILL_ROUTE and KILL_HOSTS_DENY apply only with 1); imported as 2 — set block_${proto}: 1 to block`,
       );
     }
-    blockLines.push(`# ${key}${s ? at(s) : ' is not set'}: 0 log only, 1 block (XDP, nftables, then the KILL_* hooks), 2 run KILL_RUN_CMD only`);
-    blockLines.push(`block_${proto}: ${v}`);
+    return [
+      `# ${key}${s ? at(s) : ' is not set'}: 0 log only, 1 block (XDP, nftables, then the KILL_* hooks), 2 run KILL_RUN_CMD only`,
+      `block_${proto}: ${v}`,
+    ];
   }
 
-  // --- ban length
-  notes.add(
-    'ban_ttl',
-    0,
-    'PortSentry\'s bans never expired (admins flushed them by hand); sentry-xdp\'s expire in the kernel: imported as ban_ttl: 1h, with repeat offenders banned longer (escalation, up to 7d); set ban_ttl: permanent for PortSentry\'s behaviour, or ttl_rules for per-network lengths',
-  );
-
-  // --- ignore file
-  const ignoreSetting = get('IGNORE_FILE');
-  const allowLines: string[] = [];
-  if (input.ignore !== undefined) {
-    const ig = parseIgnoreFile(input.ignore, ignoreName);
-    notes.list.push(...ig.notes);
-    allowLines.push(`# IGNORE_FILE${at(ignoreSetting)}${ignoreSetting ? ` = ${ignoreSetting.value}` : ''}, read from ${ignoreName}: never counted, never banned`);
-    if (ig.entries.length === 0) allowLines.push('allow: []');
-    else {
-      allowLines.push('allow:');
-      for (const e of ig.entries) allowLines.push(`  - ${yamlString(e.cidr)} # line ${e.line}`);
-    }
-  } else {
-    if (ignoreSetting) {
-      notes.add('IGNORE_FILE', ignoreSetting.line, `IGNORE_FILE=${show(ignoreSetting.value)} was not imported: pass --ignore FILE to import it`);
-      allowLines.push(`# IGNORE_FILE${at(ignoreSetting)} = ${ignoreSetting.value}: not imported (no --ignore FILE given)`);
-    } else {
-      allowLines.push('# IGNORE_FILE is not set: nothing is allowed');
-    }
-    allowLines.push('allow: []');
+  banTtlNote(): void {
+    this.notes.add(
+      'ban_ttl',
+      0,
+      "PortSentry's bans never expired (admins flushed them by hand); sentry-xdp's expire in the kernel: imported as ban_ttl: 1h, " +
+        'with repeat offenders banned longer (escalation, up to 7d); set ban_ttl: permanent for PortSentry\'s behaviour, ' +
+        'or ttl_rules for per-network lengths',
+    );
   }
 
-  // --- hooks
-  const hookLines: string[] = [];
-  const addHookCheck = (key: string, s: Setting) => {
+  /** IGNORE_FILE and the ignore file's content → allow. */
+  allow(ignore: string | undefined, ignoreName: string): string[] {
+    const setting = this.get('IGNORE_FILE');
+    if (ignore === undefined) {
+      if (!setting) return ['# IGNORE_FILE is not set: nothing is allowed', 'allow: []'];
+      this.notes.add('IGNORE_FILE', setting.line, `IGNORE_FILE=${show(setting.value)} was not imported: pass --ignore FILE to import it`);
+      return [`# IGNORE_FILE${at(setting)} = ${setting.value}: not imported (no --ignore FILE given)`, 'allow: []'];
+    }
+    const ig = parseIgnoreFile(ignore, ignoreName);
+    this.notes.list.push(...ig.notes);
+    const written = setting ? ` = ${setting.value}` : '';
+    const lines = [`# IGNORE_FILE${at(setting)}${written}, read from ${ignoreName}: never counted, never banned`];
+    if (ig.entries.length === 0) return [...lines, 'allow: []'];
+    return [...lines, 'allow:', ...ig.entries.map((e) => `  - ${yamlString(e.cidr)} # line ${e.line}`)];
+  }
+
+  /** KILL_ROUTE, KILL_HOSTS_DENY, KILL_RUN_CMD(_FIRST) → hooks (lines indented under `hooks:`). */
+  hooks(): string[] {
+    return [...this.killRoute(), ...this.killHostsDeny(), ...this.killRunCmd()];
+  }
+
+  private checkHook(key: string, s: Setting): void {
     const why = unplannable(s.value);
-    if (why) notes.add(key, s.line, `${key}: sentry-xdp cannot run this command (${why}); fix it before starting the daemon`);
-  };
-  if (kill.route) {
-    const r = kill.route;
+    if (why) this.notes.add(key, s.line, `${key}: sentry-xdp cannot run this command (${why}); fix it before starting the daemon`);
+  }
+
+  private killRoute(): string[] {
+    const r = this.get('KILL_ROUTE');
+    if (!r) return ['  # KILL_ROUTE is not set'];
     if (!r.value.includes('$TARGET$')) {
-      notes.add('KILL_ROUTE', r.line, 'KILL_ROUTE has no $TARGET$: PortSentry skipped it, and so does the import');
-      hookLines.push(`  # KILL_ROUTE${at(r)} has no $TARGET$: not imported`);
-    } else if (OBSOLETE_FIREWALL.test(r.value)) {
-      notes.add(
-        'KILL_ROUTE',
-        r.line,
-        'KILL_ROUTE uses ipchains/ipfwadm, which no current Linux kernel has: imported commented out; sentry-xdp already drops banned sources in XDP and nftables, so no KILL_ROUTE is needed',
-      );
-      hookLines.push(`  # KILL_ROUTE${at(r)}: ipchains/ipfwadm no longer exist; sentry-xdp already drops the host in XDP and nftables`);
-      hookLines.push(`  # kill_route: ${yamlString(r.value)}`);
-    } else {
-      const unban = deriveUnbanCommand(r.value);
-      notes.add(
-        'KILL_ROUTE',
-        r.line,
-        `sentry-xdp already drops banned sources in XDP and nftables; KILL_ROUTE runs as an extra, and its rule stays after the ban expires ${unban ? 'unless undone: unban_cmd was derived to remove it — check it' : 'unless hooks.unban_cmd removes it (none could be derived)'}`,
-      );
-      hookLines.push(`  # KILL_ROUTE${at(r)}: runs in addition to the XDP and nftables ban`);
-      hookLines.push(`  kill_route: ${yamlString(r.value)}`);
-      addHookCheck('KILL_ROUTE', r);
-      if (unban) {
-        hookLines.push('  # derived from KILL_ROUTE: removes its rule when the ban ends (PortSentry never did)');
-        hookLines.push(`  unban_cmd: ${yamlString(unban)}`);
-      }
+      this.notes.add('KILL_ROUTE', r.line, 'KILL_ROUTE has no $TARGET$: PortSentry skipped it, and so does the import');
+      return [`  # KILL_ROUTE${at(r)} has no $TARGET$: not imported`];
     }
-  } else {
-    hookLines.push('  # KILL_ROUTE is not set');
+    if (OBSOLETE_FIREWALL.test(r.value)) {
+      this.notes.add(
+        'KILL_ROUTE',
+        r.line,
+        'KILL_ROUTE uses ipchains/ipfwadm, which no current Linux kernel has: imported commented out; ' +
+          'sentry-xdp already drops banned sources in XDP and nftables, so no KILL_ROUTE is needed',
+      );
+      return [
+        `  # KILL_ROUTE${at(r)}: ipchains/ipfwadm no longer exist; sentry-xdp already drops the host in XDP and nftables`,
+        `  # kill_route: ${yamlString(r.value)}`,
+      ];
+    }
+    const unban = deriveUnbanCommand(r.value);
+    this.notes.add(
+      'KILL_ROUTE',
+      r.line,
+      'sentry-xdp already drops banned sources in XDP and nftables; KILL_ROUTE runs as an extra, ' +
+        'and its rule stays after the ban expires ' +
+        (unban
+          ? 'unless undone: unban_cmd was derived to remove it — check it'
+          : 'unless hooks.unban_cmd removes it (none could be derived)'),
+    );
+    const lines = [`  # KILL_ROUTE${at(r)}: runs in addition to the XDP and nftables ban`, `  kill_route: ${yamlString(r.value)}`];
+    this.checkHook('KILL_ROUTE', r);
+    if (!unban) return lines;
+    return [
+      ...lines,
+      '  # derived from KILL_ROUTE: removes its rule when the ban ends (PortSentry never did)',
+      `  unban_cmd: ${yamlString(unban)}`,
+    ];
   }
-  if (kill.hostsDeny) {
-    const h = kill.hostsDeny;
+
+  private killHostsDeny(): string[] {
+    const h = this.get('KILL_HOSTS_DENY');
+    if (!h) return ['  # KILL_HOSTS_DENY is not set'];
     if (!h.value.includes('$TARGET$')) {
-      notes.add('KILL_HOSTS_DENY', h.line, 'KILL_HOSTS_DENY has no $TARGET$: PortSentry skipped it, and so does the import');
-      hookLines.push(`  # KILL_HOSTS_DENY${at(h)} has no $TARGET$: not imported`);
-    } else {
-      if (!/^[^:]+:/.test(h.value)) {
-        notes.add('KILL_HOSTS_DENY', h.line, `KILL_HOSTS_DENY=${show(h.value)} does not look like a hosts.deny line ("daemons : clients", e.g. "ALL: $TARGET$ : DENY"); imported as written`);
-      }
-      notes.add('KILL_HOSTS_DENY', h.line, 'KILL_HOSTS_DENY: sentry-xdp adds the line to /etc/hosts.deny at the ban and removes it when the ban ends (PortSentry never removed it)');
-      hookLines.push(`  # KILL_HOSTS_DENY${at(h)}: added to hosts_deny_file at the ban, removed at the unban`);
-      hookLines.push(`  kill_hosts_deny: ${yamlString(h.value)}`);
+      this.notes.add('KILL_HOSTS_DENY', h.line, 'KILL_HOSTS_DENY has no $TARGET$: PortSentry skipped it, and so does the import');
+      return [`  # KILL_HOSTS_DENY${at(h)} has no $TARGET$: not imported`];
     }
-  } else {
-    hookLines.push('  # KILL_HOSTS_DENY is not set');
+    if (!/^[^:]+:/.test(h.value)) {
+      this.notes.add(
+        'KILL_HOSTS_DENY',
+        h.line,
+        `KILL_HOSTS_DENY=${show(h.value)} does not look like a hosts.deny line ` +
+          '("daemons : clients", e.g. "ALL: $TARGET$ : DENY"); imported as written',
+      );
+    }
+    this.notes.add(
+      'KILL_HOSTS_DENY',
+      h.line,
+      'KILL_HOSTS_DENY: sentry-xdp adds the line to /etc/hosts.deny at the ban and removes it when the ban ends ' +
+        '(PortSentry never removed it)',
+    );
+    return [
+      `  # KILL_HOSTS_DENY${at(h)}: added to hosts_deny_file at the ban, removed at the unban`,
+      `  kill_hosts_deny: ${yamlString(h.value)}`,
+    ];
   }
-  if (kill.runCmd) {
-    const c = kill.runCmd;
-    hookLines.push(`  # KILL_RUN_CMD${at(c)}`);
-    hookLines.push(`  kill_run_cmd: ${yamlString(c.value)}`);
-    addHookCheck('KILL_RUN_CMD', c);
-    notes.add(
+
+  private killRunCmd(): string[] {
+    const c = this.get('KILL_RUN_CMD');
+    const first = this.get('KILL_RUN_CMD_FIRST');
+    if (!c) {
+      if (first) this.notes.add('KILL_RUN_CMD_FIRST', first.line, 'KILL_RUN_CMD_FIRST has no effect without KILL_RUN_CMD; not imported');
+      return ['  # KILL_RUN_CMD is not set'];
+    }
+    const lines = [`  # KILL_RUN_CMD${at(c)}`, `  kill_run_cmd: ${yamlString(c.value)}`];
+    this.checkHook('KILL_RUN_CMD', c);
+    this.notes.add(
       'KILL_RUN_CMD',
       c.line,
-      `KILL_RUN_CMD: $TARGET$ and $PORT$ are validated before substitution${c.value.includes('$MODE$') ? ', and $MODE$ is tcp or udp (PortSentry gave its run mode, e.g. atcp)' : ''}; the command is killed after hooks.timeout (10s) where PortSentry waited for it — a script that sleeps to lift a temporary ban will not finish: use ban_ttl or ttl_rules instead`,
+      'KILL_RUN_CMD: $TARGET$ and $PORT$ are validated before substitution' +
+        (c.value.includes('$MODE$') ? ', and $MODE$ is tcp or udp (PortSentry gave its run mode, e.g. atcp)' : '') +
+        '; the command is killed after hooks.timeout (10s) where PortSentry waited for it — ' +
+        'a script that sleeps to lift a temporary ban will not finish: use ban_ttl or ttl_rules instead',
     );
-    let first = false;
-    if (kill.first) {
-      const { n, ok } = atoi(kill.first.value);
-      first = n !== 0;
-      if (!ok) notes.add('KILL_RUN_CMD_FIRST', kill.first.line, `KILL_RUN_CMD_FIRST=${show(kill.first.value)} is not a number; imported as ${first}, as PortSentry read it`);
+    let runFirst = false;
+    if (first) {
+      const { n, ok } = atoi(first.value);
+      runFirst = n !== 0;
+      if (!ok) {
+        const why = `is not a number; imported as ${runFirst}, as PortSentry read it`;
+        this.notes.add('KILL_RUN_CMD_FIRST', first.line, `KILL_RUN_CMD_FIRST=${show(first.value)} ${why}`);
+      }
     }
-    hookLines.push(`  # KILL_RUN_CMD_FIRST${at(kill.first)}${kill.first ? '' : ' is not set'}: run KILL_RUN_CMD before (true) or after (false) blocking`);
-    hookLines.push(`  kill_run_cmd_first: ${first}`);
-  } else {
-    hookLines.push('  # KILL_RUN_CMD is not set');
-    if (kill.first) notes.add('KILL_RUN_CMD_FIRST', kill.first.line, 'KILL_RUN_CMD_FIRST has no effect without KILL_RUN_CMD; not imported');
+    return [
+      ...lines,
+      `  # KILL_RUN_CMD_FIRST${at(first)}${first ? '' : ' is not set'}: run KILL_RUN_CMD before (true) or after (false) blocking`,
+      `  kill_run_cmd_first: ${runFirst}`,
+    ];
   }
 
-  // --- settings with no equivalent
-  const trailer: string[] = [];
-  const banner = get('PORT_BANNER');
-  if (banner) {
-    notes.add('PORT_BANNER', banner.line, 'PORT_BANNER has no equivalent: sentry-xdp never binds or answers the watched ports (it sees the packets in XDP), so there is no connection to send a banner on');
+  /** PORT_BANNER, RESOLVE_HOST, HISTORY_FILE, BLOCKED_FILE: notes, and resolve_host, the one with an equivalent. */
+  unmatched(): string[] {
+    const trailer: string[] = [];
+    const banner = this.get('PORT_BANNER');
+    if (banner) {
+      this.notes.add(
+        'PORT_BANNER',
+        banner.line,
+        'PORT_BANNER has no equivalent: sentry-xdp never binds or answers the watched ports (it sees the packets in XDP), ' +
+          'so there is no connection to send a banner on',
+      );
+    }
+    const resolve = this.get('RESOLVE_HOST');
+    if (resolve) {
+      const on = atoi(resolve.value).n !== 0;
+      if (on) {
+        this.notes.add(
+          'RESOLVE_HOST',
+          resolve.line,
+          'RESOLVE_HOST=1: names are looked up off the alert path (2 s timeout, cached); the first alert of a source shows its address',
+        );
+      }
+      trailer.push(`# RESOLVE_HOST${at(resolve)}: names of sources in alert lines`, `resolve_host: ${on}`);
+    }
+    const history = this.get('HISTORY_FILE');
+    if (history) {
+      this.notes.add(
+        'HISTORY_FILE',
+        history.line,
+        `HISTORY_FILE=${show(history.value)} has no equivalent: sentry-xdp keeps the history of bans in its journal (or Redis)`,
+      );
+    }
+    const blocked = this.get('BLOCKED_FILE');
+    if (blocked) {
+      this.notes.add(
+        'BLOCKED_FILE',
+        blocked.line,
+        `BLOCKED_FILE=${show(blocked.value)} has no equivalent: a ban is in force exactly while it is in the kernel's ban table, ` +
+          'which sentry-xdp lists and expires itself (no .blocked files to flush)',
+      );
+    }
+    return trailer;
   }
-  const resolve = get('RESOLVE_HOST');
-  if (resolve) {
-    const on = atoi(resolve.value).n !== 0;
-    if (on) notes.add('RESOLVE_HOST', resolve.line, 'RESOLVE_HOST=1: names are looked up off the alert path (2 s timeout, cached); the first alert of a source shows its address');
-    trailer.push(`# RESOLVE_HOST${at(resolve)}: names of sources in alert lines`);
-    trailer.push(`resolve_host: ${on}`);
-  }
-  for (const key of ['HISTORY_FILE', 'BLOCKED_FILE'] as const) {
-    const s = get(key);
-    if (!s) continue;
-    notes.add(
-      key,
-      s.line,
-      key === 'HISTORY_FILE'
-        ? `HISTORY_FILE=${show(s.value)} has no equivalent: sentry-xdp keeps the history of bans in its journal (or Redis)`
-        : `BLOCKED_FILE=${show(s.value)} has no equivalent: a ban is in force exactly while it is in the kernel's ban table, which sentry-xdp lists and expires itself (no .blocked files to flush)`,
-    );
-  }
+}
 
-  // --- the YAML
-  const from = input.ignore !== undefined ? `${confName} and ${ignoreName}` : confName;
+/** The parts of the YAML, in the order they are written. */
+interface YamlParts {
+  from: string;
+  modes: PortsentryMode[];
+  explicit: boolean;
+  portLines: string[];
+  advLines: string[];
+  trig: Setting | undefined;
+  trigger: number;
+  blockLines: string[];
+  allowLines: string[];
+  hookLines: string[];
+  trailer: string[];
+  notes: ImportNote[];
+}
+
+function renderYaml(p: YamlParts): string {
+  const modes = p.modes.length ? p.modes.join(', ') : '(none)';
   const out: string[] = [
-    `# sentry-xdp configuration imported from ${oneLine(from)}`,
+    `# sentry-xdp configuration imported from ${oneLine(p.from)}`,
     '# by `sentry-xdp config import-portsentry`. The comment above each key names the PortSentry setting',
     '# (and its line) it came from; the notes at the end say what has no equivalent or was changed.',
-    `# PortSentry modes: ${modes.length ? modes.join(', ') : '(none)'}${explicit ? ' (from --modes)' : ' (every mode the file configures; no --modes given)'}`,
+    `# PortSentry modes: ${modes}${p.explicit ? ' (from --modes)' : ' (every mode the file configures; no --modes given)'}`,
     '',
-    ...portLines,
+    ...p.portLines,
     '',
     '# ADVANCED_* : advanced mode (atcp/audp) watches every port below tcp/udp that nothing listens on,',
     '# minus the excludes, in addition to tcp_ports/udp_ports',
     'advanced:',
-    ...advLines,
+    ...p.advLines,
     '',
-    `# SCAN_TRIGGER${at(trig)}${trig ? '' : ' is not set'}: probes a source may send before the alarm; 0 reacts at once`,
-    `scan_trigger: ${trigger}`,
+    `# SCAN_TRIGGER${at(p.trig)}${p.trig ? '' : ' is not set'}: probes a source may send before the alarm; 0 reacts at once`,
+    `scan_trigger: ${p.trigger}`,
     '# (sentry-xdp) probes count towards the trigger for this long; PortSentry never forgot a source',
     'scan_window: 60s',
     '',
-    ...blockLines,
+    ...p.blockLines,
     '',
     "# (sentry-xdp) PortSentry's bans never expired; these do, and repeat offenders get longer ones",
-    '# (escalation, up to 7d). For PortSentry\'s behaviour write: ban_ttl: permanent',
+    "# (escalation, up to 7d). For PortSentry's behaviour write: ban_ttl: permanent",
     'ban_ttl: 1h',
     '',
-    ...allowLines,
+    ...p.allowLines,
     '',
     "# (sentry-xdp) also never ban this host's own addresses, gateways and resolvers (logged only);",
     '# PortSentry needed them in the ignore file',
@@ -685,19 +829,62 @@ export function importPortsentry(input: ImportInput): ImportResult {
     '  auto: true',
     '',
     // a mapping of nothing but comments would be null, which the schema rejects
-    ...(hookLines.some((l) => !l.trimStart().startsWith('#')) ? ['hooks:', ...hookLines] : [...hookLines.map((l) => l.trimStart()), 'hooks: {}']),
+    ...(p.hookLines.some((l) => !l.trimStart().startsWith('#'))
+      ? ['hooks:', ...p.hookLines]
+      : [...p.hookLines.map((l) => l.trimStart()), 'hooks: {}']),
   ];
-  if (trailer.length) out.push('', ...trailer);
-
-  const allNotes = sortNotes(notes.list, confName);
-  if (allNotes.length) {
+  if (p.trailer.length) out.push('', ...p.trailer);
+  if (p.notes.length) {
     out.push('', '# Notes from the import:');
-    for (const n of allNotes) {
-      const where = n.line ? `${n.file}:${n.line}` : n.file;
-      out.push(`# - ${oneLine(`${where}: ${n.message}`)}`);
-    }
+    for (const n of p.notes) out.push(`# - ${oneLine(`${n.line ? `${n.file}:${n.line}` : n.file}: ${n.message}`)}`);
   }
-  return { yaml: `${out.join('\n')}\n`, notes: allNotes, modes };
+  return `${out.join('\n')}\n`;
+}
+
+/** Imports a portsentry.conf (and its ignore file) as a sentry.yaml. Throws SentryError('CONFIG') when the
+ *  file holds no PortSentry setting at all, SentryError('USAGE') for an unknown mode. */
+export function importPortsentry(input: ImportInput): ImportResult {
+  const { conf, confName } = input;
+  const ignoreName = input.ignoreName ?? 'the ignore file';
+  const parsed = parsePortsentryConf(conf, confName);
+  if (parsed.settings.size === 0) {
+    throw new SentryError(
+      'CONFIG',
+      `${confName}: not a portsentry.conf (no PortSentry setting such as TCP_PORTS="..." found)`,
+      'pass the file PortSentry reads, usually /etc/portsentry/portsentry.conf',
+    );
+  }
+  const im = new Importer(parsed.settings, parsed.notes, confName, input.modes);
+  im.modeNotes();
+  const { trig, trigger } = im.trigger();
+  const portLines: string[] = [];
+  const advLines: string[] = [];
+  for (const proto of ['tcp', 'udp'] as const) {
+    portLines.push(...im.portList(proto));
+    advLines.push(...im.advancedPorts(proto, trigger), ...im.advancedExclude(proto));
+  }
+  const blockLines = [...im.block('tcp'), ...im.block('udp')];
+  im.banTtlNote();
+  const allowLines = im.allow(input.ignore, ignoreName);
+  const hookLines = im.hooks();
+  const trailer = im.unmatched();
+  const notes = sortNotes(im.notes.list, confName);
+  const from = input.ignore !== undefined ? `${confName} and ${ignoreName}` : confName;
+  const yaml = renderYaml({
+    from,
+    modes: im.modes,
+    explicit: im.explicit,
+    portLines,
+    advLines,
+    trig,
+    trigger,
+    blockLines,
+    allowLines,
+    hookLines,
+    trailer,
+    notes,
+  });
+  return { yaml, notes, modes: im.modes };
 }
 
 /** Conf notes first, then the ignore file's; within a file by line (0, the file as a whole, first). */

@@ -56,6 +56,15 @@ test('splitArgv honours quotes and backslashes and refuses an unclosed quote', (
   assert.throws(() => splitArgv(`mail -s 'oops`), (e: unknown) => e instanceof SentryError && e.code === 'CONFIG');
 });
 
+test('splitArgv quotes as hook templates do (the one command lexer)', () => {
+  // inside "..." a backslash also escapes $ and `, and a backslash-newline joins lines, as in sh
+  assert.deepEqual(splitArgv(`mail -s "\\$5 \\\`x\\\` \\y" a\\\nb`), ['mail', '-s', '$5 `x` \\y', 'ab']);
+  // a newline separates words, a carriage return is text
+  assert.deepEqual(splitArgv('mail\nroot\r'), ['mail', 'root\r']);
+  // a lone backslash at the end is refused, not dropped
+  assert.throws(() => splitArgv('mail root\\'), (e: unknown) => e instanceof SentryError && e.code === 'CONFIG' && /lone backslash/.test(e.message));
+});
+
 test('the webhook receives POST JSON {subject, text, data, urgent}', async () => {
   const got: { method?: string; type?: string; body: string }[] = [];
   const server = createServer((req: IncomingMessage, res) => {
