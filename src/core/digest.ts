@@ -10,6 +10,8 @@
  * `take(now)` and hand the message to a notifier without awaiting it on the hot path.
  */
 import { parseCidr, type Cidr } from './addr.js';
+import type { Alert, DaemonEvent } from './events.js';
+import { scanName } from './scan-kind.js';
 import { contains } from './policy.js';
 import { formatDuration } from './ttl.js';
 import { oneLine as shared } from './text.js';
@@ -31,6 +33,29 @@ export interface DigestEvent {
   /** Who banned: auto, manual, imported, fleet (or a gateway name). */
   origin?: string;
   reason?: string;
+}
+
+/** What the digest keeps of a probe: where it came from and what it was. */
+function probeFields(a: Alert): Pick<DigestEvent, 'source' | 'destination' | 'proto' | 'port' | 'scan'> {
+  return { source: a.source, destination: a.destination, proto: a.proto, port: a.port, scan: scanName(a.kind, a.tcpFlags, a.proto) };
+}
+
+/** The digest's view of a daemon event; undefined for what a digest does not count (info, failed bans, flood summaries). */
+export function digestEvent(e: DaemonEvent): DigestEvent | undefined {
+  switch (e.type) {
+    case 'alert':
+      return { time: e.alert.time.getTime(), kind: 'alert', ...probeFields(e.alert) };
+    case 'ban':
+      return { time: e.alert.time.getTime(), kind: 'ban', ...probeFields(e.alert), ttlSeconds: e.alert.banSeconds, origin: 'auto' };
+    case 'fleet_ban':
+      return { time: e.time.getTime(), kind: 'ban', source: e.target, origin: 'fleet' };
+    case 'not_blocked':
+      return { time: e.time.getTime(), kind: 'not_blocked', source: e.source, destination: e.destination, reason: e.reason };
+    case 'unban':
+      return { time: e.time.getTime(), kind: 'unban', source: e.target, reason: e.why };
+    default:
+      return undefined;
+  }
 }
 
 /** An event matching every field given in a rule is urgent; an event matching any rule is urgent. */

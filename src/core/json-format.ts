@@ -4,6 +4,8 @@
  * (status, list, allow list, top), one object per line for streams (history,
  * the daemon's `attach --json`).
  */
+import type { DaemonEvent } from './events.js';
+import { alertJson, banJson } from './log-format.js';
 import type { HistoryEvent } from './records.js';
 import type { TopReport } from './history-report.js';
 
@@ -44,4 +46,37 @@ export function historyJson(e: HistoryEvent): Record<string, unknown> {
 /** `top --json`: the report, with its start as an ISO time. */
 export function topJson(r: TopReport): Record<string, unknown> {
   return { version: JSON_FORMAT_VERSION, ...r, since: iso(r.since) };
+}
+
+/** An event of the daemon as one `attach --json` line (README "JSON output"). */
+export function eventJson(e: DaemonEvent): object | undefined {
+  switch (e.type) {
+    case 'alert':
+      return alertJson(e.alert);
+    case 'ban':
+    case 'ban_failed':
+      return banJson(e.alert);
+    case 'not_blocked': {
+      const { time, source, destination, reason } = e;
+      return { time: time.toISOString(), event: 'not_blocked', source, destination, reason, ...(reason === 'live-connection' ? { possiblySpoofed: true } : {}) };
+    }
+    case 'fleet_ban':
+      return {
+        time: e.time.toISOString(),
+        event: 'ban',
+        source: e.target,
+        origin: 'fleet',
+        gateway: e.gateway,
+        expires: e.expires === null ? null : e.expires.toISOString(),
+      };
+    case 'unban':
+      return { time: e.time.toISOString(), event: 'unban', source: e.target, reason: e.why };
+    case 'flood_summary':
+      return { time: e.time.toISOString(), event: 'flood_summary', ...e.summary };
+    case 'info':
+      return { time: e.time.toISOString(), event: 'info', message: e.text };
+    case 'notice':
+      // a caller's own fields: every line goes out camelCase all the same
+      return { time: e.time.toISOString(), ...camelKeys(e.fields) };
+  }
 }

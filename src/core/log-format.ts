@@ -1,39 +1,14 @@
+import type { Alert, DaemonEvent, FleetBanApplied, FloodSummary, NotBlocked } from './events.js';
 import { Kind, kindKey, scanName, tcpFlagNames } from './scan-kind.js';
 import { hostName } from './text.js';
 import { formatDuration } from './ttl.js';
 
-export type AlertProto = 'tcp' | 'udp' | 'icmp' | 'ip';
-
-/** IPPROTO_* → the name alerts use. */
-export function protoName(n: number): AlertProto {
-  return n === 6 ? 'tcp' : n === 17 ? 'udp' : n === 1 || n === 58 ? 'icmp' : 'ip';
-}
+export { protoName, type Alert, type AlertProto } from './events.js';
 
 /** " to TCP port: 23" where the protocol has ports; a sweep also says how many hosts it reached. */
 function target(a: Alert, portWord: string): string {
   const port = a.proto === 'tcp' || a.proto === 'udp' ? ` to ${a.proto.toUpperCase()} ${portWord}${a.port}` : '';
   return a.kind === Kind.SWEEP ? `${port} (${a.probes} hosts)` : port;
-}
-
-/** An alert as the daemon reports it, after decoding and address/time conversion. */
-export interface Alert {
-  time: Date;
-  source: string;
-  /** The address probed: this host's, or one in a protected network. */
-  destination: string;
-  hostname?: string;
-  proto: AlertProto;
-  port: number; // 0 for ICMP and for what carries no port
-  kind: number;
-  tcpFlags: number;
-  iface: string;
-  probes: number;
-  banned: boolean;
-  banFailed: boolean;
-  /** Not banned: the source has a live connection to or through this host, so the probe may be forged. */
-  possiblySpoofed: boolean;
-  banSeconds: number; // 0 = permanent (when banned)
-  expires?: Date;
 }
 
 /**
@@ -96,6 +71,54 @@ export function banReason(a: Alert): string {
   return `${scanName(a.kind, a.tcpFlags, a.proto)} to ${a.destination}${port}`;
 }
 
-export function spoofedLine(a: Alert): string {
+export function spoofedLine(a: Pick<Alert, 'source'>): string {
   return `Host ${a.source} has a live connection to or through this host; not blocked (possibly spoofed)`;
+}
+
+/** Why a source that crossed the trigger was not banned (after `attackalert: `). */
+export function notBlockedText(e: NotBlocked): string {
+  switch (e.reason) {
+    case 'live-connection':
+      return spoofedLine(e);
+    case 'never-ban':
+      return `Host ${e.source} is on the never-ban list; not blocked (spoofed, or our own)`;
+    case 'cap':
+      return `Host ${e.source} not blocked: the cap of ${e.cap ?? 0} automatic bans per minute is reached`;
+  }
+}
+
+export function fleetBanText(e: FleetBanApplied): string {
+  const left = e.expires === null ? 'permanent' : formatDuration(e.leftSeconds);
+  return `Host ${e.target} has been blocked via fleet ban from gateway ${e.gateway ?? '?'} (ban ${left})`;
+}
+
+/** The summary line (PortSentry's attackalert: prefix, so log filters see it). */
+export function floodLine(s: FloodSummary): string {
+  const parts: string[] = [];
+  if (s.deferred) parts.push(`${s.deferred} source(s) probed one port during a flood of single probes and were not banned (a second port bans them)`);
+  if (s.summarised) parts.push(`${s.summarised} more alert(s) than the log takes one by one`);
+  return `flood: in the last ${s.seconds}s ${parts.join('; ')}; ${s.probes} probe(s) to ${s.ports} port(s); details in metrics`;
+}
+
+/** An event as the lines people (and logcheck, fail2ban) read: stdout and syslog. */
+export function eventLine(e: DaemonEvent): string | undefined {
+  switch (e.type) {
+    case 'alert':
+      return alertLine(e.alert);
+    case 'ban':
+    case 'ban_failed':
+      return banLine(e.alert);
+    case 'not_blocked':
+      return `attackalert: ${notBlockedText(e)}`;
+    case 'fleet_ban':
+      return `attackalert: ${fleetBanText(e)}`;
+    case 'unban':
+      return unbanLine(e.target, e.why);
+    case 'flood_summary':
+      return `attackalert: ${floodLine(e.summary)}`;
+    case 'info':
+      return `sentry-xdp: ${e.text}`;
+    case 'notice':
+      return `attackalert: ${e.text}`;
+  }
 }

@@ -104,7 +104,7 @@ function oneLine(s: string): string {
 
 /** A YAML string scalar that parses back to exactly `v`: single-quoted when it can be, else double-quoted. */
 function yamlString(v: string): string {
-  // eslint-disable-next-line no-control-regex
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what makes a YAML scalar need double quotes
   const single = !v.includes("'") && !/[\u0000-\u001f\u007f]/.test(v);
   return stringify(v, { lineWidth: 0, defaultStringType: single ? 'QUOTE_SINGLE' : 'QUOTE_DOUBLE' }).trimEnd();
 }

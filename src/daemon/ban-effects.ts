@@ -14,7 +14,7 @@ import { HookRunner } from '../adapters/hooks.js';
 import { HostsDeny } from './hosts-deny.js';
 
 /** What runs hook commands (src/adapters/hooks.ts HookRunner). */
-interface Hooks {
+export interface Hooks {
   run(name: string, template: string, tokens: { target: string; port: number; mode: string }): Promise<unknown>;
 }
 

@@ -5,6 +5,7 @@
  * The details stay in metrics (flood_bans_deferred_total, alerts_summarised_total).
  */
 import { Stat } from '../core/abi.js';
+import type { FloodSummary } from '../core/events.js';
 import type { Gateway } from './gateway.js';
 
 const PROBE_STATS = [
@@ -21,15 +22,15 @@ const PROBE_STATS = [
   Stat.PROBE_V6CHAIN,
 ];
 
-export interface FloodSummary {
-  seconds: number;
-  deferred: number; // crossings not banned: one port during a flood
-  summarised: number; // alerts not sent one by one
-  probes: number;
-  ports: number;
+export type { FloodSummary } from '../core/events.js';
+export { floodLine } from '../core/log-format.js';
+
+/** What the daemon needs of the flood counters (FloodWatch; a fake in tests). */
+export interface FloodSource {
+  take(): FloodSummary | undefined;
 }
 
-export class FloodWatch {
+export class FloodWatch implements FloodSource {
   private last: bigint[];
   private at = Date.now();
   private readonly words = new Uint32Array(1024).map((_, i) => i);
@@ -65,12 +66,4 @@ export class FloodWatch {
     m.updateBatch(this.keys, Buffer.alloc(1024 * 8), 1024);
     return ports;
   }
-}
-
-/** The summary line (PortSentry's attackalert: prefix, so log filters see it). */
-export function floodLine(s: FloodSummary): string {
-  const parts: string[] = [];
-  if (s.deferred) parts.push(`${s.deferred} source(s) probed one port during a flood of single probes and were not banned (a second port bans them)`);
-  if (s.summarised) parts.push(`${s.summarised} more alert(s) than the log takes one by one`);
-  return `flood: in the last ${s.seconds}s ${parts.join('; ')}; ${s.probes} probe(s) to ${s.ports} port(s); details in metrics`;
 }

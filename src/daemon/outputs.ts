@@ -1,23 +1,35 @@
 /**
- * Where the daemon's words go besides stdout: syslog (PortSentry's facility and
+ * Where the daemon's events go besides stdout: syslog (PortSentry's facility and
  * wording), the notification digest, and the names of sources (RESOLVE_HOST).
+ * Each output renders the typed event through its own projection (eventLine,
+ * digestEvent); none reads another's output back.
  */
 import { hostname } from 'node:os';
 import type { Config } from '../core/config.js';
-import { DigestBuilder, type DigestEvent } from '../core/digest.js';
-import { alertLine, banLine, unbanLine, type Alert } from '../core/log-format.js';
-import { scanName } from '../core/scan-kind.js';
+import { DigestBuilder, digestEvent, type DigestMessage } from '../core/digest.js';
+import type { DaemonEvent } from '../core/events.js';
+import { eventLine } from '../core/log-format.js';
 import { Notifier } from '../adapters/notifier.js';
 import { NameCache } from '../adapters/resolver.js';
-import { Syslog } from '../adapters/syslog.js';
-import type { Reporter } from './daemon.js';
+import { Syslog, type SyslogSeverity } from '../adapters/syslog.js';
+import { reporterOf, type Reporter } from './daemon.js';
 
 export interface Outputs {
   reporter: Reporter;
   close(): Promise<void>;
 }
 
-export function makeOutputs(cfg: Config, base: Reporter, info: (line: string) => void): Outputs {
+/** The outputs besides stdout, each optional (off in the config); fakes in tests. */
+export interface OutputSinks {
+  syslog?: { log(severity: SyslogSeverity, line: string): void; close(): void } | undefined;
+  /** Reverse DNS of sources (RESOLVE_HOST). */
+  names?: { name(addr: string): string | undefined; close(): void } | undefined;
+  /** The digest and where its messages go: both or neither. */
+  notify?: { digest: DigestBuilder; send(m: DigestMessage): Promise<unknown> } | undefined;
+}
+
+/** The sinks as the config sets them. */
+export function configuredSinks(cfg: Config, info: (line: string) => void): OutputSinks {
   const syslog = cfg.syslog.enabled
     ? new Syslog({ path: cfg.syslog.path, facility: cfg.syslog.facility, tag: cfg.syslog.tag, report: info })
     : undefined;
@@ -31,63 +43,49 @@ export function makeOutputs(cfg: Config, base: Reporter, info: (line: string) =>
           report: (l) => info(`notify: ${l}`),
         })
       : undefined;
-  const digest = notifier
-    ? new DigestBuilder({ intervalMs: cfg.notify.interval * 1000, urgent: cfg.notify.urgent, host: hostname() })
+  const notify = notifier
+    ? { digest: new DigestBuilder({ intervalMs: cfg.notify.interval * 1000, urgent: cfg.notify.urgent, host: hostname() }), send: (m: DigestMessage) => notifier.send(m) }
     : undefined;
-  const feed = (e: DigestEvent) => {
-    if (!digest || !notifier) return;
-    const r = digest.add(e, Date.now());
-    if (r.urgent) void notifier.send(r.urgent);
-  };
-  const timer = digest
+  return { syslog, names, notify };
+}
+
+/** The event with its source's name, for the alert line (the name is the attacker's to write: log-format checks it). */
+function withName(e: DaemonEvent, names: OutputSinks['names']): DaemonEvent {
+  if (!names || (e.type !== 'alert' && e.type !== 'ban' && e.type !== 'ban_failed')) return e;
+  const name = names.name(e.alert.source);
+  return name ? { ...e, alert: { ...e.alert, hostname: name } } : e;
+}
+
+export function makeOutputs(cfg: Config, base: Reporter, info: (line: string) => void, sinks: OutputSinks = configuredSinks(cfg, info)): Outputs {
+  const { syslog, names, notify } = sinks;
+  const timer = notify
     ? setInterval(() => {
         const now = Date.now();
-        if (!digest.due(now)) return;
-        const m = digest.take(now);
-        if (m) void notifier!.send(m);
+        if (!notify.digest.due(now)) return;
+        const m = notify.digest.take(now);
+        if (m) void notify.send(m);
       }, 1000)
     : undefined;
   timer?.unref();
 
-  const reporter: Reporter = {
-    alert(a: Alert) {
-      const name = names?.name(a.source);
-      const shown = name ? { ...a, hostname: name } : a;
-      base.alert(shown);
-      syslog?.log('notice', alertLine(shown));
-      const b = banLine(shown);
-      if (b) syslog?.log('notice', b);
-      const scan = scanName(a.kind, a.tcpFlags, a.proto);
-      const at = { source: a.source, destination: a.destination, proto: a.proto, port: a.port, scan };
-      feed({ time: a.time.getTime(), kind: 'alert', ...at });
-      if (a.banned) feed({ time: a.time.getTime(), kind: 'ban', ...at, ttlSeconds: a.banSeconds, origin: 'auto' });
-    },
-    unban(target, why) {
-      base.unban(target, why);
-      syslog?.log('notice', unbanLine(target, why));
-      feed({ time: Date.now(), kind: 'unban', source: target, reason: why });
-    },
-    info(text) {
-      base.info(text);
-      syslog?.log('info', `sentry-xdp: ${text}`);
-    },
-    notice(text, json) {
-      base.notice(text, json);
-      syslog?.log('notice', `attackalert: ${text}`);
-      const j = json as { event?: string; source?: string; destination?: string; reason?: string; origin?: string };
-      if (j.event === 'not_blocked' && j.source) {
-        feed({ time: Date.now(), kind: 'not_blocked', source: j.source, ...(j.destination ? { destination: j.destination } : {}), ...(j.reason ? { reason: j.reason } : {}) });
-      }
-      if (j.event === 'ban' && j.source) feed({ time: Date.now(), kind: 'ban', source: j.source, origin: j.origin ?? 'fleet' });
-    },
+  const emit = (e: DaemonEvent) => {
+    const shown = withName(e, names);
+    base.emit(shown);
+    const line = syslog && eventLine(shown);
+    if (line) syslog!.log(e.type === 'info' ? 'info' : 'notice', line);
+    const d = notify && digestEvent(e);
+    if (d) {
+      const r = notify!.digest.add(d, Date.now());
+      if (r.urgent) void notify!.send(r.urgent);
+    }
   };
   return {
-    reporter,
+    reporter: reporterOf(emit),
     async close() {
       if (timer) clearInterval(timer);
-      if (digest && notifier) {
-        const m = digest.take(Date.now(), { force: true });
-        if (m) await notifier.send(m);
+      if (notify) {
+        const m = notify.digest.take(Date.now(), { force: true });
+        if (m) await notify.send(m);
       }
       names?.close();
       syslog?.close();

@@ -173,9 +173,15 @@ test('odd values are skipped, never thrown on the daemon path', async () => {
   ];
   s.mapFill = { sentry_bans_v4: { entries: Number.NaN, max: 1_200_000 } };
   s.historyStore = { kind: 'redis', healthy: false, buffered: Number.NaN, lost: -1 };
-  assert.doesNotThrow(() => m.update(s));
+  // a sane snapshot first: the odd one below must replace its values, not leave them standing
+  m.update(snapshot(1));
+  const good = await m.registry.metrics();
+  assert.equal(value(good, 'sentry_xdp_packets_total{verdict="pass"}'), 90);
+  assert.equal(value(good, 'sentry_xdp_bans_in_force{origin="auto"}'), 1);
+  assert.equal(value(good, 'sentry_xdp_map_entries{map="sentry_bans_v4"}'), 4);
+  m.update(s); // a throw here fails the test: the daemon path must survive odd values
   const t = await m.registry.metrics();
-  // a negative or NaN counter is left out, not exported as a lie
+  // a negative or NaN counter is left out, not exported as a lie (nor the last good value kept)
   assert.equal(value(t, 'sentry_xdp_packets_total{verdict="pass"}'), undefined);
   assert.equal(value(t, 'sentry_xdp_packets_total{verdict="drop"}'), undefined);
   assert.ok((value(t, 'sentry_xdp_alerts_total') ?? 0) > 1.8e19);
