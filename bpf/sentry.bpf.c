@@ -10,8 +10,9 @@
  *   2. A banned source (exact address or CIDR, v4 or v6) whose ban has not
  *      expired is dropped. Expiry is checked here, so a ban lapses on time even
  *      when no daemon runs. The clock is bpf_ktime_get_coarse_ns()
- *      (CLOCK_MONOTONIC, tick resolution): a third of the cost of the precise
- *      clocks on the drop path, and bans need no better than milliseconds.
+ *      (CLOCK_MONOTONIC, tick resolution), read once per tick and CPU and
+ *      cached (coarse_now): bans need no better than milliseconds, and a ban
+ *      may lapse a tick or two late, never early.
  *   3. Anything we cannot parse (truncated, malformed, unknown protocol,
  *      non-first fragment) is passed and counted: a parser bug must never
  *      black-hole a gateway.
@@ -131,6 +132,51 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } sentry_ttl_v6 SEC(".maps");
 
+/* Maybe-banned filter (sentry_shared.h): bit sx_filter_bit(source) set when
+ * an exact ban (v4 or v6) may hold the source; clear = surely not banned. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SX_BAN_FILTER_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(map_flags, BPF_F_MMAPABLE);
+} sentry_ban_filter SEC(".maps");
+
+/* Maybe-listed filter: the same for the single-host entries of the allow and
+ * never-ban lists (wider entries are counted in sentry_presence instead). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SX_LIST_FILTER_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(map_flags, BPF_F_MMAPABLE);
+} sentry_list_filter SEC(".maps");
+
+/* Ban epoch: key 0, value = a count user space raises (atomically, through
+ * mmap) after every write or delete of an exact ban: cached bans of older
+ * epochs in sentry_drops are void (struct sx_dropslot). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(map_flags, BPF_F_MMAPABLE);
+} sentry_ban_epoch SEC(".maps");
+
+/* The coarse clock as last read on this CPU, and the jiffies it was read at
+ * (program-private: user space never reads it). */
+struct clock_cache {
+	__u64 jiffies;
+	__u64 ns;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct clock_cache);
+} sentry_clock SEC(".maps");
+
 /* Drops of address bans, per CPU (a flood from one banned source over many
  * RX queues must not bounce one cache line between cores): slot = a hash of
  * the source. User space sums the CPUs' slots of a source and adds the ban
@@ -235,6 +281,14 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } sentry_protect_v6 SEC(".maps");
 
+/* This host's addresses, direct-mapped: key = slot, value = struct sx_host_slot. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SX_HOST_SLOTS);
+	__type(key, __u32);
+	__type(value, struct sx_host_slot);
+} sentry_hosts SEC(".maps");
+
 /* Services in protected networks (protect.services): key = proto + port +
  * address prefix, value = 1. A service is never a tripwire. */
 struct {
@@ -310,6 +364,7 @@ struct pkt {
 	__u16 l4len;    /* a first fragment's bytes of L4 header and data, by the IP length fields */
 	__be16 sport;
 	__be16 dport;
+	__u32 sfold; /* the source folded to 32 bits for the filters (sx_filter_bit) */
 };
 
 static __always_inline void count(__u32 idx)
@@ -362,6 +417,7 @@ static __always_inline int parse_ipv4(void **cur, void *end, struct pkt *p)
 		return -1;
 	p->family = 4;
 	p->saddr4 = ip->saddr;
+	p->sfold = ip->saddr;
 	p->daddr4 = ip->daddr;
 	p->saddr.in6_u.u6_addr32[2] = bpf_htonl(0xffff);
 	p->saddr.in6_u.u6_addr32[3] = ip->saddr;
@@ -394,6 +450,8 @@ static __always_inline int parse_ipv6(void **cur, void *end, struct pkt *p)
 		return -1;
 	p->family = 6;
 	__builtin_memcpy(&p->saddr, &ip6->saddr, sizeof(p->saddr));
+	p->sfold = p->saddr.in6_u.u6_addr32[0] ^ p->saddr.in6_u.u6_addr32[1] ^ p->saddr.in6_u.u6_addr32[2] ^
+		   p->saddr.in6_u.u6_addr32[3];
 	__builtin_memcpy(&p->daddr, &ip6->daddr, sizeof(p->daddr));
 	*cur = ip6 + 1;
 	__u8 next = ip6->nexthdr;
@@ -451,13 +509,48 @@ static __always_inline int parse_ipv6(void **cur, void *end, struct pkt *p)
 	return -3; /* more extension headers than we follow: the addresses are known */
 }
 
+/* True when the filter's bit for `bit` is set: the address may be in the
+ * table behind the filter. An array lookup is inlined: no call. */
+static __always_inline int filter_has(void *filter, __u32 bit)
+{
+	__u32 word = bit >> 6;
+	__u64 *w = bpf_map_lookup_elem(filter, &word);
+	return !w || (*w & (1ULL << (bit & 63))); /* no word: look in the table */
+}
+
+static __always_inline void filter_set(void *filter, __u32 bit)
+{
+	__u32 word = bit >> 6;
+	__u64 *w = bpf_map_lookup_elem(filter, &word);
+	if (w)
+		__sync_fetch_and_or(w, 1ULL << (bit & 63));
+}
+
+/* The coarse clock without its helper calls while the jiffies stand still:
+ * both move on the same tick, so the cached reading is at most a tick or two
+ * behind (a ban lapses that much late, never early). bpf_jiffies64() is
+ * inlined by the verifier; the clock helper costs two kernel calls. */
+static __always_inline __u64 coarse_now(void)
+{
+	__u32 zero = 0;
+	struct clock_cache *c = bpf_map_lookup_elem(&sentry_clock, &zero);
+	__u64 j = bpf_jiffies64();
+	if (!c)
+		return bpf_ktime_get_coarse_ns();
+	if (c->jiffies != j) {
+		c->ns = bpf_ktime_get_coarse_ns();
+		c->jiffies = j;
+	}
+	return c->ns;
+}
+
 /* A ban entry is in force when it exists and has not expired. The clock is
  * read only when there is an entry: the pass path never pays for it. */
 static __always_inline int ban_in_force(struct sx_ban *b)
 {
 	if (!b)
 		return 0;
-	if (b->expires_ns && b->expires_ns <= bpf_ktime_get_coarse_ns()) {
+	if (b->expires_ns && b->expires_ns <= coarse_now()) {
 		count(SX_STAT_EXPIRED_HITS);
 		return 0;
 	}
@@ -468,22 +561,46 @@ static __always_inline int ban_in_force(struct sx_ban *b)
  * only read on the drop path, never written, except when this source takes
  * the slot over from another banned source, whose count then goes into its
  * entry (or is dropped with it, when its ban is gone). */
-static __always_inline void count_drop(struct pkt *p, struct sx_ban *b)
+static __always_inline struct sx_dropslot *drop_slot(struct pkt *p)
 {
-	__u32 h = p->saddr.in6_u.u6_addr32[0] ^ p->saddr.in6_u.u6_addr32[1] ^ p->saddr.in6_u.u6_addr32[2] ^
-		  p->saddr.in6_u.u6_addr32[3];
-	__u32 i = (h * 2654435761u) >> 18; /* Fibonacci hashing: 14 bits = SX_DROP_SLOTS */
-	struct sx_dropslot *s = bpf_map_lookup_elem(&sentry_drops, &i);
+	__u32 i = (p->sfold * 2654435761u) >> 18; /* Fibonacci hashing: 14 bits = SX_DROP_SLOTS */
+	return bpf_map_lookup_elem(&sentry_drops, &i);
+}
+
+static __always_inline int slot_is(struct sx_dropslot *s, struct pkt *p)
+{
+	__u32 *a = (__u32 *)s->addr;
+	return a[0] == p->saddr.in6_u.u6_addr32[0] && a[1] == p->saddr.in6_u.u6_addr32[1] &&
+	       a[2] == p->saddr.in6_u.u6_addr32[2] && a[3] == p->saddr.in6_u.u6_addr32[3];
+}
+
+/* The source's exact ban as cached in this CPU's drop slot, when the cache
+ * is current (epoch) and the ban in force; else NULL (look in the table). */
+static __always_inline struct sx_dropslot *cached_ban(struct pkt *p, __u64 epoch)
+{
+	struct sx_dropslot *s = drop_slot(p);
+	if (!s || s->epoch != epoch + 1 || !slot_is(s, p))
+		return NULL;
+	if (s->expires_ns && s->expires_ns <= coarse_now())
+		return NULL;
+	return s;
+}
+
+/* `epoch`: sentry_ban_epoch as read before the lookup that found b. */
+static __always_inline void count_drop(struct pkt *p, struct sx_ban *b, __u64 epoch)
+{
+	struct sx_dropslot *s = drop_slot(p);
 	if (!s) {
 		__sync_fetch_and_add(&b->drops, 1);
 		return;
 	}
-	__u32 *a = (__u32 *)s->addr;
-	if (a[0] == p->saddr.in6_u.u6_addr32[0] && a[1] == p->saddr.in6_u.u6_addr32[1] &&
-	    a[2] == p->saddr.in6_u.u6_addr32[2] && a[3] == p->saddr.in6_u.u6_addr32[3]) {
+	s->expires_ns = b->expires_ns;
+	s->epoch = epoch + 1;
+	if (slot_is(s, p)) {
 		s->drops += 1;
 		return;
 	}
+	__u32 *a = (__u32 *)s->addr;
 	if (s->drops) {
 		struct sx_ban *old;
 		if (a[0] == 0 && a[1] == 0 && a[2] == bpf_htonl(0xffff))
@@ -497,17 +614,19 @@ static __always_inline void count_drop(struct pkt *p, struct sx_ban *b)
 	s->drops = 1;
 }
 
-/* SX_ALLOW, SX_NEVER_BAN, or 0 when the source is on neither list. */
+/* SX_ALLOW, SX_NEVER_BAN, or 0 when the source is on neither list. The trie
+ * is searched only when a wide entry exists or the source's filter bit is set. */
 static __always_inline __u8 allow_kind(struct pkt *p, struct sx_presence *pr)
 {
 	__u8 *v;
+	int maybe = filter_has(&sentry_list_filter, sx_filter_bit(p->sfold, SX_LIST_FILTER_LOG));
 	if (p->family == 4) {
-		if (!pr->allow_v4)
+		if (!pr->allow_v4 || !(pr->wide_v4 || maybe))
 			return 0;
 		struct sx_lpm_v4 k = { .prefixlen = 32, .addr = p->saddr4 };
 		v = bpf_map_lookup_elem(&sentry_allow_v4, &k);
 	} else {
-		if (!pr->allow_v6)
+		if (!pr->allow_v6 || !(pr->wide_v6 || maybe))
 			return 0;
 		struct sx_lpm_v6 k = { .prefixlen = 128 };
 		__builtin_memcpy(k.addr, &p->saddr, 16);
@@ -555,10 +674,12 @@ static __always_inline int under_cap(struct sx_config *cfg, __u64 now)
  * address's own (a hash entry) rather than a network's (an LPM entry). */
 static __always_inline struct sx_ban *ban_of(struct pkt *p, struct sx_presence *pr, int *exact)
 {
-	struct sx_ban *b;
+	struct sx_ban *b = NULL;
+	int maybe = filter_has(&sentry_ban_filter, sx_filter_bit(p->sfold, SX_BAN_FILTER_LOG));
 	*exact = 1;
 	if (p->family == 4) {
-		b = bpf_map_lookup_elem(&sentry_bans_v4, &p->saddr4);
+		if (maybe)
+			b = bpf_map_lookup_elem(&sentry_bans_v4, &p->saddr4);
 		if (ban_in_force(b))
 			return b;
 		if (!pr->cidr_v4)
@@ -566,7 +687,8 @@ static __always_inline struct sx_ban *ban_of(struct pkt *p, struct sx_presence *
 		struct sx_lpm_v4 k = { .prefixlen = 32, .addr = p->saddr4 };
 		b = bpf_map_lookup_elem(&sentry_ban_cidr_v4, &k);
 	} else {
-		b = bpf_map_lookup_elem(&sentry_bans_v6, &p->saddr);
+		if (maybe)
+			b = bpf_map_lookup_elem(&sentry_bans_v6, &p->saddr);
 		if (ban_in_force(b))
 			return b;
 		if (!pr->cidr_v6)
@@ -581,10 +703,10 @@ static __always_inline struct sx_ban *ban_of(struct pkt *p, struct sx_presence *
 
 /* A banned source's packet is dropped: counted per CPU for an address's ban,
  * in the entry for a network's (CIDR bans are few). */
-static __always_inline int drop_banned(struct pkt *p, struct sx_ban *b, int exact)
+static __always_inline int drop_banned(struct pkt *p, struct sx_ban *b, int exact, __u64 epoch)
 {
 	if (exact)
-		count_drop(p, b);
+		count_drop(p, b, epoch);
 	else
 		__sync_fetch_and_add(&b->drops, 1);
 	return verdict(XDP_DROP);
@@ -624,9 +746,18 @@ static __always_inline __u8 classify_tcp(__u8 raw, __u8 port_bits)
 	return SX_KIND_UNKNOWN; /* FIN+PSH, URG alone, PSH alone, SYN+PSH, ... */
 }
 
-/* SX_DEST_HOST or SX_DEST_NET when the destination is protected, else 0. */
+/* SX_DEST_HOST or SX_DEST_NET when the destination is protected, else 0.
+ * This host's own addresses are found in sentry_hosts without an LPM lookup. */
 static __always_inline __u8 dest_scope(struct pkt *p)
 {
+	__u32 *d = p->daddr.in6_u.u6_addr32;
+	__u32 slot = sx_filter_bit(d[0] ^ d[1] ^ d[2] ^ d[3], SX_HOST_SLOTS_LOG);
+	struct sx_host_slot *h = bpf_map_lookup_elem(&sentry_hosts, &slot);
+	if (h && h->scope) {
+		__u32 *a = (__u32 *)h->addr;
+		if (a[0] == d[0] && a[1] == d[1] && a[2] == d[2] && a[3] == d[3])
+			return h->scope;
+	}
 	__u8 *v;
 	if (p->family == 4) {
 		struct sx_lpm_v4 k = { .prefixlen = 32, .addr = p->daddr4 };
@@ -640,8 +771,10 @@ static __always_inline __u8 dest_scope(struct pkt *p)
 }
 
 /* True when the destination address, protocol and port are a listed service. */
-static __always_inline int is_service(struct pkt *p)
+static __always_inline int is_service(struct pkt *p, struct sx_presence *pr)
 {
+	if (!(p->family == 4 ? pr->svc_v4 : pr->svc_v6))
+		return 0; /* no services listed: no LPM lookup */
 	if (p->family == 4) {
 		struct sx_svc_v4 k = { .prefixlen = 64, .proto = p->l4proto, .port = p->dport, .addr = p->daddr4 };
 		return bpf_map_lookup_elem(&sentry_services_v4, &k) != NULL;
@@ -780,6 +913,7 @@ static __always_inline int ban_source(struct pkt *p, __u8 kind, __u64 now, __u64
 		.kind = kind,
 		.origin = SX_ORIGIN_AUTO,
 	};
+	filter_set(&sentry_ban_filter, sx_filter_bit(p->sfold, SX_BAN_FILTER_LOG)); /* the bit before the entry */
 	if (p->family == 4)
 		return bpf_map_update_elem(&sentry_bans_v4, &p->saddr4, &b, BPF_ANY);
 	return bpf_map_update_elem(&sentry_bans_v6, &p->saddr, &b, BPF_ANY);
@@ -985,7 +1119,7 @@ static __always_inline int on_evasion(struct xdp_md *ctx, struct pkt *p, struct 
 {
 	p->dscope = dest_scope(p);
 	if (p->dscope)
-		on_probe(ctx, p, SX_KIND_FRAG, cfg, bpf_ktime_get_coarse_ns(), never_ban);
+		on_probe(ctx, p, SX_KIND_FRAG, cfg, coarse_now(), never_ban);
 	if (never_ban)
 		return XDP_PASS; /* rule 1: the never-ban list is never dropped */
 	count(SX_STAT_EVASION_DROPPED);
@@ -1040,6 +1174,99 @@ static __always_inline int parse_l4(void *cur, void *end, struct pkt *p, __u8 *k
 	return 0;
 }
 
+/* Global functions (not static) are verified once on their own, not again
+ * for every state that reaches them: the rare paths live here, so the
+ * verifier's budget goes to the inlined fast path. A call costs a few ns, paid
+ * only by the packets that reach them. */
+#define RARE __attribute__((noinline))
+
+/* A chain we do not follow (l4 == -3), or a later fragment that overlaps the
+ * TCP header: a probe of what we protect, or an evasion fragment. */
+RARE int rare_shape(struct xdp_md *ctx, struct pkt *p, int l4)
+{
+	__u32 zero = 0;
+	if (!p)
+		return XDP_PASS;
+	struct sx_presence *pr = bpf_map_lookup_elem(&sentry_presence, &zero);
+	struct sx_config *cfg = bpf_map_lookup_elem(&sentry_config, &zero);
+	if (!pr || !cfg || !cfg->enabled)
+		return XDP_PASS;
+	__u8 listed = allow_kind(p, pr);
+	if (listed == SX_ALLOW) {
+		count(SX_STAT_ALLOWED);
+		return XDP_PASS;
+	}
+	__u8 never_ban = listed == SX_NEVER_BAN;
+	if (l4 == -3) {
+		p->dscope = dest_scope(p);
+		if (!p->dscope) {
+			count(SX_STAT_NOT_PROTECTED);
+			return XDP_PASS;
+		}
+		return on_probe(ctx, p, SX_KIND_V6CHAIN, cfg, coarse_now(), never_ban);
+	}
+	p->l4proto = l4;
+	return on_evasion(ctx, p, cfg, never_ban); /* overlaps the TCP header */
+}
+
+/* A packet of a probe's shape, an evasion fragment (r > 0), or (with sweeps
+ * on) one more host reached: is it a probe of something we protect? */
+RARE int rare_probe(struct xdp_md *ctx, struct pkt *p, int r, int kind, int sweepable)
+{
+	__u32 zero = 0;
+	if (!p)
+		return XDP_PASS;
+	struct sx_presence *pr = bpf_map_lookup_elem(&sentry_presence, &zero);
+	struct sx_config *cfg = bpf_map_lookup_elem(&sentry_config, &zero);
+	if (!pr || !cfg)
+		return XDP_PASS;
+	__u8 listed = allow_kind(p, pr);
+	if (listed == SX_ALLOW) {
+		count(SX_STAT_ALLOWED);
+		return XDP_PASS;
+	}
+	__u8 never_ban = listed == SX_NEVER_BAN;
+	if (r > 0)
+		return on_evasion(ctx, p, cfg, never_ban);
+
+	/* Sweeps: one more host of a protected network reached (any port). */
+	int scoped = 0;
+	if (sweepable && cfg->sweep_trigger) {
+		p->dscope = dest_scope(p);
+		scoped = 1;
+		if (p->dscope == SX_DEST_NET && on_sweep(ctx, p, cfg, coarse_now(), never_ban) == XDP_DROP)
+			return XDP_DROP;
+	}
+	if (kind == SX_KIND_NONE)
+		return XDP_PASS;
+
+	if (!scoped)
+		p->dscope = dest_scope(p);
+	if (!p->dscope) {
+		count(SX_STAT_NOT_PROTECTED);
+		return XDP_PASS;
+	}
+	if (is_service(p, pr)) {
+		count(SX_STAT_SERVICE);
+		return XDP_PASS;
+	}
+	/* A SYN or an impossible flag set belongs to no connection (the first SYN
+	 * of one reaches us before conntrack has seen it, and the daemon never
+	 * watches a port something listens on): only what can be part of a flow
+	 * (a datagram, an ACK) pays for the socket and conntrack lookups. */
+	if (kind == SX_KIND_UDP || kind == SX_KIND_ACK || kind == SX_KIND_MAIMON) {
+		if (p->dscope == SX_DEST_HOST && local_socket(ctx, p)) {
+			count(SX_STAT_LOCAL_SOCKET);
+			return XDP_PASS;
+		}
+		if (known_connection(ctx, p)) {
+			count(SX_STAT_CONNTRACK);
+			return XDP_PASS;
+		}
+	}
+	return on_probe(ctx, p, kind, cfg, coarse_now(), never_ban);
+}
+
 SEC("xdp")
 int sentry_xdp(struct xdp_md *ctx)
 {
@@ -1068,27 +1295,42 @@ int sentry_xdp(struct xdp_md *ctx)
 	 * by fragmenting or stacking headers. The allow and never-ban lists (an
 	 * LPM lookup) are read only where they change a verdict: for a banned
 	 * source (they win over bans: a fleet ban of our own gateway) and for a
-	 * probe. A packet that is neither pays one hash lookup. */
+	 * probe. A packet that is neither pays bit tests of the filters, no call. */
 	__u32 zero = 0;
 	struct sx_presence *pr = bpf_map_lookup_elem(&sentry_presence, &zero);
 	if (!pr)
 		return verdict(XDP_PASS);
 	{
-		int exact;
-		struct sx_ban *ban = ban_of(&p, pr, &exact);
-		if (ban) {
+		/* the epoch before the lookup (volatile: never read after it) */
+		__u64 *ep = bpf_map_lookup_elem(&sentry_ban_epoch, &zero);
+		__u64 epoch = ep ? *(volatile __u64 *)ep : 0;
+		int maybe = filter_has(&sentry_ban_filter, sx_filter_bit(p.sfold, SX_BAN_FILTER_LOG));
+		struct sx_dropslot *hot = ep && maybe ? cached_ban(&p, epoch) : NULL;
+		if (hot) { /* a banned source seen before on this CPU: no hash lookup */
 			__u8 l = allow_kind(&p, pr);
-			if (!l)
-				return drop_banned(&p, ban, exact);
+			if (!l) {
+				hot->drops += 1;
+				return verdict(XDP_DROP);
+			}
 			if (l == SX_ALLOW) {
 				count(SX_STAT_ALLOWED);
 				return verdict(XDP_PASS);
 			}
+		} else {
+			int exact;
+			struct sx_ban *ban = ban_of(&p, pr, &exact);
+			if (ban) {
+				__u8 l = allow_kind(&p, pr);
+				if (!l)
+					return drop_banned(&p, ban, exact, ep ? epoch : ~0ULL);
+				if (l == SX_ALLOW) {
+					count(SX_STAT_ALLOWED);
+					return verdict(XDP_PASS);
+				}
+			}
 		}
 	}
-	__u8 listed; /* looked up again on the rare path: a banned listed source is rare too */
 
-	struct sx_config *cfg;
 	if (l4 < 0 || p.frag == 2) { /* the rare shapes: a chain we do not follow, a later fragment */
 		if (l4 == -3)
 			count(SX_STAT_V6_CHAIN_LONG);
@@ -1096,28 +1338,10 @@ int sentry_xdp(struct xdp_md *ctx)
 			count(SX_STAT_FRAGMENTS); /* a later fragment that leaves the L4 header alone */
 			return verdict(XDP_PASS);
 		}
-		cfg = bpf_map_lookup_elem(&sentry_config, &zero);
-		if (!cfg || !cfg->enabled)
-			return verdict(XDP_PASS);
-		listed = allow_kind(&p, pr);
-		if (listed == SX_ALLOW) {
-			count(SX_STAT_ALLOWED);
-			return verdict(XDP_PASS);
-		}
-		__u8 never_ban = listed == SX_NEVER_BAN;
-		if (l4 == -3) { /* a chain we do not follow: a probe of what we protect */
-			p.dscope = dest_scope(&p);
-			if (!p.dscope) {
-				count(SX_STAT_NOT_PROTECTED);
-				return verdict(XDP_PASS);
-			}
-			return verdict(on_probe(ctx, &p, SX_KIND_V6CHAIN, cfg, bpf_ktime_get_coarse_ns(), never_ban));
-		}
-		p.l4proto = l4;
-		return verdict(on_evasion(ctx, &p, cfg, never_ban)); /* overlaps the TCP header */
+		return verdict(rare_shape(ctx, &p, l4));
 	}
 
-	cfg = bpf_map_lookup_elem(&sentry_config, &zero);
+	struct sx_config *cfg = bpf_map_lookup_elem(&sentry_config, &zero);
 	if (!cfg || !cfg->enabled)
 		return verdict(XDP_PASS);
 	p.l4proto = l4;
@@ -1131,54 +1355,7 @@ int sentry_xdp(struct xdp_md *ctx)
 	}
 	if (!r && kind == SX_KIND_NONE && !(sweepable && cfg->sweep_trigger))
 		return verdict(XDP_PASS); /* the pass path ends here */
-
-	/* The rare path: an evasion fragment, a probe's shape, or (with sweeps on) one more host reached. */
-	listed = allow_kind(&p, pr);
-	if (listed == SX_ALLOW) {
-		count(SX_STAT_ALLOWED);
-		return verdict(XDP_PASS);
-	}
-	__u8 never_ban = listed == SX_NEVER_BAN;
-	if (r > 0)
-		return verdict(on_evasion(ctx, &p, cfg, never_ban));
-
-	/* Sweeps: one more host of a protected network reached (any port). */
-	int scoped = 0;
-	if (sweepable && cfg->sweep_trigger) {
-		p.dscope = dest_scope(&p);
-		scoped = 1;
-		if (p.dscope == SX_DEST_NET && on_sweep(ctx, &p, cfg, bpf_ktime_get_coarse_ns(), never_ban) == XDP_DROP)
-			return verdict(XDP_DROP);
-	}
-	if (kind == SX_KIND_NONE)
-		return verdict(XDP_PASS);
-
-	/* The rare path: a probe's shape. Is it a probe of something we protect? */
-	if (!scoped)
-		p.dscope = dest_scope(&p);
-	if (!p.dscope) {
-		count(SX_STAT_NOT_PROTECTED);
-		return verdict(XDP_PASS);
-	}
-	if (is_service(&p)) {
-		count(SX_STAT_SERVICE);
-		return verdict(XDP_PASS);
-	}
-	/* A SYN or an impossible flag set belongs to no connection (the first SYN
-	 * of one reaches us before conntrack has seen it, and the daemon never
-	 * watches a port something listens on): only what can be part of a flow
-	 * (a datagram, an ACK) pays for the socket and conntrack lookups. */
-	if (kind == SX_KIND_UDP || kind == SX_KIND_ACK || kind == SX_KIND_MAIMON) {
-		if (p.dscope == SX_DEST_HOST && local_socket(ctx, &p)) {
-			count(SX_STAT_LOCAL_SOCKET);
-			return verdict(XDP_PASS);
-		}
-		if (known_connection(ctx, &p)) {
-			count(SX_STAT_CONNTRACK);
-			return verdict(XDP_PASS);
-		}
-	}
-	return verdict(on_probe(ctx, &p, kind, cfg, bpf_ktime_get_coarse_ns(), never_ban));
+	return verdict(rare_probe(ctx, &p, r, kind, sweepable));
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -10,7 +10,7 @@
 
 #include <linux/types.h>
 
-#define SX_ABI_VERSION 3
+#define SX_ABI_VERSION 4
 
 /* Bans map sizes. Exact addresses live in hashes (one lookup on the drop
  * path); CIDR bans and the allow list live in small LPM tries. */
@@ -25,6 +25,27 @@
 #define SX_MAX_PEERS 262144   /* addresses with a live connection (conntrack) */
 #define SX_MAX_OFFENDERS 65536 /* repeat offenders whose next ban is escalated */
 #define SX_DROP_SLOTS 16384 /* per-CPU drop counters of address bans, by a hash of the source (a power of two) */
+
+/* Filters in front of the exact ban hashes and of the allow/never-ban tries:
+ * bitmaps (arrays of __u64 words, mmapable) where a clear bit proves that no
+ * address hashing to it is banned (or listed as a single host). A hash lookup
+ * is a kernel function call; a bit test is a few instructions, so a packet
+ * from an unbanned, unlisted source pays for no call at all. Every writer
+ * (the XDP program, user space through mmap) sets the bit with an atomic OR
+ * before it inserts the entry; bits are never cleared (a stale bit only costs
+ * the lookup it would have saved). */
+#define SX_BAN_FILTER_LOG 25  /* 2^25 bits (4 MiB): ~3% of bits set by 1M bans */
+#define SX_LIST_FILTER_LOG 16 /* 2^16 bits (8 KiB) for at most SX_MAX_ALLOW entries */
+#define SX_BAN_FILTER_WORDS (1U << (SX_BAN_FILTER_LOG - 6))
+#define SX_LIST_FILTER_WORDS (1U << (SX_LIST_FILTER_LOG - 6))
+
+/* The filter bit of an address: `folded` is its IPv4 address as read from the
+ * packet (network order in a native __u32), or the XOR of its IPv6 address's
+ * four words. Shared by the program and the shim, so both pick the same bit. */
+static inline __u32 sx_filter_bit(__u32 folded, __u32 log)
+{
+	return (__u32)(((__u64)folded * 0x9E3779B97F4A7C15ULL) >> (64 - log));
+}
 
 /* sentry_allow_v4/v6 values. */
 #define SX_ALLOW 1     /* ignore entirely: never counted, never banned (portsentry.ignore) */
@@ -154,8 +175,26 @@ struct sx_presence {
 	__u32 allow_v6;
 	__u32 cidr_v4;
 	__u32 cidr_v6;
+	__u32 wide_v4; /* allow/never-ban entries wider than one host: no filter bit stands for them */
+	__u32 wide_v6;
+	__u32 svc_v4;  /* entries of sentry_services_v4/v6 */
+	__u32 svc_v6;
 };
-_Static_assert(sizeof(struct sx_presence) == 16, "sx_presence layout");
+_Static_assert(sizeof(struct sx_presence) == 32, "sx_presence layout");
+
+/* This host's addresses in a direct-mapped table (sentry_hosts), so that a
+ * probe to this host is recognised without an LPM lookup of sentry_protect:
+ * slot sx_filter_bit(destination, SX_HOST_SLOTS_LOG). The daemon writes it
+ * from the same list as the trie (first address wins a shared slot, the other
+ * is found in the trie); an address leaves its slot before it leaves the trie. */
+#define SX_HOST_SLOTS_LOG 8
+#define SX_HOST_SLOTS (1U << SX_HOST_SLOTS_LOG)
+struct sx_host_slot {
+	__u8 addr[16]; /* v4-mapped for IPv4 */
+	__u8 scope;    /* SX_DEST_HOST; 0 = an empty slot */
+	__u8 pad0[7];
+};
+_Static_assert(sizeof(struct sx_host_slot) == 24, "sx_host_slot layout");
 
 /* Value of sentry_peers: an address's live connections (conntrack), by its role.
  * A responder (someone here connected to it: a resolver, an upstream, a
@@ -183,12 +222,19 @@ _Static_assert(sizeof(struct sx_offender) == 16, "sx_offender layout");
 
 /* One per-CPU drop counter (sentry_drops): the banned source it counts for,
  * and its drops on this CPU. A source that takes the slot over from another
- * first adds the other's count into that one's ban entry. */
+ * first adds the other's count into that one's ban entry. The slot also
+ * caches the source's exact ban (its expiry), so the next packet of a banned
+ * source is dropped without a hash lookup: valid while the slot's epoch is
+ * sentry_ban_epoch + 1, which user space bumps after every write or delete
+ * of an exact ban (the program reads the epoch before its lookup, so a slot
+ * filled from an entry that changed since holds an older epoch). */
 struct sx_dropslot {
 	__u8 addr[16]; /* v4-mapped for IPv4 */
 	__u64 drops;
+	__u64 expires_ns; /* the cached ban's expiry (0 = permanent) */
+	__u64 epoch;      /* sentry_ban_epoch + 1 when it was cached; 0 = nothing cached */
 };
-_Static_assert(sizeof(struct sx_dropslot) == 24, "sx_dropslot layout");
+_Static_assert(sizeof(struct sx_dropslot) == 40, "sx_dropslot layout");
 
 /* What the loaded program is (sentry_info, key 0), written by the loader once
  * at load time: an adopter checks the ABI before it trusts any pinned map. */

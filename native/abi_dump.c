@@ -19,7 +19,9 @@ int main(void)
 	  F(sx_config, alerts_per_sec));
 	S(sx_ratecap, F(sx_ratecap, minute_start_ns); F(sx_ratecap, bans));
 	S(sx_presence, F(sx_presence, allow_v4); F(sx_presence, allow_v6); F(sx_presence, cidr_v4);
-	  F(sx_presence, cidr_v6));
+	  F(sx_presence, cidr_v6); F(sx_presence, wide_v4); F(sx_presence, wide_v6);
+	  F(sx_presence, svc_v4); F(sx_presence, svc_v6));
+	S(sx_host_slot, F(sx_host_slot, addr); F(sx_host_slot, scope));
 	S(sx_ban, F(sx_ban, expires_ns); F(sx_ban, created_ns); F(sx_ban, drops); F(sx_ban, port);
 	  F(sx_ban, proto); F(sx_ban, kind); F(sx_ban, origin));
 	S(sx_lpm_v4, F(sx_lpm_v4, prefixlen); F(sx_lpm_v4, addr));
@@ -34,7 +36,7 @@ int main(void)
 	S(sx_sweep, F(sx_sweep, window_start_ns); F(sx_sweep, bits); F(sx_sweep, hosts); F(sx_sweep, alerted));
 	S(sx_peer, F(sx_peer, responder); F(sx_peer, originator); F(sx_peer, originator_since_ns));
 	S(sx_offender, F(sx_offender, ttl_ns); F(sx_offender, until_ns));
-	S(sx_dropslot, F(sx_dropslot, addr); F(sx_dropslot, drops));
+	S(sx_dropslot, F(sx_dropslot, addr); F(sx_dropslot, drops); F(sx_dropslot, expires_ns); F(sx_dropslot, epoch));
 	S(sx_flood, F(sx_flood, second_start_ns); F(sx_flood, crossings); F(sx_flood, crossings_prev); F(sx_flood, alerts));
 	S(sx_svc_v4, F(sx_svc_v4, prefixlen); F(sx_svc_v4, proto); F(sx_svc_v4, port); F(sx_svc_v4, addr));
 	S(sx_svc_v6, F(sx_svc_v6, prefixlen); F(sx_svc_v6, proto); F(sx_svc_v6, port); F(sx_svc_v6, addr));

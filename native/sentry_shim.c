@@ -21,12 +21,13 @@
 #include <bpf/libbpf.h>
 
 #include "sentry_shim.h"
+#include "sentry_shared.h"
 
 #ifndef BPF_FS_MAGIC
 #define BPF_FS_MAGIC 0xcafe4a11
 #endif
 
-#define MAX_MAPS 32
+#define MAX_MAPS 48
 #ifndef ENOTSUPP
 #define ENOTSUPP 524 /* kernel-internal, leaks out of some bpf() paths */
 #endif
@@ -390,6 +391,75 @@ int sx_map_update_batch(int fd, const void *keys, const void *vals, uint32_t cou
 					(const char *)vals + (size_t)done * val_size, flags))
 			return -errno;
 	return done;
+}
+
+/* The filter bit of one key, or -1 when the key stands for more than one
+ * address (an LPM key wider than a host). Key layouts by size: __be32, in6
+ * address, struct sx_lpm_v4, struct sx_lpm_v6. */
+static int filter_fold(const char *k, uint32_t key_size, uint32_t *fold)
+{
+	uint32_t w[4] = { 0 }, prefix = 0;
+	switch (key_size) {
+	case 4:
+		memcpy(fold, k, 4);
+		return 0;
+	case 16:
+		memcpy(w, k, 16);
+		break;
+	case sizeof(struct sx_lpm_v4):
+		memcpy(&prefix, k, 4);
+		if (prefix != 32)
+			return -1;
+		memcpy(fold, k + 4, 4);
+		return 0;
+	case sizeof(struct sx_lpm_v6):
+		memcpy(&prefix, k, 4);
+		if (prefix != 128)
+			return -1;
+		memcpy(w, k + 4, 16);
+		break;
+	default:
+		return -1;
+	}
+	*fold = w[0] ^ w[1] ^ w[2] ^ w[3];
+	return 0;
+}
+
+int sx_filter_add(int filter_fd, const void *keys, uint32_t count, uint32_t key_size)
+{
+	struct bpf_map_info info = { 0 };
+	uint32_t len = sizeof(info);
+	if (bpf_obj_get_info_by_fd(filter_fd, &info, &len))
+		return -errno;
+	if (info.value_size != 8 || !info.max_entries || (info.max_entries & (info.max_entries - 1)))
+		return -EINVAL;
+	size_t bytes = (size_t)info.max_entries * 8;
+	uint64_t *words = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, filter_fd, 0);
+	if (words == MAP_FAILED)
+		return -errno;
+	uint32_t log = __builtin_ctz(info.max_entries) + 6;
+	int set = 0;
+	for (uint32_t i = 0; i < count; i++) {
+		uint32_t fold;
+		if (filter_fold((const char *)keys + (size_t)i * key_size, key_size, &fold))
+			continue;
+		uint32_t bit = sx_filter_bit(fold, log);
+		__atomic_fetch_or(&words[bit >> 6], 1ULL << (bit & 63), __ATOMIC_SEQ_CST);
+		set++;
+	}
+	munmap(words, bytes);
+	return set;
+}
+
+int sx_epoch_bump(int epoch_fd)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	uint64_t *v = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_SHARED, epoch_fd, 0);
+	if (v == MAP_FAILED)
+		return -errno;
+	__atomic_fetch_add(v, 1, __ATOMIC_SEQ_CST);
+	munmap(v, page);
+	return 0;
 }
 
 /* Deletes each key; keys that are already gone are not an error. */

@@ -46,6 +46,13 @@ int sx_map_lookup(int fd, const void *key, void *val);
 int sx_map_delete(int fd, const void *key);
 int sx_map_update_batch(int fd, const void *keys, const void *vals, uint32_t count,
 			uint32_t key_size, uint32_t val_size, uint64_t flags);
+/* Sets the filter bits (sentry_ban_filter, sentry_list_filter) of `count`
+ * packed keys with an atomic OR through mmap, before the caller inserts them.
+ * Keys wider than one host are skipped. Returns how many bits it set. */
+int sx_filter_add(int filter_fd, const void *keys, uint32_t count, uint32_t key_size);
+/* Raises sentry_ban_epoch by one (atomically, through mmap) after a write or
+ * delete of exact bans: the program's cached bans of older epochs are void. */
+int sx_epoch_bump(int epoch_fd);
 int sx_map_delete_batch(int fd, const void *keys, uint32_t count, uint32_t key_size);
 int sx_map_dump(int fd, void *keys, void *vals, uint32_t max, uint32_t key_size, uint32_t val_size);
 int sx_map_count(int fd, uint32_t key_size);

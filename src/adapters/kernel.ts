@@ -53,6 +53,8 @@ interface Shim {
   map_delete: Fn;
   map_update_batch: Fn;
   map_delete_batch: Fn;
+  filter_add: Fn;
+  epoch_bump: Fn;
   map_dump: Fn;
   map_count: Fn;
   map_lookup_step: Fn;
@@ -104,6 +106,8 @@ function load(): Shim {
       'int sx_map_update_batch(int fd, const void *keys, const void *vals, uint32_t count, uint32_t ks, uint32_t vs, uint64_t flags)',
     ),
     map_delete_batch: lib.func('int sx_map_delete_batch(int fd, const void *keys, uint32_t count, uint32_t ks)'),
+    filter_add: lib.func('int sx_filter_add(int fd, const void *keys, uint32_t count, uint32_t ks)'),
+    epoch_bump: lib.func('int sx_epoch_bump(int fd)'),
     map_dump: lib.func('int sx_map_dump(int fd, void *keys, void *vals, uint32_t max, uint32_t ks, uint32_t vs)'),
     map_count: lib.func('int sx_map_count(int fd, uint32_t ks)'),
     map_lookup_step: lib.func('int sx_map_lookup_step(int fd, void *token, int first, void *keys, void *vals, uint32_t max, void *done)'),
@@ -202,15 +206,37 @@ export function xdpQuery(ifindex: number): { progId: number; mode: number } {
 
 /** A BPF map by fd, with fixed key and value sizes. */
 export class BpfMap {
+  /**
+   * `filter`: the fd of the map's filter (sentry_ban_filter, sentry_list_filter),
+   * whose bits every write sets before the entries go in: the XDP program
+   * skips the map for a source whose bit is clear. `epoch`: the fd of
+   * sentry_ban_epoch, raised after every write or delete (the program's
+   * per-CPU cached bans of an older epoch are void).
+   */
   constructor(
     readonly name: string,
     readonly fd: number,
     readonly keySize: number,
     readonly valueSize: number,
+    private readonly filter?: number,
+    private readonly epoch?: number,
   ) {}
 
+  private mark(keys: Buffer, count: number): void {
+    if (this.filter !== undefined) check(load().filter_add(this.filter, keys, count, this.keySize), `marking the filter of ${this.name}`);
+  }
+
+  private bump(): void {
+    if (this.epoch !== undefined) check(load().epoch_bump(this.epoch), `raising the epoch of ${this.name}`);
+  }
+
   update(key: Buffer, value: Buffer, flags = 0): void {
-    check(load().map_update(this.fd, key, value, flags), `updating ${this.name}`);
+    this.mark(key, 1);
+    try {
+      check(load().map_update(this.fd, key, value, flags), `updating ${this.name}`);
+    } finally {
+      this.bump();
+    }
   }
   /** Returns the value, or undefined when the key is absent. */
   lookup(key: Buffer): Buffer | undefined {
@@ -223,21 +249,28 @@ export class BpfMap {
   /** Returns false when the key was absent. */
   delete(key: Buffer): boolean {
     const rc = load().map_delete(this.fd, key) as number;
+    this.bump();
     if (rc === -2) return false;
     check(rc, `deleting from ${this.name}`);
     return true;
   }
   /** Writes `count` packed keys and values in one call (batched where the map allows). */
   updateBatch(keys: Buffer, values: Buffer, count: number, flags = 0): number {
-    return check(
-      load().map_update_batch(this.fd, keys, values, count, this.keySize, this.valueSize, flags),
-      `writing ${count} entries to ${this.name}`,
-    );
+    this.mark(keys, count);
+    const rc = load().map_update_batch(this.fd, keys, values, count, this.keySize, this.valueSize, flags) as number;
+    this.bump();
+    return check(rc, `writing ${count} entries to ${this.name}`);
   }
   /** The same on a worker thread, so the caller can go on (e.g. parse the next chunk) meanwhile. */
   updateBatchAsync(keys: Buffer, values: Buffer, count: number, flags = 0): Promise<number> {
+    this.mark(keys, count);
     return new Promise((res, rej) => {
       load().map_update_batch.async(this.fd, keys, values, count, this.keySize, this.valueSize, flags, (err: unknown, n: number) => {
+        try {
+          this.bump();
+        } catch (e) {
+          return rej(e);
+        }
         if (err) return rej(err);
         try {
           res(check(n, `writing ${count} entries to ${this.name}`));
@@ -248,7 +281,9 @@ export class BpfMap {
     });
   }
   deleteBatch(keys: Buffer, count: number): number {
-    return check(load().map_delete_batch(this.fd, keys, count, this.keySize), `deleting from ${this.name}`);
+    const rc = load().map_delete_batch(this.fd, keys, count, this.keySize) as number;
+    this.bump();
+    return check(rc, `deleting from ${this.name}`);
   }
   /** Every entry, packed: keys[i*keySize], values[i*valueSize]. */
   dump(max: number): { keys: Buffer; values: Buffer; count: number } {
@@ -294,10 +329,9 @@ export class BpfMap {
   sweepExpired(nowNs: bigint, max: number): { keys: Buffer; values: Buffer; count: number } {
     const keys = Buffer.alloc(max * this.keySize);
     const values = Buffer.alloc(max * this.valueSize);
-    const count = check(
-      load().bans_sweep(this.fd, this.keySize, this.valueSize, nowNs, keys, values, max),
-      `sweeping expired entries from ${this.name}`,
-    );
+    const rc = load().bans_sweep(this.fd, this.keySize, this.valueSize, nowNs, keys, values, max) as number;
+    this.bump();
+    const count = check(rc, `sweeping expired entries from ${this.name}`);
     return { keys, values, count };
   }
 }
@@ -319,6 +353,9 @@ const MAP_SIZES: Record<string, [number, number]> = {
   sentry_ban_cidr_v6: [Layout.sx_lpm_v6.size, Layout.sx_ban.size],
   sentry_allow_v4: [Layout.sx_lpm_v4.size, 1],
   sentry_allow_v6: [Layout.sx_lpm_v6.size, 1],
+  sentry_ban_filter: [4, 8],
+  sentry_hosts: [4, Layout.sx_host_slot.size],
+  sentry_list_filter: [4, 8],
   sentry_ports: [4, 1],
   sentry_sources: [16, Layout.sx_source.size],
   sentry_sweeps: [16, Layout.sx_sweep.size],
@@ -330,6 +367,14 @@ const MAP_SIZES: Record<string, [number, number]> = {
   sentry_stats: [4, 8],
   sentry_port_probes: [4, 8],
   bench_lost: [4, 8],
+};
+
+/** The filter in front of each exact ban table and allow trie (bpf/sentry_shared.h). */
+const FILTER_OF: Record<string, string> = {
+  sentry_bans_v4: 'sentry_ban_filter',
+  sentry_bans_v6: 'sentry_ban_filter',
+  sentry_allow_v4: 'sentry_list_filter',
+  sentry_allow_v6: 'sentry_list_filter',
 };
 
 /** The loaded (or adopted) sentry object: its program and maps. */
@@ -365,7 +410,9 @@ export class BpfObject {
   map(name: string): BpfMap {
     const sizes = MAP_SIZES[name];
     if (!sizes) throw new Error(`unknown map ${name}`);
-    return new BpfMap(name, this.mapFd(name), sizes[0], sizes[1]);
+    const filter = FILTER_OF[name];
+    const epoch = name === 'sentry_bans_v4' || name === 'sentry_bans_v6' ? this.mapFd('sentry_ban_epoch') : undefined;
+    return new BpfMap(name, this.mapFd(name), sizes[0], sizes[1], filter ? this.mapFd(filter) : undefined, epoch);
   }
 
   /** Attaches to ifindex and pins the link; returns the mode actually used. */

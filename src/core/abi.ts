@@ -3,7 +3,7 @@
  * here; test/unit/abi.test.ts compares them with offsetof() from the C header
  * (build/abi_dump), so the two cannot drift apart silently.
  */
-export const ABI_VERSION = 3;
+export const ABI_VERSION = 4;
 
 export const Stat = {
   PASSED: 0,
@@ -61,6 +61,14 @@ export const EV_F_NEVER_BAN = 0x04;
 export const EV_F_CAPPED = 0x08;
 export const EV_F_LIVE_PEER = 0x10;
 /** Values of the protected-destination tries: why a destination is protected. */
+/** SX_HOST_SLOTS_LOG: sentry_hosts has 2^8 slots. */
+export const HOST_SLOTS_LOG = 8;
+
+/** sx_filter_bit(): the bit (or slot) of a 32-bit fold of an address among 2^log. */
+export function filterBit(fold: number, log: number): number {
+  return Number((((BigInt(fold >>> 0) * 0x9e3779b97f4a7c15n) & 0xffffffffffffffffn) >> BigInt(64 - log)));
+}
+
 export const DEST_HOST = 1;
 export const DEST_NET = 2;
 /** How long an originator's live TCP connections must have lasted before they shield it from a ban (SX_PEER_SETTLE_NS). */
@@ -93,7 +101,11 @@ export const Layout = {
   },
   sx_flood: { size: 24, fields: { second_start_ns: [0, 8], crossings: [8, 4], crossings_prev: [12, 4], alerts: [16, 4] } },
   sx_ratecap: { size: 16, fields: { minute_start_ns: [0, 8], bans: [8, 4] } },
-  sx_presence: { size: 16, fields: { allow_v4: [0, 4], allow_v6: [4, 4], cidr_v4: [8, 4], cidr_v6: [12, 4] } },
+  sx_presence: {
+    size: 32,
+    fields: { allow_v4: [0, 4], allow_v6: [4, 4], cidr_v4: [8, 4], cidr_v6: [12, 4], wide_v4: [16, 4], wide_v6: [20, 4], svc_v4: [24, 4], svc_v6: [28, 4] },
+  },
+  sx_host_slot: { size: 24, fields: { addr: [0, 16], scope: [16, 1] } },
   sx_ban: {
     size: 32,
     fields: { expires_ns: [0, 8], created_ns: [8, 8], drops: [16, 8], port: [24, 2], proto: [26, 1], kind: [27, 1], origin: [28, 1] },
@@ -127,7 +139,7 @@ export const Layout = {
   sx_sweep: { size: 80, fields: { window_start_ns: [0, 8], bits: [8, 64], hosts: [72, 4], alerted: [76, 4] } },
   sx_peer: { size: 16, fields: { responder: [0, 4], originator: [4, 4], originator_since_ns: [8, 8] } },
   sx_offender: { size: 16, fields: { ttl_ns: [0, 8], until_ns: [8, 8] } },
-  sx_dropslot: { size: 24, fields: { addr: [0, 16], drops: [16, 8] } },
+  sx_dropslot: { size: 40, fields: { addr: [0, 16], drops: [16, 8], expires_ns: [24, 8], epoch: [32, 8] } },
   sx_svc_v4: { size: 12, fields: { prefixlen: [0, 4], proto: [4, 1], port: [6, 2], addr: [8, 4] } },
   sx_svc_v6: { size: 24, fields: { prefixlen: [0, 4], proto: [4, 1], port: [6, 2], addr: [8, 16] } },
 } as const;

@@ -16,6 +16,9 @@ export function lpmKey(c: Cidr): Buffer {
   return key;
 }
 
+const hostPrefix = (c: Cidr) => (c.family === 4 ? 32 : 128);
+const wideOf = (c: Cidr) => (c.family === 4 ? 'wide_v4' : 'wide_v6');
+
 export class AllowList {
   private readonly v4: BpfMap;
   private readonly v6: BpfMap;
@@ -27,13 +30,20 @@ export class AllowList {
     this.presence = new Presence(obj);
   }
 
-  /** Adds with SX_ALLOW (ignore entirely) or SX_NEVER_BAN (alert, never ban). */
+  /**
+   * Adds with SX_ALLOW (ignore entirely) or SX_NEVER_BAN (alert, never ban).
+   * The XDP program looks in the trie only for a source whose filter bit is
+   * set (BpfMap sets it for a host entry) or while wide entries exist: their
+   * count is raised before the insert, like the trie's own.
+   */
   add(c: Cidr, value: number = ALLOW): void {
     const trie = c.family === 4 ? 'allow_v4' : 'allow_v6';
     const m = c.family === 4 ? this.v4 : this.v6;
     this.presence.raise(trie);
+    if (c.prefix < hostPrefix(c)) this.presence.raise(wideOf(c));
     m.update(lpmKey(c), Buffer.from([value]));
     this.presence.recount(trie, m);
+    this.presence.recountWide(wideOf(c), m, hostPrefix(c));
   }
 
   /** Makes the kernel lists exactly `want` (canonical CIDR text → value). */
@@ -47,6 +57,7 @@ export class AllowList {
     const m = c.family === 4 ? this.v4 : this.v6;
     const gone = m.delete(lpmKey(c));
     this.presence.recount(c.family === 4 ? 'allow_v4' : 'allow_v6', m);
+    this.presence.recountWide(wideOf(c), m, hostPrefix(c));
     return gone;
   }
 

@@ -4,12 +4,13 @@
  * never tripwires (sentry_services_v4/v6).
  */
 import ipaddr from 'ipaddr.js';
-import { DEST_HOST, DEST_NET, Layout } from '../core/abi.js';
+import { DEST_HOST, DEST_NET, filterBit, HOST_SLOTS_LOG, Layout } from '../core/abi.js';
 import { parseCidr, type Cidr } from '../core/addr.js';
 import type { Config } from '../core/config.js';
 import { parseService, type Service } from '../core/destinations.js';
 import type { BpfMap, BpfObject } from '../adapters/kernel.js';
 import { lpmKey } from './allow-list.js';
+import { Presence } from './presence.js';
 
 const IPPROTO = { tcp: 6, udp: 17 } as const;
 
@@ -40,18 +41,73 @@ function syncMap(m: BpfMap, want: ReadonlyMap<string, Buffer>, max: number): voi
   for (const [k, v] of want) if (have.get(k) !== v.toString('hex')) m.update(Buffer.from(k, 'hex'), v);
 }
 
+/** The 16 bytes of a host address as the XDP program keys it (IPv4 v4-mapped). */
+function mapped(c: Cidr): Buffer {
+  if (c.family === 6) return Buffer.from(c.bytes);
+  const b = Buffer.alloc(16);
+  b.writeUInt16BE(0xffff, 10);
+  c.bytes.copy(b, 12);
+  return b;
+}
+
+/**
+ * sentry_hosts (struct sx_host_slot, direct-mapped by sx_filter_bit of the
+ * address's four words XORed): the first of `hosts` (in order) takes a
+ * shared slot; the others are found in the trie.
+ */
+export function hostSlots(hosts: readonly Cidr[]): Buffer {
+  const S = Layout.sx_host_slot;
+  const table = Buffer.alloc((1 << HOST_SLOTS_LOG) * S.size);
+  for (const h of hosts) {
+    const a = mapped(h);
+    const fold = a.readUInt32LE(0) ^ a.readUInt32LE(4) ^ a.readUInt32LE(8) ^ a.readUInt32LE(12);
+    const at = filterBit(fold, HOST_SLOTS_LOG) * S.size;
+    if (table[at + S.fields.scope[0]]) continue;
+    a.copy(table, at + S.fields.addr[0]);
+    table[at + S.fields.scope[0]] = DEST_HOST;
+  }
+  return table;
+}
+
+function hostCidrs(texts: readonly string[]): Cidr[] {
+  const out: Cidr[] = [];
+  for (const a of [...texts].sort()) {
+    try {
+      const c = parseCidr(a);
+      if (c.prefix === (c.family === 4 ? 32 : 128)) out.push(c);
+    } catch {
+      /* not an address we can key */
+    }
+  }
+  return out;
+}
+
 export class Destinations {
   private readonly protect: Record<4 | 6, BpfMap>;
   private readonly services: Record<4 | 6, BpfMap>;
+  private readonly slots: BpfMap;
+  private readonly slotKeys: Buffer;
+  private readonly presence: Presence;
   private hosts: string[] = [];
 
   constructor(obj: BpfObject) {
     this.protect = { 4: obj.map('sentry_protect_v4'), 6: obj.map('sentry_protect_v6') };
     this.services = { 4: obj.map('sentry_services_v4'), 6: obj.map('sentry_services_v6') };
+    this.slots = obj.map('sentry_hosts');
+    this.presence = new Presence(obj);
+    this.slotKeys = Buffer.alloc((1 << HOST_SLOTS_LOG) * 4);
+    for (let i = 0; i < 1 << HOST_SLOTS_LOG; i++) this.slotKeys.writeUInt32LE(i, i * 4);
+  }
+
+  private writeSlots(hosts: readonly Cidr[]): void {
+    this.slots.updateBatch(this.slotKeys, hostSlots(hosts), 1 << HOST_SLOTS_LOG);
   }
 
   /** Writes this host's addresses and the config's networks and services into the kernel. */
   sync(hostAddresses: readonly string[], cfg: Config): void {
+    // an address leaves its slot before it leaves the trie, and takes one only once it is in the trie
+    const staying = new Set(hostAddresses);
+    this.writeSlots(hostCidrs(this.hosts.filter((a) => staying.has(a))));
     this.hosts = [...hostAddresses];
     const protect = { 4: new Map<string, Buffer>(), 6: new Map<string, Buffer>() };
     const put = (net: Cidr, value: number) => protect[net.family].set(lpmKey(net).toString('hex'), Buffer.from([value]));
@@ -69,9 +125,13 @@ export class Destinations {
       for (const k of serviceKeys(s)) services[s.net.family].set(k.toString('hex'), Buffer.from([1]));
     }
     for (const fam of [4, 6] as const) {
+      const svc = fam === 4 ? 'svc_v4' : 'svc_v6';
       syncMap(this.protect[fam], protect[fam], 16384);
+      if (services[fam].size) this.presence.raise(svc);
       syncMap(this.services[fam], services[fam], 16384);
+      this.presence.recount(svc, this.services[fam]);
     }
+    this.writeSlots(hostCidrs(hostAddresses));
   }
 
   /** What the kernel holds: this host's addresses, the protected networks, how many service ports. */

@@ -6,7 +6,7 @@
 import { Layout } from '../core/abi.js';
 import type { BpfMap, BpfObject } from '../adapters/kernel.js';
 
-export type Trie = 'allow_v4' | 'allow_v6' | 'cidr_v4' | 'cidr_v6';
+export type Trie = 'allow_v4' | 'allow_v6' | 'cidr_v4' | 'cidr_v6' | 'wide_v4' | 'wide_v6' | 'svc_v4' | 'svc_v6';
 
 export class Presence {
   private readonly map: BpfMap;
@@ -38,5 +38,13 @@ export class Presence {
   /** After inserts or deletes: the exact count. */
   recount(t: Trie, trie: BpfMap): void {
     this.write(t, trie.count());
+  }
+
+  /** After inserts or deletes: the exact count of the entries wider than one host (LPM keys: prefix length first). */
+  recountWide(t: Trie, trie: BpfMap, hostPrefix: number): void {
+    const { keys, count } = trie.dump(65536);
+    let wide = 0;
+    for (let i = 0; i < count; i++) if (keys.readUInt32LE(i * trie.keySize) < hostPrefix) wide++;
+    this.write(t, wide);
   }
 }

@@ -101,6 +101,7 @@ const rows: Row[] = [
   { name: 'the allow list beats a CIDR ban (IPv6)', pkt: { src: A6, proto: 'tcp', dport: 80, flags: TH.ACK }, setup: (k) => { ban('2001:db8::/32', 600)(k); allow(A6)(k); }, verdict: XDP_PASS, counts: pass({ ALLOWED: 1 }) },
   { name: 'the allow list beats a probe: no alert, no ban', pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN }, setup: allow('198.18.0.2/32'), verdict: XDP_PASS, counts: pass({ ALLOWED: 1 }) },
   { name: 'a spoofed probe from a never-ban address (this host, a resolver) is alerted, not banned', pkt: { src: '198.18.0.53', proto: 'udp', dport: 161 }, setup: neverBan('198.18.0.53'), verdict: XDP_PASS, counts: pass({ PROBE_UDP: 1, ALERTS: 1, NEVER_BAN: 1 }) },
+  { name: 'the never-ban list beats an exact ban of a listed host', pkt: { src: '198.18.0.254', proto: 'tcp', dport: 80, flags: TH.ACK }, setup: (k) => { ban('198.18.0.254', 600)(k); neverBan('198.18.0.254')(k); }, verdict: XDP_PASS, counts: pass() },
   { name: 'the never-ban list beats a ban (a fleet ban of our own gateway)', pkt: { src: '198.18.0.254', proto: 'tcp', dport: 80, flags: TH.ACK }, setup: (k) => { ban('198.18.0.0/24', 600)(k); neverBan('198.18.0.254')(k); }, verdict: XDP_PASS, counts: pass() },
   // evasion: fragments, ACK-family scans, long IPv6 chains
   { name: 'a first fragment holding 8 bytes of TCP (nmap -f) is a fragment-evasion probe', pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN, moreFragments: true, l4Bytes: 8 }, verdict: XDP_DROP, counts: { ...probe('PROBE_FRAG'), EVASION_DROPPED: 1 } },
@@ -164,6 +165,42 @@ describe('XDP program (BPF_PROG_TEST_RUN)', () => {
       assert.deepEqual(delta, row.counts, 'counters that moved');
     });
   }
+
+  test('a ban cached on the drop path yields at once to an unban, a shorter ban and the lists', () => {
+    k.reset();
+    const pkt = packet({ src: A4, proto: 'tcp', dport: 80, flags: TH.ACK });
+    const table = new BanTable(k.obj);
+    ban(A4, 600)(k);
+    for (let i = 0; i < 3; i++) assert.equal(k.run(pkt).verdict, XDP_DROP, 'dropped (then from the per-CPU cache)');
+    assert.equal(table.drops(parseCidr(A4)), 3n, 'every drop counted');
+    table.remove(parseCidr(A4));
+    assert.deepEqual(k.run(pkt), { verdict: XDP_PASS, delta: pass() }, 'unbanned');
+    ban(A4, 600)(k);
+    k.run(pkt);
+    k.run(pkt);
+    ban(A4, -1)(k);
+    assert.deepEqual(k.run(pkt), { verdict: XDP_PASS, delta: pass({ EXPIRED_HITS: 1 }) }, 'banned again, into the past');
+    ban(A4, 600)(k);
+    k.run(pkt);
+    k.run(pkt);
+    neverBan(A4)(k);
+    assert.deepEqual(k.run(pkt), { verdict: XDP_PASS, delta: pass() }, 'listed never-ban after the ban');
+    allow(A4)(k);
+    assert.deepEqual(k.run(pkt), { verdict: XDP_PASS, delta: pass({ ALLOWED: 1 }) }, 'allowed');
+  });
+
+  test('a probe to an address of this host found in its slot alone or in the trie alone is the same probe', () => {
+    for (const [src, dst] of [[A4, '198.18.0.1'], [A6, '2001:db8::1'], [A4, '198.18.0.77']] as const) {
+      k.reset();
+      const c = parseCidr(dst);
+      if (dst === '198.18.0.77') k.protect(dst, DEST_HOST); // the trie alone
+      else k.obj.map(c.family === 4 ? 'sentry_protect_v4' : 'sentry_protect_v6').delete(lpmKey(c)); // the slot alone (hostSlots in TS)
+      const { verdict, delta } = k.run(packet({ src, dst, proto: 'tcp', dport: 23, flags: TH.SYN }));
+      assert.equal(verdict, XDP_DROP, dst);
+      assert.deepEqual(delta, probe('PROBE_SYN'), dst);
+      assert.equal(k.events()[0]?.dscope, DEST_HOST, dst);
+    }
+  });
 
   test('the alert event carries the source, port, kind, flags and ban', () => {
     k.reset();

@@ -2,10 +2,11 @@
  * A sentry object loaded without pins, for BPF_PROG_TEST_RUN tests: reset()
  * empties every map and writes a known config and port table.
  */
-import { DEST_HOST, DEST_NET, DROP_SLOTS, dataView, decodeEvent, encodeConfig, Layout, Origin, PORT_TCP, PORT_UDP, Stat, type AlertEvent, type KernelConfig } from '../../src/core/abi.js';
+import { DEST_HOST, DEST_NET, DROP_SLOTS, HOST_SLOTS_LOG, dataView, decodeEvent, encodeConfig, Layout, Origin, PORT_TCP, PORT_UDP, Stat, type AlertEvent, type KernelConfig } from '../../src/core/abi.js';
 import { parseService } from '../../src/core/destinations.js';
 import { lpmKey } from '../../src/daemon/allow-list.js';
-import { serviceKeys } from '../../src/daemon/destinations.js';
+import { hostSlots, serviceKeys } from '../../src/daemon/destinations.js';
+import { Presence } from '../../src/daemon/presence.js';
 import { peerKey } from '../../src/adapters/peers.js';
 import { artifactPath, BpfObject, kernelClockNs, RingBuffer } from '../../src/adapters/kernel.js';
 import { parseCidr } from '../../src/core/addr.js';
@@ -14,6 +15,8 @@ import { BanTable } from '../../src/daemon/ban-table.js';
 export type Counter = keyof typeof Stat | 'SEEN';
 export const XDP_DROP = 1;
 export const XDP_PASS = 2;
+
+const HOST_SLOTS = 1 << HOST_SLOTS_LOG;
 
 const CLEARED_MAPS = [
   'sentry_offenders',
@@ -52,7 +55,7 @@ export class KernelFixture {
   }
 
   reset(cfg: Partial<KernelConfig> = {}, ports: { tcp?: number[]; udp?: number[] } = {}): void {
-    this.obj.map('sentry_presence').update(Buffer.alloc(4), Buffer.alloc(16));
+    this.obj.map('sentry_presence').update(Buffer.alloc(4), Buffer.alloc(Layout.sx_presence.size));
     this.obj.map('sentry_ratecap').update(Buffer.alloc(4), Buffer.alloc(16));
     this.obj.map('sentry_flood').update(Buffer.alloc(4), Buffer.alloc(Layout.sx_flood.size));
     const words = Buffer.alloc(1024 * 4);
@@ -86,6 +89,10 @@ export class KernelFixture {
     for (const p of ports.udp ?? [7, 161]) vals[p]! |= PORT_UDP;
     this.obj.map('sentry_ports').updateBatch(keys, vals, 65536);
     for (const a of HOST_ADDRESSES) this.protect(a, DEST_HOST);
+    // this host's addresses in their slots too, as Destinations writes them (other DEST_HOST entries: the trie alone)
+    const slotKeys = Buffer.alloc(HOST_SLOTS * 4);
+    for (let i = 0; i < HOST_SLOTS; i++) slotKeys.writeUInt32LE(i, i * 4);
+    this.obj.map('sentry_hosts').updateBatch(slotKeys, hostSlots(HOST_ADDRESSES.map((a) => parseCidr(a))), HOST_SLOTS);
     this.events();
   }
 
@@ -98,6 +105,7 @@ export class KernelFixture {
   /** A service in a protected network ("198.19.0.10:143/tcp"): never a tripwire. */
   service(text: string): void {
     const s = parseService(text);
+    new Presence(this.obj).raise(s.net.family === 4 ? 'svc_v4' : 'svc_v6'); // as Destinations does before it inserts
     for (const k of serviceKeys(s)) this.obj.map(s.net.family === 4 ? 'sentry_services_v4' : 'sentry_services_v6').update(k, Buffer.from([1]));
   }
 
