@@ -185,18 +185,7 @@ export interface Info {
   text: string;
 }
 
-/**
- * Any other `attackalert:` line a caller made up itself, with its JSON fields.
- * Only the legacy Reporter.notice makes these; outputs print them and never read them.
- */
-export interface Notice {
-  type: 'notice';
-  time: Date;
-  text: string;
-  fields: Readonly<Record<string, unknown>>;
-}
-
-export type DaemonEvent = AlertSeen | AutoBanBegan | AutoBanFailed | NotBlocked | FleetBanApplied | BanEnded | FloodSummarised | Info | Notice;
+export type DaemonEvent = AlertSeen | AutoBanBegan | AutoBanFailed | NotBlocked | FleetBanApplied | BanEnded | FloodSummarised | Info;
 
 /** The events of one alert as PortSentry reports it: the alert, then its ban (or the failed ban) when there is one. */
 export function alertEvents(alert: Alert): DaemonEvent[] {
@@ -215,21 +204,6 @@ export function fleetBanEvent(b: { target: string; gateway?: string | undefined;
     expires: b.expires === null ? null : new Date(b.expires),
     leftSeconds: b.expires === null ? 0 : Math.max(1, Math.round((b.expires - time.getTime()) / 1000)),
   };
-}
-
-/**
- * The legacy `notice(text, fields)` of callers that still build their own
- * JSON: typed here, once, at the edge (a fleet ban becomes a FleetBanApplied);
- * anything else stays an opaque Notice that outputs print as given.
- */
-export function legacyNotice(text: string, fields: object, time: Date): DaemonEvent {
-  const f = fields as { event?: unknown; source?: unknown; origin?: unknown; gateway?: unknown; expires?: unknown };
-  if (f.event === 'ban' && f.origin === 'fleet' && typeof f.source === 'string' && (f.expires === null || typeof f.expires === 'string')) {
-    const gateway = typeof f.gateway === 'string' ? f.gateway : undefined;
-    const expires = f.expires === null ? null : Date.parse(f.expires);
-    if (expires === null || Number.isFinite(expires)) return fleetBanEvent({ target: f.source, gateway, expires }, time);
-  }
-  return { type: 'notice', time, text, fields: { ...fields } };
 }
 
 /** The history record of an alert (src/core/records.ts AlertRecordSchema). */

@@ -75,8 +75,5 @@ export function eventJson(e: DaemonEvent): object | undefined {
       return { time: e.time.toISOString(), event: 'flood_summary', ...e.summary };
     case 'info':
       return { time: e.time.toISOString(), event: 'info', message: e.text };
-    case 'notice':
-      // a caller's own fields: every line goes out camelCase all the same
-      return { time: e.time.toISOString(), ...camelKeys(e.fields) };
   }
 }

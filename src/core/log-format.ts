@@ -118,7 +118,5 @@ export function eventLine(e: DaemonEvent): string | undefined {
       return `attackalert: ${floodLine(e.summary)}`;
     case 'info':
       return `sentry-xdp: ${e.text}`;
-    case 'notice':
-      return `attackalert: ${e.text}`;
   }
 }

@@ -110,7 +110,13 @@ export async function ban(o: BanOptions): Promise<{ count: number; ttls: Set<num
     const by = whoAmI();
     const ttls = new Set<number>();
     const request = (target: Cidr): BanRequest => {
-      const r: BanRequest = { target, ttl: ttl ?? ttlFor(target, rules, s.config.ban_ttl), reason: o.reason ?? '', origin: o.file !== undefined ? 'imported' : 'manual', by };
+      const r: BanRequest = {
+        target,
+        ttl: ttl ?? ttlFor(target, rules, s.config.ban_ttl),
+        reason: o.reason ?? '',
+        origin: o.file !== undefined ? 'imported' : 'manual',
+        by,
+      };
       ttls.add(r.ttl);
       return r;
     };
@@ -123,7 +129,11 @@ export async function ban(o: BanOptions): Promise<{ count: number; ttls: Set<num
       o.progress?.('bans', done, total);
     }
     if (stopped) {
-      throw new SentryError('INTERRUPTED', `interrupted (${stopped}): banned ${done} of ${total}; history, the kernel table and nftables agree on those`, 'run the same command again to ban the rest');
+      throw new SentryError(
+        'INTERRUPTED',
+        `interrupted (${stopped}): banned ${done} of ${total}; history, the kernel table and nftables agree on those`,
+        'run the same command again to ban the rest',
+      );
     }
     const few = total <= 10 ? [...Array.from(list.v4, (n) => v4Cidr(n).text), ...list.others.map((c) => c.text)] : [];
     return { count: total, ttls, targets: few };
@@ -171,12 +181,7 @@ export interface AllowEntry {
   source: string;
 }
 
-export function allow(
-  action: 'add' | 'rm' | 'list',
-  targets: string[],
-  paths: Paths,
-  configPath: string | undefined,
-): AllowEntry[] {
+export function allow(action: 'add' | 'rm' | 'list', targets: string[], paths: Paths, configPath: string | undefined): AllowEntry[] {
   const cidrs = targets.map((t) => parseCidr(t));
   if (action !== 'list' && !cidrs.length) throw new SentryError('USAGE', `allow ${action}: name an address or CIDR`, 'e.g. `sentry-xdp allow add 10.0.0.0/8`');
   requirePrivileges('allow');

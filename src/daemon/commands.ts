@@ -29,10 +29,11 @@ import { JournalStore, type HistoryStore } from '../adapters/history.js';
 import { RedisStore } from '../adapters/redis.js';
 import type { BanRecord } from '../adapters/journal.js';
 import { parseCidr } from '../core/addr.js';
+import { fleetBanEvent } from '../core/events.js';
 import { BanService, whyProtected, type Protected } from './bans.js';
 import { FleetReader, fleetMark, type FleetHandlers } from './fleet.js';
 import { Nft } from '../adapters/nft.js';
-import { runDaemon, type Reporter } from './daemon.js';
+import { runDaemon, type DaemonOptions, type Reporter } from './daemon.js';
 import { checkPinRoot, detachIface, Gateway, listInterfaces, removeAll, type AttachedIface } from './gateway.js';
 import { configuredEffects } from './ban-effects.js';
 import { NftSync } from './nft-sync.js';
@@ -111,10 +112,14 @@ function describeScope(c: Config, features: number): string[] {
   if (features & FEAT_CONNTRACK) {
     lines.push('connection awareness: local sockets and conntrack lookups (XDP kfuncs): replies and forwarded flows are never probes');
     if (!c.nft.enabled && nets.length) {
-      lines.push('warning: nft.enabled is off: unless another stateful rule keeps conntrack on here, replies to the protected networks are judged by destination alone');
+      lines.push(
+        'warning: nft.enabled is off: unless another stateful rule keeps conntrack on here, replies to the protected networks are judged by destination alone',
+      );
     }
   } else {
-    lines.push('connection awareness: local sockets only; conntrack lookups are not available on this kernel (no bpf_xdp_ct_lookup): forwarded traffic is judged by its destination alone');
+    lines.push(
+      'connection awareness: local sockets only; conntrack lookups are not available on this kernel (no bpf_xdp_ct_lookup): forwarded traffic is judged by its destination alone',
+    );
   }
   lines.push(
     features & FEAT_FRAGS
@@ -132,20 +137,30 @@ function describeConfig(c: Config, source: string): string {
   );
 }
 
-export async function attach(o: AttachOptions): Promise<void> {
-  requirePrivileges('attach');
-  const { config, source } = loadCheckedConfig(o.config);
-  checkPinRoot(o.paths.pinRoot); // refused before anything is claimed, written or mounted
-  // the daemon waits for a missing interface (a PPP or VPN link at boot); --no-daemon has no one to wait
+type Cleanup = () => Promise<void>;
+
+/**
+ * The interfaces that exist now. The daemon waits for a missing one (a PPP or VPN link at boot);
+ * with --no-daemon there is no one to wait, so a missing interface is refused.
+ */
+function presentInterfaces(o: AttachOptions): string[] {
   const present = o.ifaces.filter((iface) => ifNameToIndex(iface));
   const missing = o.ifaces.filter((iface) => !present.includes(iface));
   if (missing.length && !o.daemon) {
-    throw new SentryError('NO_INTERFACE', `no such interface: ${missing.join(', ')}`, 'list interfaces with `ip link`; the daemon (without --no-daemon) waits for missing ones');
+    throw new SentryError(
+      'NO_INTERFACE',
+      `no such interface: ${missing.join(', ')}`,
+      'list interfaces with `ip link`; the daemon (without --no-daemon) waits for missing ones',
+    );
   }
-  const run = new RunDir(o.paths.runDir);
-  const running = run.daemonPid();
-  // An interface sentry-xdp is already attached to is refused while a daemon
-  // serves it or with --no-daemon; otherwise a new daemon adopts it (restart).
+  return present;
+}
+
+/**
+ * An interface sentry-xdp is already attached to is refused while a daemon serves it or with
+ * --no-daemon; otherwise a new daemon adopts it (restart).
+ */
+function refuseServed(o: AttachOptions, running: number | undefined): void {
   const existing = existsSync(`${o.paths.pinRoot}/prog`) ? Gateway.open(o.paths.pinRoot) : undefined;
   try {
     for (const iface of o.ifaces) {
@@ -161,7 +176,13 @@ export async function attach(o: AttachOptions): Promise<void> {
   } finally {
     existing?.close();
   }
-  // one daemon per nft table per network namespace (a second one would rewrite the first one's table)
+}
+
+/**
+ * The daemon's claims: one daemon per nft table per network namespace (a second one would rewrite
+ * the first one's table), and the run dir's pid file and config. Returns the clean-ups to run at exit.
+ */
+async function claimDaemon(o: AttachOptions, config: Config, source: string, run: RunDir): Promise<Cleanup[]> {
   const claim = o.daemon && config.nft.enabled ? await claimInstance(config.nft.table, { pid: process.pid, pinRoot: o.paths.pinRoot }) : undefined;
   try {
     if (o.daemon) {
@@ -172,252 +193,423 @@ export async function attach(o: AttachOptions): Promise<void> {
     await claim?.release();
     throw e;
   }
-  let gw: Gateway | undefined;
+  return claim ? [() => claim.release()] : [];
+}
+
+/** The config, the watched ports, the TTL rules and the lists, into the kernel (and the port report into the run dir). */
+function writeKernelConfig(gw: Gateway, dests: Destinations, config: Config, watch: WatchSet, paths: Paths, run: RunDir): void {
+  dests.sync(readHostAddresses(), config);
+  gw.writeConfig(config);
+  gw.writePorts(watch);
+  gw.writeTtlRules(ttlRules(config));
+  syncLists(gw, config, paths);
+  run.writeWatch(watch);
+}
+
+/** Attaches to (or adopts) each interface present; all or nothing. Returns the interfaces now served. */
+function attachInterfaces(gw: Gateway, present: string[], o: AttachOptions): string[] {
   const attached: AttachedIface[] = [];
   const served: string[] = [];
-  const cleanup: Array<() => Promise<void>> = [];
-  if (claim) cleanup.push(() => claim.release());
   try {
-    gw = Gateway.open(o.paths.pinRoot);
+    for (const iface of present) {
+      const ours = gw.attachedTo(iface);
+      if (ours) {
+        served.push(iface);
+        o.reporter.info(`${iface}: already attached in ${ours.mode} mode (program id ${ours.progId}); adopting it`);
+        continue;
+      }
+      const a = gw.attach(iface, o.mode);
+      attached.push(a);
+      served.push(iface);
+      if (o.mode === 'auto' && a.mode === 'generic') {
+        o.reporter.info(`${iface}: the driver has no native XDP; attached in generic (skb) mode`);
+      }
+      o.reporter.info(`attached to ${iface} in ${a.mode} mode (program id ${a.progId})`);
+    }
+  } catch (e) {
+    for (const a of attached) detachIface(o.paths.pinRoot, a.name); // all or nothing
+    throw e;
+  }
+  return served;
+}
+
+/** What the kernel now does: the config, the watched ports, the scope, and what to look at twice. */
+function describeStart(gw: Gateway, config: Config, source: string, watch: WatchSet, rep: Reporter): void {
+  rep.info(describeConfig(config, source));
+  for (const line of summarizeWatch(watch)) rep.info(line);
+  for (const line of describeScope(config, gw.features())) rep.info(line);
+  for (const w of configWarnings(config, readEphemeralRange(), readHostAddresses())) rep.info(`warning: ${w}`);
+}
+
+export async function attach(o: AttachOptions): Promise<void> {
+  requirePrivileges('attach');
+  const { config, source } = loadCheckedConfig(o.config);
+  checkPinRoot(o.paths.pinRoot); // refused before anything is claimed, written or mounted
+  const present = presentInterfaces(o);
+  const run = new RunDir(o.paths.runDir);
+  const running = run.daemonPid();
+  refuseServed(o, running);
+  const cleanup = await claimDaemon(o, config, source, run);
+  let gw: Gateway | undefined;
+  try {
+    gw = Gateway.open(o.paths.pinRoot); // loads and pins the program, or reuses the pinned one
     const dests = new Destinations(gw.obj);
     const watch = computeWatchSet(config, readListeners());
     // one authority: while a daemon runs, only its config goes into the kernel (an
     // `attach IFACE --no-daemon` without -c must not write the defaults under it)
     const daemonRuns = !o.daemon && running;
-    if (!daemonRuns) {
-      dests.sync(readHostAddresses(), config);
-      gw.writeConfig(config);
-      gw.writePorts(watch);
-      gw.writeTtlRules(ttlRules(config));
-      syncLists(gw, config, o.paths);
-      run.writeWatch(watch);
-    }
-    try {
-      for (const iface of present) {
-        const ours = gw.attachedTo(iface);
-        if (ours) {
-          served.push(iface);
-          o.reporter.info(`${iface}: already attached in ${ours.mode} mode (program id ${ours.progId}); adopting it`);
-          continue;
-        }
-        const a = gw.attach(iface, o.mode);
-        attached.push(a);
-        served.push(iface);
-        if (o.mode === 'auto' && a.mode === 'generic') {
-          o.reporter.info(`${iface}: the driver has no native XDP; attached in generic (skb) mode`);
-        }
-        o.reporter.info(`attached to ${iface} in ${a.mode} mode (program id ${a.progId})`);
-      }
-    } catch (e) {
-      for (const a of attached) detachIface(o.paths.pinRoot, a.name); // all or nothing
-      throw e;
-    }
+    if (!daemonRuns) writeKernelConfig(gw, dests, config, watch, o.paths, run);
+    const served = attachInterfaces(gw, present, o);
     if (daemonRuns) {
       o.reporter.info(`a daemon runs (pid ${running}): the kernel keeps its config, and it supervises ${served.join(', ')} from now on`);
       return;
     }
-    o.reporter.info(describeConfig(config, source));
-    for (const line of summarizeWatch(watch)) o.reporter.info(line);
-    for (const line of describeScope(config, gw.features())) o.reporter.info(line);
-    for (const w of configWarnings(config, readEphemeralRange(), readHostAddresses())) o.reporter.info(`warning: ${w}`);
+    describeStart(gw, config, source, watch, o.reporter);
     if (!o.daemon) return;
-    const outputs = makeOutputs(config, o.reporter, (l) => o.reporter.info(l));
-    cleanup.push(() => outputs.close());
-    const rep = outputs.reporter;
-    const history = openHistory(config, o.paths, (l) => rep.info(l));
-    cleanup.push(() => history.close());
-    const nft = config.nft.enabled ? new NftSync(new Nft({ table: config.nft.table }), (l) => rep.info(l), config.nft.table) : undefined;
-    const gateway = gatewayName(config);
-    const { effects, runner: hooks } = configuredEffects(config, (l) => rep.info(l), (target, line) => rep.unban(target, line));
-    cleanup.push(() => hooks.idle());
-    const service = new BanService(gw, history, nft, gateway, effects);
-    // bans in force in the store that the kernel lacks (a reboot wiped bpffs, or kill -9 and a wipe)
-    let fleetFrom: string | undefined;
-    let restoredAtNs: bigint;
-    try {
-      // where the fleet reader takes over: the restore below covers every fleet ban made before
-      if (history instanceof RedisStore) {
-        if (!(await history.ready(3000))) throw new Error('redis: not reachable');
-        if (config.redis && config.fleet.receive) fleetFrom = await fleetMark(history.client, config.redis);
-      }
-      const t0 = Date.now();
-      const table = new BanTable(gw.obj);
-      // a gateway that does not follow the fleet takes back only its own bans; the allow and never-ban lists win
-      const foreign = !config.redis || config.fleet.receive;
-      const protect = currentProtected(config, o.paths);
-      let refused = 0;
-      const onRefused = (target: string, why: string) => {
-        if (++refused <= 10) rep.info(`not restoring the ban of ${target}: ${why}`);
-      };
-      const keep = (b: BanRecord) => {
-        if (!foreign && b.gateway && b.gateway !== gateway) return false;
-        const why = refusal(b.target, protect);
-        if (why) onRefused(b.target, why);
-        return !why;
-      };
-      const madeBefore = gw.stats().BANS_ADDED ?? 0n;
-      // into an empty table (a fresh boot) the fast path; the bans the XDP program made meanwhile are not from the store
-      let restored: number;
-      if (table.size() === 0) {
-        restored = Math.max(0, (await service.restoreStream(history.streamBans(), { foreign, protect, refused: onRefused })) - Number((gw.stats().BANS_ADDED ?? 0n) - madeBefore));
-      } else {
-        // a restart with the pins kept: put back what the kernel lacks, and end the fleet bans lifted meanwhile
-        const live = await history.liveBans(Date.now());
-        restored = await service.restore(live.filter(keep), { nft: false });
-        if (history instanceof RedisStore && config.fleet.receive) {
-          const lifted = await service.liftStaleFleet(new Set(live.map((b) => b.target)));
-          if (lifted.length) rep.info(`fleet: ${lifted.length} fleet ban(s) were lifted on other gateways while this one was away; lifted here too`);
-        }
-      }
-      if (refused > 10) rep.info(`... and ${refused - 10} more ban(s) not restored for the same reasons`);
-      if (restored) rep.info(`restored ${restored} ban(s) in force from the ${history.kind} in ${Date.now() - t0} ms`);
-    } catch (e) {
-      fleetFrom = undefined; // the fleet reader catches up by itself
-      rep.info(`history: cannot restore bans (${(e as Error).message.split(';')[0]}); the kernel table is used as it is`);
-    }
-    restoredAtNs = kernelClockNs();
-    if (history instanceof JournalStore) {
-      for (const p of history.problems.splice(0)) rep.info(`journal: ${p}`);
-      // after the restore, so that the bans are back first
-      const t0 = Date.now();
-      try {
-        if (history.bans.compactIfLarger(config.history.max_bytes, Date.now())) rep.info(`journal: compacted to the bans in force in ${Date.now() - t0} ms`);
-      } catch (e) {
-        rep.info(`journal: cannot compact (${(e as Error).message.split('\n')[0]}); it goes on growing until this is fixed`);
-      }
-    }
-    const store: HistoryStore = history;
-    if (store.maintain) {
-      // the store's housekeeping (Redis: a fresh snapshot for the next restore, when due)
-      const maintain = store.maintain.bind(store);
-      const housekeeping = () => void maintain().then((l) => l && rep.info(l), (e: Error) => rep.info(`history: housekeeping failed (${e.message.split('\n')[0]})`));
-      housekeeping();
-      const timer = setInterval(housekeeping, 60_000);
-      timer.unref();
-      cleanup.push(async () => clearInterval(timer));
-    }
-    const n = await nft?.reconcile(new BanTable(gw.obj));
-    if (n !== undefined) rep.info(`nftables: table inet ${config.nft.table} holds the ${n} ban(s) in force`);
-    let fleetAdded = 0; // fleet bans applied since the daemon started (metrics)
-    if (config.redis && config.fleet.receive) {
-      const fleet = new FleetReader({ ...config.redis }, gateway, fleetHandlers(service, config, o.paths, rep, (n) => (fleetAdded += n)));
-      fleet.start(fleetFrom);
-      cleanup.push(() => fleet.stop());
-      rep.info(`fleet: gateway "${gateway}" ${config.fleet.send ? 'shares its bans and ' : ''}follows the others' on redis`);
-    }
-    const peers = followPeers(gw, rep);
-    if (peers) cleanup.push(async () => peers.stop());
-    const supervisor = new InterfaceSupervisor(gw, o.mode, [...o.ifaces], (l) => rep.info(l));
-    for (const a of served) supervisor.attached(a, gw.attachedTo(a)?.mode ?? 'unknown');
-    const ifnames = new Map<number, string>();
-    const ifname = (i: number): string => {
-      let n = ifnames.get(i);
-      if (!n) ifnames.set(i, (n = ifIndexToName(i) ?? `if${i}`));
-      return n;
-    };
-    rep.info(`PortSentry-compatible alerts follow; pins in ${o.paths.pinRoot}; Ctrl-C stops the daemon, bans stay enforced`);
-    const gwRef = gw;
-    let lastStats = 0;
-    // live: watched ports follow the host's listening sockets; SIGHUP reloads the config
-    let current = watch;
-    let lastHeard = readListeners();
-    let reloadWanted = false;
-    const onHup = () => (reloadWanted = true);
-    process.on('SIGHUP', onHup);
-    cleanup.push(async () => void process.off('SIGHUP', onHup));
-    let nextWatch = 0;
-    const metrics = config.metrics.enabled ? new Metrics({ host: config.metrics.host, port: config.metrics.port }) : undefined;
-    if (metrics) {
-      try {
-        const { url } = await metrics.start();
-        rep.info(`metrics: ${url}`);
-        cleanup.push(() => metrics.stop());
-      } catch (e) {
-        rep.info(`metrics: cannot listen on ${config.metrics.host}:${config.metrics.port} (${(e as Error).message.split('\n')[0]}); going on without`);
-      }
-    }
-    let nextMetrics = 0;
-    let expiredByOrigin: Readonly<Record<string, number>> | undefined; // from onTick, in the same loop turn as the metrics read
-    const nftTable = config.nft.table; // the one NftSync keeps (a reload does not move it)
-    const onLoop = () => {
-      const now = Date.now();
-      if (reloadWanted) {
-        reloadWanted = false;
-        try {
-          // everything is validated (schema, ranges, map capacities) before the kernel is touched;
-          // the switch of trigger and blocking (sentry_config) comes last
-          const next = loadCheckedConfig(o.config);
-          const rules = ttlRules(next.config);
-          dests.sync(readHostAddresses(), next.config);
-          gwRef.writeTtlRules(rules);
-          syncLists(gwRef, next.config, o.paths);
-          gwRef.writeConfig(next.config);
-          Object.assign(config, next.config);
-          nextWatch = 0;
-          rep.info(`reloaded ${next.source}: ${describeConfig(config, next.source).replace(/^config: [^;]*; /, '')}`);
-        } catch (e) {
-          const err = e as SentryError;
-          rep.info(`reload refused, the running config stays: ${err.message}${err.hint ? `; ${err.hint}` : ''}`);
-        }
-      }
-      if (now >= nextWatch) {
-        nextWatch = now + 1000;
-        if (supervisor.tick()) ifnames.clear();
-        const moved = dests.follow(readHostAddresses(), config);
-        if (moved) syncLists(gwRef, config, o.paths); // the never-ban list follows them too (and remembers the ones that went)
-        if (moved) rep.info(`this host's addresses changed (${[...moved.added.map((a) => `+${a}`), ...moved.removed.map((a) => `-${a}`)].join(' ')}); protecting what it holds now`);
-        const heard = readListeners();
-        const w = computeWatchSet(config, heard);
-        for (const line of watchChanges(current, w, lastHeard, heard)) rep.info(line);
-        lastHeard = heard;
-        if (JSON.stringify(w) !== JSON.stringify(current)) {
-          gwRef.writePorts(w);
-          run.writeWatch(w);
-          current = w;
-        }
-      }
-      if (metrics && now >= nextMetrics) {
-        nextMetrics = now + 1000;
-        metrics.update(
-          metricsSnapshot(gwRef, run, history, { expiredByOrigin, fleetAdded, nft: nft ? { table: nftTable, healthy: nft.healthy } : undefined }),
-        );
-      }
-    };
-    const why = await runDaemon(gw, {
-      reporter: rep,
-      onLoop,
-      signal: o.signal,
-      config,
-      history,
-      gateway,
-      bans: service,
-      effects,
-      nft,
-      restoredAtNs,
-      refreshLists: () => syncLists(gwRef, config, o.paths),
-      ifname,
-      // bounded: this host's address, or the protected network (never one series per LAN host)
-      destinationLabel: (ev) => (ev.dscope === DEST_NET ? (networkOf(ev.destination, config.protect.networks) ?? 'protected network') : ev.destination),
-      onTick: (t) => {
-        expiredByOrigin = t.expiredByOrigin;
-        if (Date.now() - lastStats < 1000) return;
-        lastStats = Date.now();
-        run.writeDaemonStats({ ...t, hooks: hooks.stats(), livePeers: peers ? peers.stats().peers : null, interfaces: supervisor.states() });
-      },
-    });
-    await hooks.idle();
-    if (why === 'removed') {
-      o.reporter.info(`the pinned program was removed from ${o.paths.pinRoot} (detach --all); the daemon stops`);
-    } else if (o.detachOnExit) {
-      for (const iface of supervisor.wanted) detachIface(o.paths.pinRoot, iface);
-      o.reporter.info(`detached from ${supervisor.wanted.join(', ')} (--detach-on-exit)`);
-    } else {
-      o.reporter.info('daemon stopped; the program stays attached and bans stay enforced');
-    }
+    await serve({ o, config, gw, dests, run, watch, served, cleanup });
   } finally {
     for (const c of cleanup.reverse()) await c().catch(() => {});
     gw?.close();
     if (o.daemon) run.releaseDaemon();
+  }
+}
+
+/** What `attach` hands the daemon. */
+interface Start {
+  o: AttachOptions;
+  /** Changed in place by a reload: everything wired below reads it. */
+  config: Config;
+  gw: Gateway;
+  dests: Destinations;
+  run: RunDir;
+  watch: WatchSet;
+  served: string[];
+  /** Run in reverse at exit, whatever happens. */
+  cleanup: Cleanup[];
+}
+
+type Effects = ReturnType<typeof configuredEffects>;
+
+/** The daemon's parts, wired once at start. */
+interface Wired extends Start {
+  rep: Reporter;
+  history: HistoryStore;
+  nft: NftSync | undefined;
+  gateway: string;
+  effects: Effects['effects'];
+  hooks: Effects['runner'];
+  service: BanService;
+}
+
+/** The outputs, the history store, nftables, the hooks and the one ban lifecycle over them. */
+function wire(s: Start): Wired {
+  const { config, cleanup } = s;
+  const outputs = makeOutputs(config, s.o.reporter, (l) => s.o.reporter.info(l));
+  cleanup.push(() => outputs.close());
+  const rep = outputs.reporter;
+  const history = openHistory(config, s.o.paths, (l) => rep.info(l));
+  cleanup.push(() => history.close());
+  const nft = config.nft.enabled ? new NftSync(new Nft({ table: config.nft.table }), (l) => rep.info(l), config.nft.table) : undefined;
+  const gateway = gatewayName(config);
+  const { effects, runner: hooks } = configuredEffects(
+    config,
+    (l) => rep.info(l),
+    (target, line) => rep.unban(target, line),
+  );
+  cleanup.push(() => hooks.idle());
+  const service = new BanService(s.gw, history, nft, gateway, effects);
+  return { ...s, rep, history, nft, gateway, effects, hooks, service };
+}
+
+/** Runs the daemon until a signal or `detach --all`, then says what stays. */
+async function serve(s: Start): Promise<void> {
+  const d = wire(s);
+  const fleetFrom = await restoreBans(d);
+  const restoredAtNs = kernelClockNs();
+  tidyJournal(d);
+  startHousekeeping(d);
+  const n = await d.nft?.reconcile(new BanTable(d.gw.obj));
+  if (n !== undefined) d.rep.info(`nftables: table inet ${d.config.nft.table} holds the ${n} ban(s) in force`);
+  const fleetAdded = startFleet(d, fleetFrom);
+  const peers = followPeers(d.gw, d.rep);
+  if (peers) d.cleanup.push(async () => peers.stop());
+  const supervisor = new InterfaceSupervisor(d.gw, d.o.mode, [...d.o.ifaces], (l) => d.rep.info(l));
+  for (const a of d.served) supervisor.attached(a, d.gw.attachedTo(a)?.mode ?? 'unknown');
+  const names = interfaceNames();
+  d.rep.info(`PortSentry-compatible alerts follow; pins in ${d.o.paths.pinRoot}; Ctrl-C stops the daemon, bans stay enforced`);
+  const live = new LiveFollower(d, supervisor, names.clear);
+  process.on('SIGHUP', live.onHup);
+  d.cleanup.push(async () => void process.off('SIGHUP', live.onHup));
+  live.metrics = await startMetrics(d);
+  const why = await runDaemon(d.gw, {
+    reporter: d.rep,
+    onLoop: () => live.tick(fleetAdded()),
+    signal: d.o.signal,
+    config: d.config,
+    history: d.history,
+    gateway: d.gateway,
+    bans: d.service,
+    effects: d.effects,
+    nft: d.nft,
+    restoredAtNs,
+    refreshLists: () => syncLists(d.gw, d.config, d.o.paths),
+    ifname: names.ifname,
+    // bounded: this host's address, or the protected network (never one series per LAN host)
+    destinationLabel: (ev) => (ev.dscope === DEST_NET ? (networkOf(ev.destination, d.config.protect.networks) ?? 'protected network') : ev.destination),
+    onTick: daemonStatsWriter(d, live, peers, supervisor),
+  });
+  await d.hooks.idle();
+  reportStop(why, d.o, supervisor);
+}
+
+/** Writes the daemon's totals into the run dir for `status`, at most once a second; keeps the expiry counts for the metrics. */
+function daemonStatsWriter(
+  d: Wired,
+  live: LiveFollower,
+  peers: PeerTracker | undefined,
+  supervisor: InterfaceSupervisor,
+): NonNullable<DaemonOptions['onTick']> {
+  let lastStats = 0;
+  return (t) => {
+    live.expiredByOrigin = t.expiredByOrigin;
+    if (Date.now() - lastStats < 1000) return;
+    lastStats = Date.now();
+    d.run.writeDaemonStats({ ...t, hooks: d.hooks.stats(), livePeers: peers ? peers.stats().peers : null, interfaces: supervisor.states() });
+  };
+}
+
+function reportStop(why: 'signal' | 'removed', o: AttachOptions, supervisor: InterfaceSupervisor): void {
+  if (why === 'removed') {
+    o.reporter.info(`the pinned program was removed from ${o.paths.pinRoot} (detach --all); the daemon stops`);
+  } else if (o.detachOnExit) {
+    for (const iface of supervisor.wanted) detachIface(o.paths.pinRoot, iface);
+    o.reporter.info(`detached from ${supervisor.wanted.join(', ')} (--detach-on-exit)`);
+  } else {
+    o.reporter.info('daemon stopped; the program stays attached and bans stay enforced');
+  }
+}
+
+/** Interface names by index, cached until the supervisor sees the links change. */
+function interfaceNames(): { ifname: (i: number) => string; clear: () => void } {
+  const names = new Map<number, string>();
+  return {
+    ifname: (i) => {
+      let n = names.get(i);
+      if (!n) names.set(i, (n = ifIndexToName(i) ?? `if${i}`));
+      return n;
+    },
+    clear: () => names.clear(),
+  };
+}
+
+/**
+ * Bans in force in the store that the kernel lacks (a reboot wiped bpffs, or kill -9 and a wipe).
+ * Returns where the fleet reader takes over (the restore covers every fleet ban made before), or
+ * undefined when the reader is to catch up by itself.
+ */
+async function restoreBans(d: Wired): Promise<string | undefined> {
+  try {
+    let fleetFrom: string | undefined;
+    if (d.history instanceof RedisStore) {
+      if (!(await d.history.ready(3000))) throw new Error('redis: not reachable');
+      if (d.config.redis && d.config.fleet.receive) fleetFrom = await fleetMark(d.history.client, d.config.redis);
+    }
+    await restoreFromStore(d);
+    return fleetFrom;
+  } catch (e) {
+    d.rep.info(`history: cannot restore bans (${(e as Error).message.split(';')[0]}); the kernel table is used as it is`);
+    return undefined;
+  }
+}
+
+async function restoreFromStore({ config, gw, history, service, gateway, rep, o }: Wired): Promise<void> {
+  const t0 = Date.now();
+  const table = new BanTable(gw.obj);
+  // a gateway that does not follow the fleet takes back only its own bans; the allow and never-ban lists win
+  const foreign = !config.redis || config.fleet.receive;
+  const protect = currentProtected(config, o.paths);
+  let refused = 0;
+  const onRefused = (target: string, why: string) => {
+    if (++refused <= 10) rep.info(`not restoring the ban of ${target}: ${why}`);
+  };
+  const keep = (b: BanRecord) => {
+    if (!foreign && b.gateway && b.gateway !== gateway) return false;
+    const why = refusal(b.target, protect);
+    if (why) onRefused(b.target, why);
+    return !why;
+  };
+  const madeBefore = gw.stats().BANS_ADDED ?? 0n;
+  // into an empty table (a fresh boot) the fast path; the bans the XDP program made meanwhile are not from the store
+  let restored: number;
+  if (table.size() === 0) {
+    restored = Math.max(
+      0,
+      (await service.restoreStream(history.streamBans(), { foreign, protect, refused: onRefused })) - Number((gw.stats().BANS_ADDED ?? 0n) - madeBefore),
+    );
+  } else {
+    // a restart with the pins kept: put back what the kernel lacks, and end the fleet bans lifted meanwhile
+    const live = await history.liveBans(Date.now());
+    restored = await service.restore(live.filter(keep), { nft: false });
+    if (history instanceof RedisStore && config.fleet.receive) {
+      const lifted = await service.liftStaleFleet(new Set(live.map((b) => b.target)));
+      if (lifted.length) rep.info(`fleet: ${lifted.length} fleet ban(s) were lifted on other gateways while this one was away; lifted here too`);
+    }
+  }
+  if (refused > 10) rep.info(`... and ${refused - 10} more ban(s) not restored for the same reasons`);
+  if (restored) rep.info(`restored ${restored} ban(s) in force from the ${history.kind} in ${Date.now() - t0} ms`);
+}
+
+/** The journal's problems said, and the journal compacted when over its size (after the restore, so that the bans are back first). */
+function tidyJournal({ history, config, rep }: Wired): void {
+  if (!(history instanceof JournalStore)) return;
+  for (const p of history.problems.splice(0)) rep.info(`journal: ${p}`);
+  const t0 = Date.now();
+  try {
+    if (history.bans.compactIfLarger(config.history.max_bytes, Date.now())) rep.info(`journal: compacted to the bans in force in ${Date.now() - t0} ms`);
+  } catch (e) {
+    rep.info(`journal: cannot compact (${(e as Error).message.split('\n')[0]}); it goes on growing until this is fixed`);
+  }
+}
+
+/** The store's housekeeping (Redis: a fresh snapshot for the next restore, when due), now and every minute. */
+function startHousekeeping({ history, rep, cleanup }: Wired): void {
+  const store: HistoryStore = history;
+  if (!store.maintain) return;
+  const maintain = store.maintain.bind(store);
+  const housekeeping = () =>
+    void maintain().then(
+      (l) => l && rep.info(l),
+      (e: Error) => rep.info(`history: housekeeping failed (${e.message.split('\n')[0]})`),
+    );
+  housekeeping();
+  const timer = setInterval(housekeeping, 60_000);
+  timer.unref();
+  cleanup.push(async () => clearInterval(timer));
+}
+
+/** Follows the other gateways' bans when the config says so. Returns the count of fleet bans applied since start (metrics). */
+function startFleet(d: Wired, fleetFrom: string | undefined): () => number {
+  let fleetAdded = 0;
+  const { config, gateway, rep } = d;
+  if (config.redis && config.fleet.receive) {
+    const fleet = new FleetReader(
+      { ...config.redis },
+      gateway,
+      fleetHandlers(d.service, config, d.o.paths, rep, (n) => (fleetAdded += n)),
+    );
+    fleet.start(fleetFrom);
+    d.cleanup.push(() => fleet.stop());
+    rep.info(`fleet: gateway "${gateway}" ${config.fleet.send ? 'shares its bans and ' : ''}follows the others' on redis`);
+  }
+  return () => fleetAdded;
+}
+
+/** The Prometheus endpoint when enabled; a port that cannot be had is said, and the daemon goes on without. */
+async function startMetrics({ config, rep, cleanup }: Wired): Promise<Metrics | undefined> {
+  if (!config.metrics.enabled) return undefined;
+  const metrics = new Metrics({ host: config.metrics.host, port: config.metrics.port });
+  try {
+    const { url } = await metrics.start();
+    rep.info(`metrics: ${url}`);
+    cleanup.push(() => metrics.stop());
+  } catch (e) {
+    rep.info(`metrics: cannot listen on ${config.metrics.host}:${config.metrics.port} (${(e as Error).message.split('\n')[0]}); going on without`);
+  }
+  return metrics;
+}
+
+/**
+ * What the daemon follows while it runs, on every loop turn: SIGHUP reloads the config, the watched
+ * ports follow the host's listening sockets, the protected addresses follow the host's, the metrics.
+ */
+class LiveFollower {
+  private reloadWanted = false;
+  private nextWatch = 0;
+  private nextMetrics = 0;
+  private current: WatchSet;
+  private lastHeard: Listeners = readListeners();
+  private readonly nftTable: string;
+  metrics: Metrics | undefined;
+  /** From onTick, in the same loop turn as the metrics read. */
+  expiredByOrigin: Readonly<Record<string, number>> | undefined;
+
+  constructor(
+    private readonly d: Wired,
+    private readonly supervisor: InterfaceSupervisor,
+    private readonly linksChanged: () => void,
+  ) {
+    this.current = d.watch;
+    this.nftTable = d.config.nft.table; // the one NftSync keeps (a reload does not move it)
+  }
+
+  readonly onHup = (): void => {
+    this.reloadWanted = true;
+  };
+
+  tick(fleetAdded: number): void {
+    const now = Date.now();
+    if (this.reloadWanted) {
+      this.reloadWanted = false;
+      this.reload();
+    }
+    if (now >= this.nextWatch) {
+      this.nextWatch = now + 1000;
+      this.followHost();
+    }
+    if (this.metrics && now >= this.nextMetrics) {
+      this.nextMetrics = now + 1000;
+      const { gw, run, history, nft } = this.d;
+      this.metrics.update(
+        metricsSnapshot(gw, run, history, {
+          expiredByOrigin: this.expiredByOrigin,
+          fleetAdded,
+          nft: nft ? { table: this.nftTable, healthy: nft.healthy } : undefined,
+        }),
+      );
+    }
+  }
+
+  /**
+   * Everything is validated (schema, ranges, map capacities) before the kernel is touched; the switch
+   * of trigger and blocking (sentry_config) comes last. A config that fails leaves the running one.
+   */
+  private reload(): void {
+    const { o, gw, dests, config, rep } = this.d;
+    try {
+      const next = loadCheckedConfig(o.config);
+      const rules = ttlRules(next.config);
+      dests.sync(readHostAddresses(), next.config);
+      gw.writeTtlRules(rules);
+      syncLists(gw, next.config, o.paths);
+      gw.writeConfig(next.config);
+      Object.assign(config, next.config);
+      this.nextWatch = 0;
+      rep.info(`reloaded ${next.source}: ${describeConfig(config, next.source).replace(/^config: [^;]*; /, '')}`);
+    } catch (e) {
+      const err = e as SentryError;
+      rep.info(`reload refused, the running config stays: ${err.message}${err.hint ? `; ${err.hint}` : ''}`);
+    }
+  }
+
+  /** The links, this host's addresses and its listening sockets, as they are now. */
+  private followHost(): void {
+    const { o, gw, run, dests, config, rep } = this.d;
+    if (this.supervisor.tick()) this.linksChanged();
+    const moved = dests.follow(readHostAddresses(), config);
+    if (moved) syncLists(gw, config, o.paths); // the never-ban list follows them too (and remembers the ones that went)
+    if (moved)
+      rep.info(
+        `this host's addresses changed (${[...moved.added.map((a) => `+${a}`), ...moved.removed.map((a) => `-${a}`)].join(' ')}); protecting what it holds now`,
+      );
+    const heard = readListeners();
+    const w = computeWatchSet(config, heard);
+    for (const line of watchChanges(this.current, w, this.lastHeard, heard)) rep.info(line);
+    this.lastHeard = heard;
+    if (JSON.stringify(w) !== JSON.stringify(this.current)) {
+      gw.writePorts(w);
+      run.writeWatch(w);
+      this.current = w;
+    }
   }
 }
 
@@ -442,21 +634,17 @@ function fleetHandlers(service: BanService, config: Config, paths: Paths, report
       if (!allowed(b.target)) return;
       service.table.remove(parseCidr(b.target)); // a newer ban of the same target replaces ours
       applied(await service.restore([b], { origin: 'fleet' }));
-      const left = b.expires === null ? 'permanent' : formatDuration(Math.max(1, Math.round((b.expires - Date.now()) / 1000)));
-      reporter.notice(`Host ${b.target} has been blocked via fleet ban from gateway ${b.gateway ?? '?'} (ban ${left})`, {
-        event: 'ban',
-        source: b.target,
-        origin: 'fleet',
-        gateway: b.gateway,
-        expires: b.expires === null ? null : new Date(b.expires).toISOString(),
-      });
+      reporter.emit(fleetBanEvent(b, new Date()));
     },
     unban: async (u) => {
       const on = u.gateway ?? '?';
       await service.unban([parseCidr(u.target)], `fleet:${on}`, { cause: 'fleet', why: `lifted on gateway ${on} (fleet)`, line: `lifted on gateway ${on}` });
     },
     catchUp: async (bans) => {
-      const n = await service.restore(bans.filter((b) => allowed(b.target)), { origin: 'fleet' });
+      const n = await service.restore(
+        bans.filter((b) => allowed(b.target)),
+        { origin: 'fleet' },
+      );
       applied(n);
       if (n) reporter.info(`fleet: caught up with ${n} ban(s) made while this gateway was away`);
       const lifted = await service.liftStaleFleet(new Set(bans.map((b) => b.target)));
@@ -487,7 +675,11 @@ export async function detach(ifaces: string[], all: boolean, paths: Paths, confi
       const history = openHistory(config, paths, () => {});
       const { effects, idle } = configuredEffects(config, () => {});
       try {
-        await new BanService(gw, history, undefined, gatewayName(config), effects).unbanAll('detach', { cause: 'detach', why: 'detach --all', line: 'detach --all' });
+        await new BanService(gw, history, undefined, gatewayName(config), effects).unbanAll('detach', {
+          cause: 'detach',
+          why: 'detach --all',
+          line: 'detach --all',
+        });
         await idle();
       } finally {
         gw.close();
@@ -557,7 +749,8 @@ export function healthOf(daemonPid: number | null, interfaces: StatusIface[], da
   const out = interfaces.filter((i) => i.state !== 'attached').map((i) => `${i.name}: ${i.state}${i.reason ? ` (${i.reason})` : ''}`);
   const d = daemon as { nftHealthy?: boolean | null; history?: { kind?: string; healthy?: boolean; error?: string } } | null;
   if (d?.nftHealthy === false) out.push('nftables: out of step with the kernel (see the daemon log)');
-  if (d?.history && d.history.healthy === false) out.push(`history: the ${d.history.kind ?? 'history'} store is down${d.history.error ? ` (${d.history.error})` : ''}`);
+  if (d?.history && d.history.healthy === false)
+    out.push(`history: the ${d.history.kind ?? 'history'} store is down${d.history.error ? ` (${d.history.error})` : ''}`);
   return { health: out.length ? 'degraded' : 'ok', problems: out };
 }
 

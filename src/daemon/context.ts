@@ -27,7 +27,11 @@ export function loadCheckedConfig(path: string | undefined): { config: Config; s
   try {
     if (cfg.syslog.enabled) new Syslog({ path: cfg.syslog.path, facility: cfg.syslog.facility, tag: cfg.syslog.tag, report: () => {} }).close();
     if (cfg.notify.command || cfg.notify.webhook) {
-      new Notifier({ ...(cfg.notify.command ? { command: cfg.notify.command } : {}), ...(cfg.notify.webhook ? { webhook: cfg.notify.webhook } : {}), report: () => {} });
+      new Notifier({
+        ...(cfg.notify.command ? { command: cfg.notify.command } : {}),
+        ...(cfg.notify.webhook ? { webhook: cfg.notify.webhook } : {}),
+        report: () => {},
+      });
     }
   } catch (e) {
     if (e instanceof SentryError) throw new SentryError('CONFIG', `${source}: ${e.message}`, e.hint);

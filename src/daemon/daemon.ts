@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { dataView, decodeEvent, DEST_HOST, Layout, Origin, ORIGIN_NAME, type BanValue } from '../core/abi.js';
 import { parseCidr, type Cidr } from '../core/addr.js';
 import type { Config } from '../core/config.js';
-import { alertEvents, alertRecord, legacyNotice, probeFromWire, type Alert, type DaemonEvent, type FloodSummary, type Probe } from '../core/events.js';
+import { alertEvents, alertRecord, probeFromWire, type Alert, type DaemonEvent, type FloodSummary, type Probe } from '../core/events.js';
 import { eventLine, banReason } from '../core/log-format.js';
 import { eventJson } from '../core/json-format.js';
 import { OffenceTracker, ttlFor, type TtlRule } from '../core/policy.js';
@@ -41,11 +41,6 @@ export interface Reporter {
   alert(a: Alert): void;
   unban(target: string, why: string): void;
   info(text: string): void;
-  /**
-   * An `attackalert:` line with its JSON fields, made up by the caller (legacy:
-   * a fleet ban is typed at the edge, anything else printed as given). New code emits typed events.
-   */
-  notice(text: string, json: object): void;
 }
 
 /** A Reporter over one typed sink: the convenience methods only build events. */
@@ -55,7 +50,6 @@ export function reporterOf(emit: (e: DaemonEvent) => void, now: () => Date = () 
     alert: (a) => alertEvents(a).forEach(emit),
     unban: (target, why) => emit({ type: 'unban', time: now(), target, why }),
     info: (text) => emit({ type: 'info', time: now(), text }),
-    notice: (text, json) => emit(legacyNotice(text, json, now())),
   };
 }
 

@@ -60,7 +60,12 @@ test("each verb's options, after the global ones too", () => {
 
 test('option values: choices; and interface names for attach and detach', () => {
   assert.deepEqual(complete('attach', '--mode', 'n'), ['native']);
-  assert.deepEqual(complete('attach', '--mode', 'native', 'l'), readdirSync('/sys/class/net').filter((n) => n.startsWith('l')).sort());
+  assert.deepEqual(
+    complete('attach', '--mode', 'native', 'l'),
+    readdirSync('/sys/class/net')
+      .filter((n) => n.startsWith('l'))
+      .sort(),
+  );
   assert.ok(complete('detach', '').includes('lo'), 'detach offers the interfaces of /sys/class/net');
   assert.deepEqual(complete('ban', '--ttl', ''), [], 'a TTL is not guessed');
 });

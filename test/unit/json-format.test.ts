@@ -56,7 +56,7 @@ test('the daemon\'s --json lines (NDJSON): one object a line, camelCase keys, IS
   r.alert(alert);
   r.unban('198.18.0.2', 'ban expired');
   r.info('started');
-  r.notice('x', { event: 'not_blocked', source: '198.18.0.53', reason: 'live-connection', possibly_spoofed: true });
+  r.emit({ type: 'not_blocked', time: new Date('2026-11-22T02:34:23.000Z'), source: '198.18.0.53', destination: '198.18.0.1', reason: 'live-connection' });
   assert.equal(lines.length, 5);
   const evs = lines.map((l) => {
     assert.ok(!l.includes('\n'));

@@ -40,7 +40,8 @@ test('sentry-xdp(8) has every verb of buildProgram(), with its options', () => {
 });
 
 test('sentry-xdp(8) has NAME, SYNOPSIS, EXIT STATUS (status 0/1/3), ENVIRONMENT, FILES and SEE ALSO', () => {
-  for (const s of ['NAME', 'SYNOPSIS', 'DESCRIPTION', 'COMMANDS', 'EXIT STATUS', 'ENVIRONMENT', 'FILES', 'SEE ALSO']) assert.match(page8, new RegExp(`^\\.SH ${s}$`, 'm'), s);
+  for (const s of ['NAME', 'SYNOPSIS', 'DESCRIPTION', 'COMMANDS', 'EXIT STATUS', 'ENVIRONMENT', 'FILES', 'SEE ALSO'])
+    assert.match(page8, new RegExp(`^\\.SH ${s}$`, 'm'), s);
   const exit = page8.slice(page8.indexOf('.SH EXIT STATUS'), page8.indexOf('.SH ENVIRONMENT'));
   for (const code of ['0', '1', '2', '130', '3']) assert.ok(exit.includes(`\\fB${code}\\fR`), `exit status ${code}`);
   for (const v of ['SENTRY_XDP_PIN_ROOT', 'SENTRY_XDP_RUN_DIR', 'SENTRY_XDP_STATE_DIR', 'SENTRY_XDP_CONFIG']) assert.ok(page8.includes(roff(v)), v);
@@ -58,7 +59,10 @@ test('sentry-xdp.yaml(5) has every key of the config schema with its default', (
 test('both pages format without a groff warning', (t) => {
   const probe = spawnSync('groff', ['--version'], { encoding: 'utf8' });
   if (probe.error) assert.fail('groff is not installed: install man-db (scripts/deps.sh does) to check the man pages');
-  for (const [name, text] of [['sentry-xdp.8', page8], ['sentry-xdp.yaml.5', page5]] as const) {
+  for (const [name, text] of [
+    ['sentry-xdp.8', page8],
+    ['sentry-xdp.yaml.5', page5],
+  ] as const) {
     const f = join(dir, name);
     writeFileSync(f, text);
     const r = spawnSync('groff', ['-man', '-Tutf8', '-ww', '-Wbreak', '-z', f], { encoding: 'utf8', env: { ...process.env, LC_ALL: 'C.UTF-8' } });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { defaultConfig } from '../../src/core/config.js';
 import { DigestBuilder, type DigestMessage } from '../../src/core/digest.js';
-import type { Alert } from '../../src/core/events.js';
+import { fleetBanEvent, type Alert } from '../../src/core/events.js';
 import { Kind } from '../../src/core/scan-kind.js';
 import type { SyslogSeverity } from '../../src/adapters/syslog.js';
 import { makeReporter } from '../../src/daemon/daemon.js';
@@ -56,14 +56,15 @@ test('an automatic ban reaches stdout and syslog with the source name in the ale
   assert.match(sent[0]!.text, /198\.18\.0\.2/);
 });
 
-test('a fleet ban given the legacy way is typed once: its line, its JSON, and a ban in the digest', async () => {
+test('a fleet ban is one typed event: its line, its JSON, and a ban in the digest', async () => {
   const { stdout, syslog, sent, outputs } = setup();
   const expires = new Date(Date.now() + 600_000 + 200).toISOString();
-  outputs.reporter.notice('(ignored: the line is made from the fields)', { event: 'ban', source: '198.18.0.9', origin: 'fleet', gateway: 'gw-a', expires });
+  const ban = { target: '198.18.0.9', gateway: 'gw-a', expires: Date.parse(expires) };
+  outputs.reporter.emit(fleetBanEvent(ban, new Date()));
   assert.deepEqual(stdout, ['attackalert: Host 198.18.0.9 has been blocked via fleet ban from gateway gw-a (ban 10m)']);
   assert.deepEqual(syslog, [`notice ${stdout[0]}`]);
   const lines: string[] = [];
-  makeReporter(true, (l) => lines.push(l), () => new Date(T)).notice('x', { event: 'ban', source: '198.18.0.9', origin: 'fleet', gateway: 'gw-a', expires });
+  makeReporter(true, (l) => lines.push(l), () => new Date(T)).emit(fleetBanEvent(ban, new Date(T)));
   assert.deepEqual(JSON.parse(lines[0]!), { time: '2026-11-22T02:34:22.000Z', event: 'ban', source: '198.18.0.9', origin: 'fleet', gateway: 'gw-a', expires });
   outputs.reporter.unban('198.18.0.9', 'lifted on gateway gw-a');
   await outputs.close();
