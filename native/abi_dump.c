@@ -12,7 +12,12 @@
 int main(void)
 {
 	int n = 0;
-	printf("{\"abi\":%d,\"stats\":%d,\"structs\":{", SX_ABI_VERSION, SX_STAT__MAX);
+	printf("{\"abi\":%d,\"stats\":%d,", SX_ABI_VERSION, SX_STAT__MAX);
+	printf("\"sizes\":{\"bansV4\":%d,\"bansV6\":%d,\"cidrBans\":%d,\"allow\":%d,\"sources\":%d,\"protect\":%d,"
+	       "\"services\":%d,\"peers\":%d,\"offenders\":%d,\"dropSlots\":%d},",
+	       SX_MAX_BANS_V4, SX_MAX_BANS_V6, SX_MAX_CIDR_BANS, SX_MAX_ALLOW, SX_MAX_SOURCES, SX_MAX_PROTECT,
+	       SX_MAX_SERVICES, SX_MAX_PEERS, SX_MAX_OFFENDERS, SX_DROP_SLOTS);
+	printf("\"structs\":{");
 	S(sx_config, F(sx_config, window_ns); F(sx_config, ban_ttl_ns); F(sx_config, trigger);
 	  F(sx_config, block_tcp); F(sx_config, block_udp); F(sx_config, enabled);
 	  F(sx_config, max_bans_per_min); F(sx_config, sweep_trigger); F(sx_config, pressure_per_sec);

@@ -76,8 +76,21 @@ export const PEER_SETTLE_NS = 60_000_000_000n;
 /** sx_info feature bits. */
 export const FEAT_CONNTRACK = 0x01;
 export const FEAT_FRAGS = 0x02;
+/** Capacity of the kernel's maps: SX_MAX_* and SX_DROP_SLOTS (test/unit/abi.test.ts checks them against the header). */
+export const MapSize = {
+  bansV4: 1_200_000,
+  bansV6: 262_144,
+  cidrBans: 65_536,
+  allow: 16_384,
+  sources: 131_072,
+  protect: 16_384,
+  services: 16_384,
+  peers: 262_144,
+  offenders: 65_536,
+  dropSlots: 16_384,
+} as const;
 /** Per-CPU drop counters of address bans (sentry_drops), SX_DROP_SLOTS. */
-export const DROP_SLOTS = 16384;
+export const DROP_SLOTS = MapSize.dropSlots;
 /** Values of the allow tries. */
 export const ALLOW = 1;
 export const NEVER_BAN = 2;

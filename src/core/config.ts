@@ -2,6 +2,7 @@ import { LineCounter, parseDocument, isNode } from 'yaml';
 import { z } from 'zod';
 import { SentryError } from '../errors.js';
 import { parseCidr } from './addr.js';
+import { MapSize } from './abi.js';
 import { MAX_SERVICE_PORTS, parseService, servicePorts, serviceWarnings } from './destinations.js';
 import { planHook } from './hook-command.js';
 import { AWARE_TCP_PORTS, AWARE_UDP_PORTS, ephemeralWarnings, parsePortList } from './ports.js';
@@ -173,7 +174,7 @@ export const ConfigSchema = z
       .default({}),
     /** Caps: automatic bans per minute (kernel-enforced), and bans in the table (automatic ones evicted first). */
     max_auto_bans_per_minute: z.number().int().min(0).max(0xffffffff).default(600),
-    max_bans: z.number().int().min(1).max(1_200_000).default(1_000_000),
+    max_bans: z.number().int().min(1).max(MapSize.bansV4).default(1_000_000),
     /**
      * A spoofed flood crosses the trigger from a new address on every packet. Above `pressure`
      * crossings a second a ban needs probes to two ports (or a sweep), so the flood cannot spend

@@ -5,9 +5,10 @@
  */
 import { SentryError } from '../errors.js';
 import { parseCidr, type Cidr } from './addr.js';
+import { MapSize } from './abi.js';
 
 /** How many service entries (one per port) the kernel's services tries hold. */
-export const MAX_SERVICE_PORTS = 16384;
+export const MAX_SERVICE_PORTS = MapSize.services;
 
 /** "198.19.0.10:143/tcp", "198.19.0.0/24:161/udp", "2001:db8:1::10:443/tcp", "[2001:db8:1::10]:8000-8010/tcp". */
 export interface Service {

@@ -3,7 +3,7 @@
  * XDP program checks before anything else.
  */
 import ipaddr from 'ipaddr.js';
-import { ALLOW, Layout } from '../core/abi.js';
+import { ALLOW, Layout, MapSize } from '../core/abi.js';
 import { parseCidr, type Cidr } from '../core/addr.js';
 import type { BpfMap, BpfObject } from '../adapters/kernel.js';
 import { Presence } from './presence.js';
@@ -64,7 +64,7 @@ export class AllowList {
   entries(): Array<{ net: Cidr; value: number }> {
     const out: Array<{ net: Cidr; value: number }> = [];
     for (const m of [this.v4, this.v6]) {
-      const { keys, values, count } = m.dump(65536);
+      const { keys, values, count } = m.dump(MapSize.allow);
       for (let i = 0; i < count; i++) {
         const k = keys.subarray(i * m.keySize, (i + 1) * m.keySize);
         const len = k.readUInt32LE(0);

@@ -4,7 +4,7 @@
  * never tripwires (sentry_services_v4/v6).
  */
 import ipaddr from 'ipaddr.js';
-import { DEST_HOST, DEST_NET, filterBit, HOST_SLOTS_LOG, Layout } from '../core/abi.js';
+import { DEST_HOST, DEST_NET, filterBit, HOST_SLOTS_LOG, Layout, MapSize } from '../core/abi.js';
 import { parseCidr, type Cidr } from '../core/addr.js';
 import type { Config } from '../core/config.js';
 import { parseService, type Service } from '../core/destinations.js';
@@ -126,9 +126,9 @@ export class Destinations {
     }
     for (const fam of [4, 6] as const) {
       const svc = fam === 4 ? 'svc_v4' : 'svc_v6';
-      syncMap(this.protect[fam], protect[fam], 16384);
+      syncMap(this.protect[fam], protect[fam], MapSize.protect);
       if (services[fam].size) this.presence.raise(svc);
-      syncMap(this.services[fam], services[fam], 16384);
+      syncMap(this.services[fam], services[fam], MapSize.services);
       this.presence.recount(svc, this.services[fam]);
     }
     this.writeSlots(hostCidrs(hostAddresses));
@@ -140,7 +140,7 @@ export class Destinations {
     const networks: string[] = [];
     for (const fam of [4, 6] as const) {
       const m = this.protect[fam];
-      const { keys, values, count } = m.dump(16384);
+      const { keys, values, count } = m.dump(MapSize.protect);
       for (let i = 0; i < count; i++) {
         const k = keys.subarray(i * m.keySize, (i + 1) * m.keySize);
         const prefix = k.readUInt32LE(0);

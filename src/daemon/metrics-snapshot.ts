@@ -3,19 +3,20 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ABI_VERSION, FEAT_CONNTRACK, FEAT_FRAGS, Layout, ORIGIN_NAME } from '../core/abi.js';
 import type { HistoryStore } from '../adapters/history.js';
+import { MapSize } from '../core/abi.js';
 import { PACKAGE_ROOT } from '../adapters/kernel.js';
 import { PROBES_BY_PORT_MAX, type MetricsSnapshot } from '../adapters/metrics.js';
 import type { RunDir } from '../adapters/run-dir.js';
 import type { Gateway } from './gateway.js';
 
 const MAPS: Record<string, number> = {
-  sentry_bans_v4: 1_200_000,
-  sentry_bans_v6: 262_144,
-  sentry_ban_cidr_v4: 65_536,
-  sentry_ban_cidr_v6: 65_536,
-  sentry_allow_v4: 16_384,
-  sentry_allow_v6: 16_384,
-  sentry_sources: 131_072,
+  sentry_bans_v4: MapSize.bansV4,
+  sentry_bans_v6: MapSize.bansV6,
+  sentry_ban_cidr_v4: MapSize.cidrBans,
+  sentry_ban_cidr_v6: MapSize.cidrBans,
+  sentry_allow_v4: MapSize.allow,
+  sentry_allow_v6: MapSize.allow,
+  sentry_sources: MapSize.sources,
 };
 /** Origins whose bans the CLI makes, in another process: the daemon sees them only in the kernel table. */
 const CLI_ORIGINS = ['manual', 'imported'] as const;

@@ -3,7 +3,7 @@
  * path skip an empty trie. Rule: raise the count before inserting, recount
  * after deleting, so the kernel never sees zero while a trie has entries.
  */
-import { Layout } from '../core/abi.js';
+import { Layout, MapSize } from '../core/abi.js';
 import type { BpfMap, BpfObject } from '../adapters/kernel.js';
 
 export type Trie = 'allow_v4' | 'allow_v6' | 'cidr_v4' | 'cidr_v6' | 'wide_v4' | 'wide_v6' | 'svc_v4' | 'svc_v6';
@@ -42,7 +42,7 @@ export class Presence {
 
   /** After inserts or deletes: the exact count of the entries wider than one host (LPM keys: prefix length first). */
   recountWide(t: Trie, trie: BpfMap, hostPrefix: number): void {
-    const { keys, count } = trie.dump(65536);
+    const { keys, count } = trie.dump(MapSize.allow);
     let wide = 0;
     for (let i = 0; i < count; i++) if (keys.readUInt32LE(i * trie.keySize) < hostPrefix) wide++;
     this.write(t, wide);
