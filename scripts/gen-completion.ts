@@ -53,7 +53,11 @@ export function completionScript(program: Command): string {
     for (const o of cmd.options) {
       if (!o.required && !o.optional) continue;
       for (const f of flagsOf(o)) takesValue.add(`${p}|${f}`);
-      valueCases.push(`    ${flagsOf(o).map((f) => sq(`${p}|${f}`)).join(' | ')}) ${valueCompletion(o)}; return ;;`);
+      valueCases.push(
+        `    ${flagsOf(o)
+          .map((f) => sq(`${p}|${f}`))
+          .join(' | ')}) ${valueCompletion(o)}; return ;;`,
+      );
     }
   }
   const verbsOf = (c: Command) => c.commands.map((s) => s.name()).join(' ');

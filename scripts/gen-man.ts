@@ -19,14 +19,16 @@ import { loadProgram, walkCommands } from './cli-program.js';
 
 /** roff-safe text: backslashes, every hyphen as \- (copy-pasteable options), no control line starts. */
 export function roff(s: string): string {
-  return s
-    .replace(/\\/g, '\\e')
-    .replace(/-/g, '\\-')
-    // eslint-disable-next-line no-control-regex -- the range starts at NUL on purpose: everything outside ASCII is escaped
-    .replace(/[^\x00-\x7f]/gu, (c) => `\\[u${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}]`) // groff reads ASCII
-    .split('\n')
-    .map((l) => (/^[.']/.test(l) ? `\\&${l}` : l))
-    .join('\n');
+  return (
+    s
+      .replace(/\\/g, '\\e')
+      .replace(/-/g, '\\-')
+      // eslint-disable-next-line no-control-regex -- the range starts at NUL on purpose: everything outside ASCII is escaped
+      .replace(/[^\x00-\x7f]/gu, (c) => `\\[u${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}]`) // groff reads ASCII
+      .split('\n')
+      .map((l) => (/^[.']/.test(l) ? `\\&${l}` : l))
+      .join('\n')
+  );
 }
 const bold = (s: string) => `\\fB${roff(s)}\\fR`;
 

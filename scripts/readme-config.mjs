@@ -12,13 +12,13 @@ const before = readFileSync(file, 'utf8');
 const after = withConfigTable(before);
 if (process.argv.includes('--check')) {
   if (after !== before) {
-    console.error('readme-config: README.md\'s config table is out of date; run `make readme-config`');
+    console.error("readme-config: README.md's config table is out of date; run `make readme-config`");
     process.exit(1);
   }
-  console.log('readme-config: README.md\'s config table is up to date');
+  console.log("readme-config: README.md's config table is up to date");
 } else if (after !== before) {
   writeFileSync(file, after);
   console.log('readme-config: rewrote the config table in README.md');
 } else {
-  console.log('readme-config: README.md\'s config table is up to date');
+  console.log("readme-config: README.md's config table is up to date");
 }

@@ -35,7 +35,11 @@ export function loadConfig(path?: string): { config: Config; source: string } {
  * the daemon uses); else undefined (loadConfig's default path or built-in
  * defaults). A given file that is not the daemon's gets one warning line.
  */
-export function configFor(explicit: string | undefined, daemon: { pid: number; path: string | null } | undefined, warn: (line: string) => void): string | undefined {
+export function configFor(
+  explicit: string | undefined,
+  daemon: { pid: number; path: string | null } | undefined,
+  warn: (line: string) => void,
+): string | undefined {
   const given = explicit ?? process.env.SENTRY_XDP_CONFIG;
   if (!daemon) return given;
   if (given === undefined) return daemon.path ?? undefined;

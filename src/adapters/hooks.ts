@@ -89,16 +89,17 @@ export class HookRunner {
       plan = planHook(template, tokens);
     } catch (e) {
       return Promise.resolve(
-        this.finish({
-          ...blank(name, oneLine(String(template))),
-          error: oneLine(e instanceof Error ? e.message : String(e)),
-        }, 'failed'),
+        this.finish(
+          {
+            ...blank(name, oneLine(String(template))),
+            error: oneLine(e instanceof Error ? e.message : String(e)),
+          },
+          'failed',
+        ),
       );
     }
     if (this.running >= this.maxConcurrent && this.queue.length >= this.maxQueued) {
-      return Promise.resolve(
-        this.finish({ ...blank(name, describeHook(plan)), error: `dropped: ${this.queue.length} hooks already waiting` }, 'dropped'),
-      );
+      return Promise.resolve(this.finish({ ...blank(name, describeHook(plan)), error: `dropped: ${this.queue.length} hooks already waiting` }, 'dropped'));
     }
     return new Promise<HookResult>((resolve) => {
       this.queue.push({ name, plan, tokens, resolve });

@@ -3,7 +3,21 @@
  * directory. It keeps what the kernel table cannot hold (reason, who, wall-clock
  * times) and lets `list` and a restart know them.
  */
-import { closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { packBans, unpackBans, type UnpackedChunk } from '../core/ban-pack.js';
@@ -19,7 +33,9 @@ export class PartialWrite extends Error {
     readonly total: number,
     readonly errno: string | undefined,
   ) {
-    super(`${file}: stored ${stored} of ${total} record(s); ${errno === 'ENOSPC' ? 'the disk is full' : errno === 'EDQUOT' ? 'the disk quota is exceeded' : (errno ?? 'write failed')}`);
+    super(
+      `${file}: stored ${stored} of ${total} record(s); ${errno === 'ENOSPC' ? 'the disk is full' : errno === 'EDQUOT' ? 'the disk quota is exceeded' : (errno ?? 'write failed')}`,
+    );
   }
 }
 
@@ -43,7 +59,7 @@ export function appendLines(file: string, lines: readonly string[]): void {
       const buf = Buffer.from(part.join('\n') + '\n');
       const before = fstatSync(fd).size;
       try {
-        for (let off = 0; off < buf.length; ) {
+        for (let off = 0; off < buf.length;) {
           const n = writeSync(fd, buf, off);
           if (n <= 0) throw Object.assign(new Error('no progress'), { code: 'ENOSPC' });
           off += n;
@@ -82,7 +98,10 @@ export class BanJournal {
 
   /** Checked with the schema every reader uses; throws PartialWrite (full disk) with what was stored. */
   append(recs: readonly JournalRecord[]): void {
-    appendLines(this.file, recs.map((r) => encodeRecord(JournalRecordSchema, r)));
+    appendLines(
+      this.file,
+      recs.map((r) => encodeRecord(JournalRecordSchema, r)),
+    );
   }
 
   /** Replays the journal; a corrupt, truncated or impossible line is reported with its number and skipped. */
@@ -122,8 +141,13 @@ export class BanJournal {
     try {
       // chunk by chunk as in bans.snap: a chunk of it that goes bad is read from these bytes instead
       for (let i = 0, at = 0; i < live.length; i += SNAP_CHUNK) {
-        const buf = Buffer.from(live.slice(i, i + SNAP_CHUNK).map((r) => JSON.stringify(r) + '\n').join(''));
-        for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off);
+        const buf = Buffer.from(
+          live
+            .slice(i, i + SNAP_CHUNK)
+            .map((r) => JSON.stringify(r) + '\n')
+            .join(''),
+        );
+        for (let off = 0; off < buf.length;) off += writeSync(fd, buf, off);
         ranges.push({ from: at, to: at + buf.length, line: i });
         at += buf.length;
       }
@@ -143,7 +167,11 @@ export class BanJournal {
   }
 
   /** bans.snap for the journal just written (every record in it live, one per target). */
-  private writeSnapshot(live: readonly BanRecord[], st: { size: number; ino: number; tail: string }, ranges: ReadonlyArray<{ from: number; to: number; line: number }>): void {
+  private writeSnapshot(
+    live: readonly BanRecord[],
+    st: { size: number; ino: number; tail: string },
+    ranges: ReadonlyArray<{ from: number; to: number; line: number }>,
+  ): void {
     const packed = ranges.map((r, i) => packBans(live.slice(i * SNAP_CHUNK, (i + 1) * SNAP_CHUNK)));
     const meta: SnapMeta = {
       v: SNAP_VERSION,

@@ -23,9 +23,7 @@ export function artifactPath(name: string, envVar: string): string {
   return p;
 }
 
-const errnoNames = new Map<number, string>(
-  Object.entries(osConstants.errno).map(([name, num]) => [num as number, name]),
-);
+const errnoNames = new Map<number, string>(Object.entries(osConstants.errno).map(([name, num]) => [num as number, name]));
 errnoNames.set(524, 'ENOTSUPP');
 
 export function errnoName(neg: number): string {
@@ -102,9 +100,7 @@ function load(): Shim {
     map_update: lib.func('int sx_map_update(int fd, const void *key, const void *val, uint64_t flags)'),
     map_lookup: lib.func('int sx_map_lookup(int fd, const void *key, void *val)'),
     map_delete: lib.func('int sx_map_delete(int fd, const void *key)'),
-    map_update_batch: lib.func(
-      'int sx_map_update_batch(int fd, const void *keys, const void *vals, uint32_t count, uint32_t ks, uint32_t vs, uint64_t flags)',
-    ),
+    map_update_batch: lib.func('int sx_map_update_batch(int fd, const void *keys, const void *vals, uint32_t count, uint32_t ks, uint32_t vs, uint64_t flags)'),
     map_delete_batch: lib.func('int sx_map_delete_batch(int fd, const void *keys, uint32_t count, uint32_t ks)'),
     filter_add: lib.func('int sx_filter_add(int fd, const void *keys, uint32_t count, uint32_t ks)'),
     epoch_bump: lib.func('int sx_epoch_bump(int fd)'),
@@ -115,15 +111,11 @@ function load(): Shim {
     num_cpus: lib.func('int sx_num_cpus(void)'),
     percpu_array_read: lib.func('int sx_percpu_array_read(int fd, uint32_t n, uint32_t value_size, void *out)'),
     map_histogram: lib.func('int sx_map_histogram(int fd, uint32_t ks, uint32_t vs, uint32_t offset, void *counts)'),
-    bans_sweep: lib.func(
-      'int sx_bans_sweep(int fd, uint32_t ks, uint32_t vs, uint64_t now, void *keys, void *vals, uint32_t max)',
-    ),
+    bans_sweep: lib.func('int sx_bans_sweep(int fd, uint32_t ks, uint32_t vs, uint64_t now, void *keys, void *vals, uint32_t max)'),
     rb_open: lib.func('sx_rb_open', 'int', ['int', koffi.out(koffi.pointer(rbPtr))]),
     rb_drain: lib.func('sx_rb_drain', 'int', [rbPtr, 'void *', 'uint32_t', 'uint32_t', 'int']),
     rb_close: lib.func('sx_rb_close', 'void', [rbPtr]),
-    test_run: lib.func(
-      'int sx_test_run(int fd, const void *data, uint32_t len, uint32_t repeat, _Out_ uint32_t *retval, _Out_ uint32_t *duration)',
-    ),
+    test_run: lib.func('int sx_test_run(int fd, const void *data, uint32_t len, uint32_t repeat, _Out_ uint32_t *retval, _Out_ uint32_t *duration)'),
     producer_start: lib.func('int sx_bench_producer_start(int fd, uint64_t total, uint64_t rate, uint32_t chunk)'),
     producer_join: lib.func('int sx_bench_producer_join(_Out_ uint64_t *done)'),
     if_nametoindex: libc.func('unsigned int if_nametoindex(const char *name)'),
@@ -145,10 +137,7 @@ function lastError(): string {
 export function check(rc: number, what: string, hint?: string): number {
   if (rc >= 0) return rc;
   const detail = lastError();
-  throw Object.assign(
-    new SentryError('KERNEL', `${what}: ${errnoName(rc)}${detail ? ` (${detail})` : ''}`, hint),
-    { errno: -rc },
-  );
+  throw Object.assign(new SentryError('KERNEL', `${what}: ${errnoName(rc)}${detail ? ` (${detail})` : ''}`, hint), { errno: -rc });
 }
 
 export function kernelClockNs(): bigint {

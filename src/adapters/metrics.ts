@@ -178,10 +178,8 @@ export class Metrics {
     const registry = opts.registry ?? new Registry();
     this.registry = registry;
     const registers = [registry];
-    const counter = (name: string, help: string, labelNames: string[] = []) =>
-      new Counter({ name: PREFIX + name, help, labelNames, registers });
-    const gauge = (name: string, help: string, labelNames: string[] = []) =>
-      new Gauge({ name: PREFIX + name, help, labelNames, registers });
+    const counter = (name: string, help: string, labelNames: string[] = []) => new Counter({ name: PREFIX + name, help, labelNames, registers });
+    const gauge = (name: string, help: string, labelNames: string[] = []) => new Gauge({ name: PREFIX + name, help, labelNames, registers });
 
     this.kernel = {
       packets: counter('packets_total', 'Packets the XDP program gave a verdict, by verdict (pass, drop).', ['verdict']),
@@ -193,18 +191,40 @@ export class Metrics {
           'Ordinary traffic and probes under the trigger are passed without a reason: this is a part of packets_total{verdict="pass"}, not a breakdown of it.',
         ['reason'],
       ),
-      probes: counter('probes_total', 'Probes recognised by the XDP program, by kind (syn, fin, null, xmas, unknown, udp, frag, ack, maimon, sweep: packets that reached one more protected host, v6chain).', ['kind']),
+      probes: counter(
+        'probes_total',
+        'Probes recognised by the XDP program, by kind (syn, fin, null, xmas, unknown, udp, frag, ack, maimon, sweep: packets that reached one more protected host, v6chain).',
+        ['kind'],
+      ),
       alerts: counter('alerts_total', 'Scan alerts raised by the XDP program (one per source per scan).'),
-      kernelBans: counter('kernel_bans_added_total', 'Bans the XDP program inserted itself on a scan. Deprecated: the same count as bans_added_total{origin="auto"}.'),
+      kernelBans: counter(
+        'kernel_bans_added_total',
+        'Bans the XDP program inserted itself on a scan. Deprecated: the same count as bans_added_total{origin="auto"}.',
+      ),
       banTableFull: counter('ban_table_full_total', 'Bans the XDP program could not insert because the ban table was full.'),
       banCapped: counter('bans_capped_total', 'Automatic bans refused by the per-minute ban cap.'),
       neverBan: counter('never_ban_alerts_total', 'Alerts whose source is on the never-ban list (alerted, not banned).'),
       rbLost: counter('ringbuf_lost_events_total', 'Events dropped because the ring buffer to the daemon was full.'),
-      evasionDropped: counter('evasion_fragments_dropped_total', 'Fragments no stack sends (a first fragment too short for its L4 header, or one overlapping it), dropped wherever they were going.'),
-      v6ChainLong: counter('ipv6_long_chains_total', 'IPv6 packets with more extension headers than the parser follows (bans still apply; probes when to a protected destination).'),
-      bansDeferred: counter('flood_bans_deferred_total', 'Trigger crossings not banned during a flood of single probes (one port, no sweep): their next probe to another port bans them.'),
-      alertsSummarised: counter('alerts_summarised_total', 'Alerts without a ban over the per-second limit: counted in the one-a-second summary line, not logged one by one.'),
-      possiblySpoofed: counter('possibly_spoofed_alerts_total', 'Alerts not banned because the source has a live connection to or through this host (the probe may be forged).'),
+      evasionDropped: counter(
+        'evasion_fragments_dropped_total',
+        'Fragments no stack sends (a first fragment too short for its L4 header, or one overlapping it), dropped wherever they were going.',
+      ),
+      v6ChainLong: counter(
+        'ipv6_long_chains_total',
+        'IPv6 packets with more extension headers than the parser follows (bans still apply; probes when to a protected destination).',
+      ),
+      bansDeferred: counter(
+        'flood_bans_deferred_total',
+        'Trigger crossings not banned during a flood of single probes (one port, no sweep): their next probe to another port bans them.',
+      ),
+      alertsSummarised: counter(
+        'alerts_summarised_total',
+        'Alerts without a ban over the per-second limit: counted in the one-a-second summary line, not logged one by one.',
+      ),
+      possiblySpoofed: counter(
+        'possibly_spoofed_alerts_total',
+        'Alerts not banned because the source has a live connection to or through this host (the probe may be forged).',
+      ),
       expiredHits: counter('expired_ban_hits_total', 'Packets from a source whose ban had lapsed (judged afresh).'),
       other: counter('kernel_counter_total', 'Kernel counters this version has no dedicated metric for, by counter name.', ['counter']),
     };

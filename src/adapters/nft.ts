@@ -149,9 +149,7 @@ export function commandRunner(argv: string[]): NftRun {
 function cannotRun(argv: string[], r: GroupRun): SentryError {
   const missing = r.spawnErrno === 'ENOENT';
   const why = missing ? 'not found' : r.signal ? `killed by ${r.signal}` : (r.spawnErrno ?? r.spawnError ?? 'failed to start');
-  const hint = missing
-    ? 'install nftables (e.g. `apt-get install nftables`) or give the path to nft'
-    : 'check that nft runs by hand: `nft list tables`';
+  const hint = missing ? 'install nftables (e.g. `apt-get install nftables`) or give the path to nft' : 'check that nft runs by hand: `nft list tables`';
   return new SentryError('KERNEL', `nft: cannot run ${argv.join(' ')}: ${why}`, hint);
 }
 
@@ -177,11 +175,19 @@ export class Nft {
   constructor(opts: NftOptions = {}) {
     this.table = opts.table ?? DEFAULT_TABLE;
     if (!/^[A-Za-z_][A-Za-z0-9_-]{0,63}$/.test(this.table)) {
-      throw new SentryError('USAGE', `nft: "${this.table}" is not a usable table name`, 'use letters, digits, "_" and "-", starting with a letter or "_", at most 64 characters');
+      throw new SentryError(
+        'USAGE',
+        `nft: "${this.table}" is not a usable table name`,
+        'use letters, digits, "_" and "-", starting with a letter or "_", at most 64 characters',
+      );
     }
     this.batchSize = opts.batchSize ?? DEFAULT_BATCH_SIZE;
     if (!Number.isInteger(this.batchSize) || this.batchSize < 1) {
-      throw new SentryError('USAGE', `nft: batch size ${String(opts.batchSize)} is not a positive whole number`, `leave it out for the default of ${DEFAULT_BATCH_SIZE}`);
+      throw new SentryError(
+        'USAGE',
+        `nft: batch size ${String(opts.batchSize)} is not a positive whole number`,
+        `leave it out for the default of ${DEFAULT_BATCH_SIZE}`,
+      );
     }
     this.run = opts.run ?? commandRunner([opts.nft ?? 'nft']);
   }
@@ -257,7 +263,10 @@ export class Nft {
       onProgress?.(done, total);
     }
     if (refused.length > 0) {
-      const shown = refused.slice(0, 3).map((r) => `${r.target} (${r.reason})`).join(', ');
+      const shown = refused
+        .slice(0, 3)
+        .map((r) => `${r.target} (${r.reason})`)
+        .join(', ');
       const more = refused.length > 3 ? ` and ${refused.length - 3} more` : '';
       throw new SentryError(
         'KERNEL',
@@ -305,7 +314,8 @@ export class Nft {
         continue;
       }
       // the kernel says ENOENT for a missing address; nft itself checks interval sets first
-      if (!/No such file or directory|element does not exist/i.test(tried.stderr)) throw this.failure(`deleting ${plural(chunk.length, 'element')} from table ${this.where}`, tried.stderr);
+      if (!/No such file or directory|element does not exist/i.test(tried.stderr))
+        throw this.failure(`deleting ${plural(chunk.length, 'element')} from table ${this.where}`, tried.stderr);
       // Some are absent, and nft does not say which: look them up, then delete the present
       // ones behind an "add" so that one expiring meanwhile cannot fail the batch.
       const there: Item[] = [];
@@ -400,7 +410,9 @@ export class Nft {
       if (missingIsEmpty && /No such file or directory/i.test(r.stderr)) return [];
       throw this.failure(`listing set ${name} of table ${this.where}`, r.stderr);
     }
-    const set = parseOutput(r.stdout).map((o) => field(o, 'set')).find((s) => s !== undefined);
+    const set = parseOutput(r.stdout)
+      .map((o) => field(o, 'set'))
+      .find((s) => s !== undefined);
     return entriesOf(set === undefined ? undefined : field(set, 'elem'));
   }
 
@@ -508,7 +520,11 @@ export class Nft {
 function toItem(b: NftBan): Item {
   const cidr = parseCidr(b.target);
   if (typeof b.timeoutSeconds !== 'number' || !Number.isFinite(b.timeoutSeconds) || b.timeoutSeconds < 0) {
-    throw new SentryError('USAGE', `nft: timeout ${String(b.timeoutSeconds)} for ${cidr.text} is not a number of seconds`, 'give 0 for permanent or a positive number of seconds');
+    throw new SentryError(
+      'USAGE',
+      `nft: timeout ${String(b.timeoutSeconds)} for ${cidr.text} is not a number of seconds`,
+      'give 0 for permanent or a positive number of seconds',
+    );
   }
   const exact = cidr.prefix === (cidr.family === 4 ? 32 : 128);
   const set: SetName = `${exact ? 'bans' : 'nets'}_v${cidr.family}`;
@@ -576,7 +592,9 @@ function rules(): Json[][] {
 
 function isComplete(state: TableState): boolean {
   if (!SETS.every((s) => setIsRight(s, state.sets.get(s.name))) || !chainIsRight(state.chain)) return false;
-  const want = rules().map((r) => canonicalJson(r)).sort();
+  const want = rules()
+    .map((r) => canonicalJson(r))
+    .sort();
   const have = state.rules.map((r) => canonicalJson(r)).sort();
   return want.length === have.length && want.every((w, i) => w === have[i]);
 }
@@ -716,7 +734,10 @@ function plural(n: number, word: string): string {
 
 /** nft's first error, without the "internal:0:0-0: Error:" location prefix. */
 function firstErrorLine(stderr: string): string {
-  const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   const line = lines.find((l) => /Error:/.test(l)) ?? lines[0] ?? 'no message from nft';
   return line.replace(/^.*?Error:\s*/, '');
 }

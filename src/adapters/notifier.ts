@@ -181,4 +181,3 @@ function fetchError(e: unknown, timeoutMs: number): string {
   }
   return oneLine(e instanceof Error ? e.message : String(e));
 }
-

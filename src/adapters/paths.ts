@@ -12,9 +12,7 @@ export interface Paths {
 
 export const SYS_BPF = '/sys/fs/bpf';
 
-export function resolvePaths(
-  opts: { pinRoot?: string | undefined; runDir?: string | undefined; stateDir?: string | undefined } = {},
-): Paths {
+export function resolvePaths(opts: { pinRoot?: string | undefined; runDir?: string | undefined; stateDir?: string | undefined } = {}): Paths {
   return {
     stateDir: opts.stateDir ?? process.env.SENTRY_XDP_STATE_DIR ?? '/var/lib/sentry-xdp',
     pinRoot: opts.pinRoot ?? process.env.SENTRY_XDP_PIN_ROOT ?? `${SYS_BPF}/sentry-xdp`,

@@ -110,10 +110,7 @@ export class PeerTracker {
     const rc = load().start(peersMapFd, netnsPath ?? null) as number;
     if (rc < 0) {
       const where = netnsPath ? ` in ${netnsPath}` : '';
-      throw Object.assign(
-        new SentryError('KERNEL', `conntrack: ${errnoName(rc)} starting the live-peer tracker${where}`, startHint(rc)),
-        { errno: -rc },
-      );
+      throw Object.assign(new SentryError('KERNEL', `conntrack: ${errnoName(rc)} starting the live-peer tracker${where}`, startHint(rc)), { errno: -rc });
     }
     return new PeerTracker();
   }

@@ -20,9 +20,5 @@ export function requirePrivileges(verb: string): void {
   const caps = effectiveCaps();
   const has = (c: bigint) => (caps >> c) & 1n;
   if ((has(CAP_BPF) || has(CAP_SYS_ADMIN)) && has(CAP_NET_ADMIN)) return;
-  throw new SentryError(
-    'NOT_ROOT',
-    `${verb} needs root (CAP_BPF and CAP_NET_ADMIN)`,
-    `run it as root, e.g. \`sudo sentry-xdp ${verb}\``,
-  );
+  throw new SentryError('NOT_ROOT', `${verb} needs root (CAP_BPF and CAP_NET_ADMIN)`, `run it as root, e.g. \`sudo sentry-xdp ${verb}\``);
 }

@@ -41,7 +41,6 @@ const SEVERITIES: Readonly<Record<SyslogSeverity, number>> = {
   debug: 7,
 };
 
-
 export interface SyslogOptions {
   /** Default /dev/log. */
   path?: string;
@@ -144,7 +143,11 @@ export class Syslog {
     }
     const pathBytes = Buffer.from(this.path);
     if (pathBytes.length === 0 || pathBytes.length >= SUN_PATH_MAX || pathBytes.includes(0)) {
-      throw new SentryError('CONFIG', `syslog path "${this.path}" cannot be a unix socket path`, `give an absolute path shorter than ${SUN_PATH_MAX} bytes, e.g. /dev/log`);
+      throw new SentryError(
+        'CONFIG',
+        `syslog path "${this.path}" cannot be a unix socket path`,
+        `give an absolute path shorter than ${SUN_PATH_MAX} bytes, e.g. /dev/log`,
+      );
     }
     this.sockaddr = Buffer.alloc(2 + SUN_PATH_MAX);
     this.sockaddr.writeUInt16LE(AF_UNIX, 0);

@@ -66,7 +66,7 @@ export const HOST_SLOTS_LOG = 8;
 
 /** sx_filter_bit(): the bit (or slot) of a 32-bit fold of an address among 2^log. */
 export function filterBit(fold: number, log: number): number {
-  return Number((((BigInt(fold >>> 0) * 0x9e3779b97f4a7c15n) & 0xffffffffffffffffn) >> BigInt(64 - log)));
+  return Number(((BigInt(fold >>> 0) * 0x9e3779b97f4a7c15n) & 0xffffffffffffffffn) >> BigInt(64 - log));
 }
 
 export const DEST_HOST = 1;
@@ -248,7 +248,7 @@ const hex4 = (v: number) => v.toString(16);
 function v6Text(groups: number[]): string {
   let best = -1;
   let bestLen = 1;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (groups[i] !== 0) {
       i++;
       continue;
@@ -262,7 +262,10 @@ function v6Text(groups: number[]): string {
     i = j;
   }
   if (best < 0) return groups.map(hex4).join(':');
-  return `${groups.slice(0, best).map(hex4).join(':')}::${groups.slice(best + bestLen).map(hex4).join(':')}`;
+  return `${groups.slice(0, best).map(hex4).join(':')}::${groups
+    .slice(best + bestLen)
+    .map(hex4)
+    .join(':')}`;
 }
 
 /**

@@ -10,7 +10,8 @@ export interface Cidr {
 }
 
 /** A plain IPv4 address in canonical dotted-quad form (no leading zeros). */
-export const DOTTED_QUAD = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
+export const DOTTED_QUAD =
+  /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
 
 const ADDRESS_HINT = 'IPv4 is four decimal numbers 0-255 (1.2.3.4; no shorthands like 10, 0x0a or 010.1.1.1), IPv6 like 2001:db8::1';
 
@@ -54,7 +55,11 @@ export function parseCidr(input: string): Cidr {
 function strictAddress(input: string, text: string): ipaddr.IPv4 | ipaddr.IPv6 {
   if (text.includes('%')) {
     const zone = text.slice(text.indexOf('%'));
-    throw new SentryError('USAGE', `"${input}" has an IPv6 zone id (${zone}), which is not accepted`, 'write the address without it: a ban or list entry covers the address on every interface');
+    throw new SentryError(
+      'USAGE',
+      `"${input}" has an IPv6 zone id (${zone}), which is not accepted`,
+      'write the address without it: a ban or list entry covers the address on every interface',
+    );
   }
   if (DOTTED_QUAD.test(text)) return ipaddr.IPv4.parse(text);
   const tail = text.slice(text.lastIndexOf(':') + 1);

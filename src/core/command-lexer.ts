@@ -33,10 +33,7 @@ export class CommandSyntaxError extends Error {
 }
 
 export type Piece =
-  | { kind: 'text'; raw: string; value: string }
-  | { kind: 'gap'; raw: string }
-  | { kind: 'skip'; raw: string }
-  | { kind: 'token'; name: string; plain: boolean };
+  { kind: 'text'; raw: string; value: string } | { kind: 'gap'; raw: string } | { kind: 'skip'; raw: string } | { kind: 'token'; name: string; plain: boolean };
 
 export interface Lexed {
   pieces: Piece[];
@@ -204,7 +201,7 @@ class Lexer {
   /** Text inserted as it is, its tokens bare: inside '...', comments, here-documents. */
   private textWithTokens(s: string): void {
     let from = 0;
-    for (let j = 0; j < s.length; ) {
+    for (let j = 0; j < s.length;) {
       const name = tokenAt(s, j, this.opts.tokens);
       if (name === undefined) {
         j++;

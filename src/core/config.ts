@@ -9,16 +9,14 @@ import { AWARE_TCP_PORTS, AWARE_UDP_PORTS, ephemeralWarnings, parsePortList } fr
 import { checkDuration, parseDuration, type DurationRange } from './ttl.js';
 
 const portList = (where: string) =>
-  z
-    .union([z.string(), z.array(z.union([z.number().int(), z.string()]))])
-    .transform((v, ctx) => {
-      try {
-        return parsePortList(v, where);
-      } catch (e) {
-        ctx.addIssue({ code: z.ZodIssueCode.custom, message: (e as Error).message.replace(`${where}: `, '') });
-        return z.NEVER;
-      }
-    });
+  z.union([z.string(), z.array(z.union([z.number().int(), z.string()]))]).transform((v, ctx) => {
+    try {
+      return parsePortList(v, where);
+    } catch (e) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: (e as Error).message.replace(`${where}: `, '') });
+      return z.NEVER;
+    }
+  });
 
 /**
  * A duration: text like "10m", or a whole number of seconds. Both forms get
@@ -101,9 +99,7 @@ export const FACILITIES: Readonly<Record<string, number>> = {
 const listenPort = z.number().int().min(1).max(65535);
 
 /** BLOCK_TCP / BLOCK_UDP: 0 log only, 1 block, 2 run the external command only. */
-const blockMode = z
-  .union([z.boolean(), z.literal(0), z.literal(1), z.literal(2)])
-  .transform((v) => (v === true ? 1 : v === false ? 0 : v));
+const blockMode = z.union([z.boolean(), z.literal(0), z.literal(1), z.literal(2)]).transform((v) => (v === true ? 1 : v === false ? 0 : v));
 
 /** The config file schema. Every key is optional; defaults are PortSentry's. */
 export const ConfigSchema = z
@@ -131,9 +127,12 @@ export const ConfigSchema = z
     ttl_rules: z
       .array(z.object({ cidr: cidr('ttl_rules'), ttl: duration('ttl_rules.ttl', true) }).strict())
       .default([])
-      .refine((rules) => [4, 6].every((fam) => rules.filter((r) => typeof r?.cidr === 'string' && r.cidr.includes(':') === (fam === 6)).length <= MAX_TTL_RULES), {
-        message: `more than ${MAX_TTL_RULES} rules of one address family (the kernel's TTL tries hold ${MAX_TTL_RULES} each)`,
-      }),
+      .refine(
+        (rules) => [4, 6].every((fam) => rules.filter((r) => typeof r?.cidr === 'string' && r.cidr.includes(':') === (fam === 6)).length <= MAX_TTL_RULES),
+        {
+          message: `more than ${MAX_TTL_RULES} rules of one address family (the kernel's TTL tries hold ${MAX_TTL_RULES} each)`,
+        },
+      ),
     /** Repeat offenders: the n-th ban within `lookback` lasts ttl * factor^(n-1), at most `max`. */
     escalation: z
       .object({
@@ -168,7 +167,10 @@ export const ConfigSchema = z
       .object({
         auto: z.boolean().default(true),
         resolv_conf: z.string().default('/etc/resolv.conf'),
-        cidrs: z.array(cidr('never_ban.cidrs')).max(4096, 'at most 4096 entries (the kernel allow tries also hold the allow list and this host\'s addresses)').default([]),
+        cidrs: z
+          .array(cidr('never_ban.cidrs'))
+          .max(4096, "at most 4096 entries (the kernel allow tries also hold the allow list and this host's addresses)")
+          .default([]),
       })
       .strict()
       .default({}),
@@ -189,7 +191,13 @@ export const ConfigSchema = z
       .strict()
       .default({}),
     nft: z
-      .object({ enabled: z.boolean().default(true), table: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,31}$/).default('sentry_xdp') })
+      .object({
+        enabled: z.boolean().default(true),
+        table: z
+          .string()
+          .regex(/^[A-Za-z_][A-Za-z0-9_]{0,31}$/)
+          .default('sentry_xdp'),
+      })
       .strict()
       .default({}),
     /** History in Redis (and the fleet), else the local journal under the state directory. */
@@ -199,20 +207,33 @@ export const ConfigSchema = z
         sentinels: z.array(z.object({ host: z.string().min(1), port: listenPort }).strict()).optional(),
         name: z.string().optional(),
         cluster: z.array(z.object({ host: z.string().min(1), port: listenPort }).strict()).optional(),
-        prefix: z.string().regex(/^[A-Za-z0-9:_.-]+$/).default('sentry-xdp'),
+        prefix: z
+          .string()
+          .regex(/^[A-Za-z0-9:_.-]+$/)
+          .default('sentry-xdp'),
         maxlen: z.number().int().min(1000).max(1_000_000_000).default(1_000_000),
         buffer: z.number().int().min(100).max(10_000_000).default(100_000),
       })
       .strict()
       .optional(),
     history: z
-      .object({ max_bytes: z.number().int().min(1 << 20).max(2 ** 40).default(64 << 20) })
+      .object({
+        max_bytes: z
+          .number()
+          .int()
+          .min(1 << 20)
+          .max(2 ** 40)
+          .default(64 << 20),
+      })
       .strict()
       .default({}),
     /** Bans shared with the other gateways on the same Redis. */
     fleet: z
       .object({
-        name: z.string().regex(/^[A-Za-z0-9_.-]+$/).optional(),
+        name: z
+          .string()
+          .regex(/^[A-Za-z0-9_.-]+$/)
+          .optional(),
         send: z.boolean().default(true),
         receive: z.boolean().default(true),
       })
@@ -239,7 +260,9 @@ export const ConfigSchema = z
                 origin: z.string().optional(),
               })
               .strict()
-              .refine((r) => Object.values(r).some((v) => v !== undefined), { message: 'an urgent rule with no condition would make every event urgent; give cidr, port, proto, kind or origin' }),
+              .refine((r) => Object.values(r).some((v) => v !== undefined), {
+                message: 'an urgent rule with no condition would make every event urgent; give cidr, port, proto, kind or origin',
+              }),
           )
           .default([]),
         timeout: duration('notify.timeout', false, { max: 3600 }).default('10s'),
@@ -256,10 +279,15 @@ export const ConfigSchema = z
           .toLowerCase()
           .refine((f) => Object.hasOwn(FACILITIES, f), { message: `unknown facility; use one of ${Object.keys(FACILITIES).join(', ')}` })
           .default('daemon'),
-        tag: z.string().regex(/^[A-Za-z0-9._/-]{1,48}$/, 'not a program name; use letters, digits, . _ / - (at most 48), e.g. portsentry').default('sentry-xdp'),
+        tag: z
+          .string()
+          .regex(/^[A-Za-z0-9._/-]{1,48}$/, 'not a program name; use letters, digits, . _ / - (at most 48), e.g. portsentry')
+          .default('sentry-xdp'),
         path: z
           .string()
-          .refine((p) => p.startsWith('/') && Buffer.byteLength(p) < 108 && !p.includes('\0'), { message: 'not a unix socket path; give an absolute path shorter than 108 bytes, e.g. /dev/log' })
+          .refine((p) => p.startsWith('/') && Buffer.byteLength(p) < 108 && !p.includes('\0'), {
+            message: 'not a unix socket path; give an absolute path shorter than 108 bytes, e.g. /dev/log',
+          })
           .default('/dev/log'),
       })
       .strict()
@@ -363,7 +391,7 @@ export const CONFIG_DOCS: Readonly<Record<string, KeyDoc>> = {
     doc: 'alerts that ban nothing logged one by one each second; beyond it, one summary line a second; 0 logs all',
     more: 'alerts that ban nothing are log-only, never-ban, possibly spoofed or capped ones; the summary (`attackalert: flood: ...`: sources, probes, ports) also covers the crossings the flood rule did not ban; the counts are in metrics (`flood_bans_deferred_total`, `alerts_summarised_total`); a ban is always logged',
   },
-  nft: { doc: 'our own nftables table (table inet), kept in step with the kernel\'s bans' },
+  nft: { doc: "our own nftables table (table inet), kept in step with the kernel's bans" },
   'nft.enabled': { doc: 'also keep the bans in nftables sets; false for XDP only' },
   'nft.table': { doc: 'the name of our table inet; no other table is touched' },
   redis: { doc: 'history and the fleet in Redis; when not set, history goes to the local journal under the state directory' },
@@ -396,7 +424,7 @@ export const CONFIG_DOCS: Readonly<Record<string, KeyDoc>> = {
   'metrics.host': { doc: 'address to listen on' },
   'metrics.port': { doc: 'TCP port to listen on' },
   resolve_host: { doc: 'source names in alert lines, looked up off the alert path (2 s timeout, cached)', portsentry: 'RESOLVE_HOST' },
-  hooks: { doc: "PortSentry's KILL_* commands; tokens $TARGET$, $PORT$, $MODE$ (README \"Hooks\")" },
+  hooks: { doc: 'PortSentry\'s KILL_* commands; tokens $TARGET$, $PORT$, $MODE$ (README "Hooks")' },
   'hooks.kill_route': { doc: 'command run at an automatic ban; empty: none', portsentry: 'KILL_ROUTE' },
   'hooks.kill_hosts_deny': { doc: 'line written into hosts_deny_file at an automatic ban and removed at its end; empty: none', portsentry: 'KILL_HOSTS_DENY' },
   'hooks.hosts_deny_file': { doc: 'the file kill_hosts_deny lines go into' },
@@ -454,9 +482,18 @@ export function configWarnings(cfg: Config, ephemeral: [number, number] | undefi
   for (const proto of ['tcp', 'udp'] as const) {
     const below = cfg.advanced[proto];
     if (ephemeral && below > ephemeral[0]) {
-      out.push(`advanced.${proto}: ${below} reaches into the ephemeral range ${ephemeral[0]}-${ephemeral[1]}: replies to outgoing connections land there; they are probes only when no socket or conntrack entry owns them`);
+      out.push(
+        `advanced.${proto}: ${below} reaches into the ephemeral range ${ephemeral[0]}-${ephemeral[1]}: replies to outgoing connections land there; they are probes only when no socket or conntrack entry owns them`,
+      );
     }
   }
   const hosts = hostAddresses.map((a) => parseCidr(a));
-  return [...out, ...serviceWarnings(cfg.protect.networks.map((n) => parseCidr(n)), cfg.protect.services.map(parseService), hosts)];
+  return [
+    ...out,
+    ...serviceWarnings(
+      cfg.protect.networks.map((n) => parseCidr(n)),
+      cfg.protect.services.map(parseService),
+      hosts,
+    ),
+  ];
 }

@@ -162,7 +162,8 @@ export class DigestBuilder {
         const scan = e.scan !== undefined ? oneLine(e.scan) : undefined;
         if (portKey) bump(w.ports, portKey);
         if (scan) bump(w.scans, scan);
-        if (e.destination !== undefined && (w.destinations.size < MAX_TRACKED_SOURCES || w.destinations.has(e.destination))) bump(w.destinations, oneLine(e.destination));
+        if (e.destination !== undefined && (w.destinations.size < MAX_TRACKED_SOURCES || w.destinations.has(e.destination)))
+          bump(w.destinations, oneLine(e.destination));
         let o = w.offenders.get(source);
         if (!o && w.offenders.size < MAX_TRACKED_SOURCES) {
           o = { alerts: 0, ports: new Map(), scans: new Map() };
@@ -260,14 +261,9 @@ export class DigestBuilder {
       rule: rule.text,
       event: eventJson(e, source),
     };
-    const text = [
-      `Urgent event on ${this.host} (rule: ${rule.text})`,
-      '',
-      `${iso(e.time)}  ${what}`,
-      '',
-      'It is also counted in the next digest.',
-      '',
-    ].join('\n');
+    const text = [`Urgent event on ${this.host} (rule: ${rule.text})`, '', `${iso(e.time)}  ${what}`, '', 'It is also counted in the next digest.', ''].join(
+      '\n',
+    );
     return { subject: `sentry-xdp on ${this.host}: URGENT ${what}`, text, json: data, urgent: true };
   }
 
@@ -284,12 +280,16 @@ export class DigestBuilder {
         ports: ranked(o.ports).map(([p]) => p),
         scans: ranked(o.scans).map(([s]) => s),
       }));
-    const ports = ranked(w.ports).slice(0, this.top).map(([p, n]) => {
-      const [proto, port] = p.split('/');
-      return { proto: proto as 'tcp' | 'udp', port: Number(port), alerts: n };
-    });
+    const ports = ranked(w.ports)
+      .slice(0, this.top)
+      .map(([p, n]) => {
+        const [proto, port] = p.split('/');
+        return { proto: proto as 'tcp' | 'udp', port: Number(port), alerts: n };
+      });
     const scans = ranked(w.scans).map(([scan, n]) => ({ scan, alerts: n }));
-    const destinations = ranked(w.destinations).slice(0, this.top).map(([destination, n]) => ({ destination, alerts: n }));
+    const destinations = ranked(w.destinations)
+      .slice(0, this.top)
+      .map(([destination, n]) => ({ destination, alerts: n }));
     const banRows = [...w.newBans.values()];
     const failedRows = [...w.failed.values()];
 

@@ -94,7 +94,8 @@ export function topText(r: TopReport, now: number): string[] {
     '',
     'worst offenders          alerts   bans  ports',
   ];
-  for (const o of r.offenders) lines.push(`  ${o.source.padEnd(22)} ${String(o.alerts).padStart(6)} ${String(o.bans).padStart(6)} ${String(o.ports).padStart(6)}`);
+  for (const o of r.offenders)
+    lines.push(`  ${o.source.padEnd(22)} ${String(o.alerts).padStart(6)} ${String(o.bans).padStart(6)} ${String(o.ports).padStart(6)}`);
   if (!r.offenders.length) lines.push('  (none)');
   lines.push('', 'ports                    alerts');
   for (const p of r.ports) lines.push(`  ${`${p.proto.toUpperCase()} ${p.port}`.padEnd(22)} ${String(p.alerts).padStart(6)}`);

@@ -126,10 +126,51 @@ export function planHook(template: string, tokens: HookTokens): HookPlan {
 
 /** Words that are shell syntax or builtins without an executable of their own: these need a shell. */
 const SHELL_WORDS = new Set([
-  '!', '{', '}', 'if', 'then', 'else', 'elif', 'fi', 'case', 'esac', 'for', 'while', 'until', 'do', 'done', 'in',
-  '.', ':', 'alias', 'break', 'cd', 'continue', 'eval', 'exec', 'exit', 'export', 'getopts', 'hash', 'local',
-  'read', 'readonly', 'return', 'set', 'shift', 'source', 'times', 'trap', 'type', 'ulimit', 'umask', 'unalias',
-  'unset', 'wait', 'command', 'builtin',
+  '!',
+  '{',
+  '}',
+  'if',
+  'then',
+  'else',
+  'elif',
+  'fi',
+  'case',
+  'esac',
+  'for',
+  'while',
+  'until',
+  'do',
+  'done',
+  'in',
+  '.',
+  ':',
+  'alias',
+  'break',
+  'cd',
+  'continue',
+  'eval',
+  'exec',
+  'exit',
+  'export',
+  'getopts',
+  'hash',
+  'local',
+  'read',
+  'readonly',
+  'return',
+  'set',
+  'shift',
+  'source',
+  'times',
+  'trap',
+  'type',
+  'ulimit',
+  'umask',
+  'unalias',
+  'unset',
+  'wait',
+  'command',
+  'builtin',
 ]);
 
 /** A keyword or builtin first, or `VAR=value cmd`: plain words that only a shell can run. */
@@ -140,9 +181,7 @@ function startsLikeShell(first: string, lexed: Lexed): boolean {
 /** One line for logs: how the hook runs, with its arguments quoted where they need it. */
 export function describeHook(plan: HookPlan): string {
   const text =
-    plan.kind === 'argv'
-      ? plan.argv.map((a) => (/^[A-Za-z0-9_./:=@%+,-]+$/.test(a) ? a : shQuote(a))).join(' ')
-      : `/bin/sh -c ${shQuote(plan.script)}`;
+    plan.kind === 'argv' ? plan.argv.map((a) => (/^[A-Za-z0-9_./:=@%+,-]+$/.test(a) ? a : shQuote(a))).join(' ') : `/bin/sh -c ${shQuote(plan.script)}`;
   const oneLine = text.replace(/\r/g, '\\r').replace(/\n/g, '\\n');
   return oneLine.length > 400 ? `${oneLine.slice(0, 397)}...` : oneLine;
 }

@@ -58,7 +58,14 @@ export function eventJson(e: DaemonEvent): object | undefined {
       return banJson(e.alert);
     case 'not_blocked': {
       const { time, source, destination, reason } = e;
-      return { time: time.toISOString(), event: 'not_blocked', source, destination, reason, ...(reason === 'live-connection' ? { possiblySpoofed: true } : {}) };
+      return {
+        time: time.toISOString(),
+        event: 'not_blocked',
+        source,
+        destination,
+        reason,
+        ...(reason === 'live-connection' ? { possiblySpoofed: true } : {}),
+      };
     }
     case 'fleet_ban':
       return {

@@ -49,11 +49,7 @@ export function parsePortList(spec: string | ReadonlyArray<number | string>, whe
     const lo = m ? Number(m[1]) : NaN;
     const hi = m && m[2] !== undefined ? Number(m[2]) : lo;
     if (!m || lo < 1 || hi > 65535 || lo > hi) {
-      throw new SentryError(
-        'CONFIG',
-        `${where}: "${tok}" is not a port or port range`,
-        'ports are 1-65535, written as 23 or 6000-6063, separated by commas',
-      );
+      throw new SentryError('CONFIG', `${where}: "${tok}" is not a port or port range`, 'ports are 1-65535, written as 23 or 6000-6063, separated by commas');
     }
     for (let p = lo; p <= hi; p++) out.add(p);
   }
@@ -63,7 +59,7 @@ export function parsePortList(spec: string | ReadonlyArray<number | string>, whe
 /** [1,2,3,7] → "1-3,7": compact for status lines. */
 export function formatPortList(ports: readonly number[]): string {
   const parts: string[] = [];
-  for (let i = 0; i < ports.length; ) {
+  for (let i = 0; i < ports.length;) {
     let j = i;
     while (j + 1 < ports.length && ports[j + 1] === ports[j]! + 1) j++;
     parts.push(j > i ? `${ports[i]}-${ports[j]}` : `${ports[i]}`);

@@ -428,8 +428,7 @@ class Importer {
           ? `no --modes given: imported as if PortSentry ran in every mode this file configures (${modes.join(', ')}); ` +
               'pass --modes with the modes it really ran in (Debian starts it with TCP_MODE/UDP_MODE from /etc/default/portsentry, ' +
               'tcp and udp by default)'
-          : 'no --modes given and the file configures no mode (no TCP_PORTS, UDP_PORTS or ADVANCED_PORTS_*): ' +
-              'no port is watched; add tcp_ports/udp_ports',
+          : 'no --modes given and the file configures no mode (no TCP_PORTS, UDP_PORTS or ADVANCED_PORTS_*): ' + 'no port is watched; add tcp_ports/udp_ports',
       );
     }
     if (this.has('tcp') || this.has('udp')) {
@@ -528,8 +527,7 @@ class Importer {
         this.notes.add(
           advKey,
           adv.line,
-          `advanced ${P} mode is off because mode a${proto} was not selected ` +
-            `(pass --modes with a${proto} to import ${advKey}=${show(adv.value)})`,
+          `advanced ${P} mode is off because mode a${proto} was not selected ` + `(pass --modes with a${proto} to import ${advKey}=${show(adv.value)})`,
         );
       }
       return [`  # ${advKey}${what} advanced mode off (mode a${proto} not selected)`, `  ${proto}: 0`];
@@ -554,10 +552,7 @@ class Importer {
           (trigger === 0 ? '; with scan_trigger 0 one packet is enough' : ''),
       );
     }
-    return [
-      `  # ${advKey}${at(adv)}: mode a${proto}; every ${P} port below this that nothing listens on is watched`,
-      `  ${proto}: ${advPorts}`,
-    ];
+    return [`  # ${advKey}${at(adv)}: mode a${proto}; every ${P} port below this that nothing listens on is watched`, `  ${proto}: ${advPorts}`];
   }
 
   /** ADVANCED_EXCLUDE_TCP / _UDP → advanced.exclude_tcp / _udp. */
@@ -565,9 +560,7 @@ class Importer {
     const exKey = `ADVANCED_EXCLUDE_${proto.toUpperCase()}`;
     const ex = this.settings.get(exKey);
     const exPorts = ex ? importPortList(ex, this.notes) : '';
-    const exWhat = [ex ? '' : 'PortSentry excluded no port', this.has(`a${proto}`) ? '' : 'used only in advanced mode']
-      .filter(Boolean)
-      .join('; ');
+    const exWhat = [ex ? '' : 'PortSentry excluded no port', this.has(`a${proto}`) ? '' : 'used only in advanced mode'].filter(Boolean).join('; ');
     return [`  # ${exKey}${ex ? at(ex) : ' is not set'}${exWhat ? `: ${exWhat}` : ''}`, `  exclude_${proto}: ${yamlPorts(exPorts)}`];
   }
 
@@ -604,7 +597,7 @@ class Importer {
       'ban_ttl',
       0,
       "PortSentry's bans never expired (admins flushed them by hand); sentry-xdp's expire in the kernel: imported as ban_ttl: 1h, " +
-        'with repeat offenders banned longer (escalation, up to 7d); set ban_ttl: permanent for PortSentry\'s behaviour, ' +
+        "with repeat offenders banned longer (escalation, up to 7d); set ban_ttl: permanent for PortSentry's behaviour, " +
         'or ttl_rules for per-network lengths',
     );
   }
@@ -660,18 +653,12 @@ class Importer {
       r.line,
       'sentry-xdp already drops banned sources in XDP and nftables; KILL_ROUTE runs as an extra, ' +
         'and its rule stays after the ban expires ' +
-        (unban
-          ? 'unless undone: unban_cmd was derived to remove it — check it'
-          : 'unless hooks.unban_cmd removes it (none could be derived)'),
+        (unban ? 'unless undone: unban_cmd was derived to remove it — check it' : 'unless hooks.unban_cmd removes it (none could be derived)'),
     );
     const lines = [`  # KILL_ROUTE${at(r)}: runs in addition to the XDP and nftables ban`, `  kill_route: ${yamlString(r.value)}`];
     this.checkHook('KILL_ROUTE', r);
     if (!unban) return lines;
-    return [
-      ...lines,
-      '  # derived from KILL_ROUTE: removes its rule when the ban ends (PortSentry never did)',
-      `  unban_cmd: ${yamlString(unban)}`,
-    ];
+    return [...lines, '  # derived from KILL_ROUTE: removes its rule when the ban ends (PortSentry never did)', `  unban_cmd: ${yamlString(unban)}`];
   }
 
   private killHostsDeny(): string[] {
@@ -685,20 +672,15 @@ class Importer {
       this.notes.add(
         'KILL_HOSTS_DENY',
         h.line,
-        `KILL_HOSTS_DENY=${show(h.value)} does not look like a hosts.deny line ` +
-          '("daemons : clients", e.g. "ALL: $TARGET$ : DENY"); imported as written',
+        `KILL_HOSTS_DENY=${show(h.value)} does not look like a hosts.deny line ` + '("daemons : clients", e.g. "ALL: $TARGET$ : DENY"); imported as written',
       );
     }
     this.notes.add(
       'KILL_HOSTS_DENY',
       h.line,
-      'KILL_HOSTS_DENY: sentry-xdp adds the line to /etc/hosts.deny at the ban and removes it when the ban ends ' +
-        '(PortSentry never removed it)',
+      'KILL_HOSTS_DENY: sentry-xdp adds the line to /etc/hosts.deny at the ban and removes it when the ban ends ' + '(PortSentry never removed it)',
     );
-    return [
-      `  # KILL_HOSTS_DENY${at(h)}: added to hosts_deny_file at the ban, removed at the unban`,
-      `  kill_hosts_deny: ${yamlString(h.value)}`,
-    ];
+    return [`  # KILL_HOSTS_DENY${at(h)}: added to hosts_deny_file at the ban, removed at the unban`, `  kill_hosts_deny: ${yamlString(h.value)}`];
   }
 
   private killRunCmd(): string[] {
@@ -829,9 +811,7 @@ function renderYaml(p: YamlParts): string {
     '  auto: true',
     '',
     // a mapping of nothing but comments would be null, which the schema rejects
-    ...(p.hookLines.some((l) => !l.trimStart().startsWith('#'))
-      ? ['hooks:', ...p.hookLines]
-      : [...p.hookLines.map((l) => l.trimStart()), 'hooks: {}']),
+    ...(p.hookLines.some((l) => !l.trimStart().startsWith('#')) ? ['hooks:', ...p.hookLines] : [...p.hookLines.map((l) => l.trimStart()), 'hooks: {}']),
   ];
   if (p.trailer.length) out.push('', ...p.trailer);
   if (p.notes.length) {

@@ -53,7 +53,11 @@ export function checkDuration(seconds: number, what: string, allowPermanent = tr
     throw new SentryError('USAGE', `${what}: "${text}" is longer than ${formatDuration(max)}, the most it can be`, `use at most ${formatDuration(max)}${perm}`);
   }
   if (!Number.isInteger(seconds) || seconds < min) {
-    throw new SentryError('USAGE', `${what}: "${text}" must be at least ${formatDuration(min)}`, `use e.g. ${formatDuration(Math.min(max, Math.max(min, 600)))}${perm}`);
+    throw new SentryError(
+      'USAGE',
+      `${what}: "${text}" must be at least ${formatDuration(min)}`,
+      `use e.g. ${formatDuration(Math.min(max, Math.max(min, 600)))}${perm}`,
+    );
   }
   return seconds;
 }
@@ -63,7 +67,12 @@ export function formatDuration(seconds: number): string {
   if (seconds <= 0) return 'permanent';
   let rest = Math.round(seconds);
   let out = '';
-  for (const [unit, size] of [['d', 86400], ['h', 3600], ['m', 60], ['s', 1]] as const) {
+  for (const [unit, size] of [
+    ['d', 86400],
+    ['h', 3600],
+    ['m', 60],
+    ['s', 1],
+  ] as const) {
     if (rest >= size) {
       out += `${Math.floor(rest / size)}${unit}`;
       rest %= size;

@@ -87,7 +87,12 @@ export async function readBanFile(path: string, into: TargetCollector): Promise<
         const err = e as SentryError;
         throw new SentryError('USAGE', `${name}:${n}: ${err.message}; nothing was banned`, `fix that line and run again (${err.hint})`);
       }
-      if (++entries > MAX_ENTRIES) throw new SentryError('USAGE', `${name}: more than ${MAX_ENTRIES} entries; nothing was banned`, 'split the list; the kernel tables hold 1.2M IPv4 addresses');
+      if (++entries > MAX_ENTRIES)
+        throw new SentryError(
+          'USAGE',
+          `${name}: more than ${MAX_ENTRIES} entries; nothing was banned`,
+          'split the list; the kernel tables hold 1.2M IPv4 addresses',
+        );
     }
   } catch (e) {
     if (e instanceof SentryError) throw e;

@@ -85,9 +85,7 @@ export class FleetReader {
     while (!this.stopped) {
       try {
         if (!this.caughtUp) await this.catchUp(c);
-        const res = (await c.xread('BLOCK', 1000, 'STREAMS', redisKeys(this.s).fleet, this.lastId)) as Array<
-          [string, Array<[string, string[]]>]
-        > | null;
+        const res = (await c.xread('BLOCK', 1000, 'STREAMS', redisKeys(this.s).fleet, this.lastId)) as Array<[string, Array<[string, string[]]>]> | null;
         for (const [, rows] of res ?? []) {
           for (const [id, fields] of rows) {
             this.lastId = id;

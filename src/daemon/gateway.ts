@@ -78,7 +78,10 @@ function ensureBpffs(pinRoot: string): void {
 function loadProgram(pinRoot: string): BpfObject {
   const adopting = existsSync(join(pinRoot, 'prog'));
   const forced = process.env.SENTRY_XDP_BPF_OBJ;
-  const objects = process.env.SENTRY_XDP_NO_CONNTRACK === '1' ? [['sentry_noct.bpf.o', 0] as const] : [['sentry.bpf.o', FEAT_CONNTRACK] as const, ['sentry_noct.bpf.o', 0] as const];
+  const objects =
+    process.env.SENTRY_XDP_NO_CONNTRACK === '1'
+      ? [['sentry_noct.bpf.o', 0] as const]
+      : [['sentry.bpf.o', FEAT_CONNTRACK] as const, ['sentry_noct.bpf.o', 0] as const];
   const tries = (forced ? objects.slice(0, 1) : objects).flatMap(([name, feat]) => [
     { name, features: feat | FEAT_FRAGS },
     { name, features: feat },
@@ -350,4 +353,3 @@ export function removeAll(pinRoot: string): string[] {
   if (dir !== SYS_BPF) rmdirSync(dir);
   return detached;
 }
-

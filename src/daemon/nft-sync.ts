@@ -124,7 +124,12 @@ export class NftSync implements NftBans {
       for (const c of bans.liveChunks(now, 5000)) {
         const exact = c.map === 'sentry_bans_v4' ? 'bans_v4' : c.map === 'sentry_bans_v6' ? 'bans_v6' : undefined;
         if (exact) await this.nft.addAddresses(exact, c.targets, c.seconds);
-        else await this.nft.add(c.targets.map((target, i) => ({ target, timeoutSeconds: c.seconds[i]! })), undefined, true); // networks: overlaps are checked there
+        else
+          await this.nft.add(
+            c.targets.map((target, i) => ({ target, timeoutSeconds: c.seconds[i]! })),
+            undefined,
+            true,
+          ); // networks: overlaps are checked there
         n += c.targets.length;
       }
       return n;

@@ -30,9 +30,7 @@ export interface OutputSinks {
 
 /** The sinks as the config sets them. */
 export function configuredSinks(cfg: Config, info: (line: string) => void): OutputSinks {
-  const syslog = cfg.syslog.enabled
-    ? new Syslog({ path: cfg.syslog.path, facility: cfg.syslog.facility, tag: cfg.syslog.tag, report: info })
-    : undefined;
+  const syslog = cfg.syslog.enabled ? new Syslog({ path: cfg.syslog.path, facility: cfg.syslog.facility, tag: cfg.syslog.tag, report: info }) : undefined;
   const names = cfg.resolve_host ? new NameCache() : undefined;
   const notifier =
     cfg.notify.command || cfg.notify.webhook
@@ -44,7 +42,10 @@ export function configuredSinks(cfg: Config, info: (line: string) => void): Outp
         })
       : undefined;
   const notify = notifier
-    ? { digest: new DigestBuilder({ intervalMs: cfg.notify.interval * 1000, urgent: cfg.notify.urgent, host: hostname() }), send: (m: DigestMessage) => notifier.send(m) }
+    ? {
+        digest: new DigestBuilder({ intervalMs: cfg.notify.interval * 1000, urgent: cfg.notify.urgent, host: hostname() }),
+        send: (m: DigestMessage) => notifier.send(m),
+      }
     : undefined;
   return { syslog, names, notify };
 }

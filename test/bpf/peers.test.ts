@@ -102,17 +102,24 @@ async function ping(lab: Lab, v6 = false): Promise<void> {
 /** One UDP datagram from the attacker to a gateway socket that answers it. */
 async function udpExchange(lab: Lab, port: number): Promise<void> {
   const server = lab.gw(
-    ['python3', '-c', `
+    [
+      'python3',
+      '-c',
+      `
 import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(('${GW4}', ${port})); s.settimeout(10)
 d, a = s.recvfrom(64); s.sendto(d, a)
-`],
+`,
+    ],
     { timeoutMs: 15_000 },
   );
   // one socket, so retries while the server starts stay one conntrack entry (the
   // port-unreachable before that is RELATED, not a reply)
-  const client = await must(lab, 'atk', ['python3', '-c', `
+  const client = await must(lab, 'atk', [
+    'python3',
+    '-c',
+    `
 import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(('${ATK4}', 0)); s.settimeout(0.1)
@@ -122,7 +129,8 @@ for _ in range(100):
         s.recvfrom(64); print('answered'); break
     except (socket.timeout, ConnectionRefusedError):
         pass
-`]);
+`,
+  ]);
   assert.match(client, /answered/);
   const r = await server;
   assert.equal(r.code, 0, describeRun(r));
@@ -144,7 +152,10 @@ function holdTcp(t: T, lab: Lab, source: string, port: number, n: number, gapMs 
     rmSync(stop, { force: true });
   });
   const listener = lab.gw(
-    ['python3', '-c', `
+    [
+      'python3',
+      '-c',
+      `
 import socket
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -156,11 +167,15 @@ for c in conns:  # until the client closes them
     while c.recv(16):
         pass
     c.close()
-`],
+`,
+    ],
     { timeoutMs: 25_000 },
   );
   const client = lab.atk(
-    ['python3', '-c', `
+    [
+      'python3',
+      '-c',
+      `
 import os, socket, time
 cs = []
 for i in range(${n}):
@@ -178,7 +193,8 @@ while not os.path.exists('${stop}') and time.time() < end:
 for c in cs:
     c.close()
 print('held')
-`],
+`,
+    ],
     { timeoutMs: 25_000 },
   );
   return {
@@ -193,91 +209,95 @@ print('held')
   };
 }
 
-test('only what someone here answered, or a settled TCP connection it opened, makes a live peer; conntrack -D takes back what an entry added', { timeout: 60_000 }, async (t) => {
-  const lab = await conntrackLab(t, 1);
-  await must(lab, 'atk', ['ip', 'addr', 'add', `${ATK4B}/24`, 'dev', lab.atkIf]);
-  // before the tracker runs: only the initial dump can see these
-  await ping(lab);
-  await ping(lab, true);
+test(
+  'only what someone here answered, or a settled TCP connection it opened, makes a live peer; conntrack -D takes back what an entry added',
+  { timeout: 60_000 },
+  async (t) => {
+    const lab = await conntrackLab(t, 1);
+    await must(lab, 'atk', ['ip', 'addr', 'add', `${ATK4B}/24`, 'dev', lab.atkIf]);
+    // before the tracker runs: only the initial dump can see these
+    await ping(lab);
+    await ping(lab, true);
 
-  const k = new KernelFixture();
-  t.after(() => k.close());
-  const fd = k.obj.mapFd('sentry_peers');
-  // what an earlier daemon left in a pinned map is rewritten by the initial dump
-  const peers = new BpfMap('sentry_peers', fd, 16, Layout.sx_peer.size);
-  peers.update(peerKey('203.0.113.9'), rawPeer({ responder: 7 }));
-  peers.update(peerKey(ATK4), rawPeer({ responder: 99, originator: 3, sinceNs: 1n }));
-  peers.update(peerKey(GW4), rawPeer({ responder: 50 }));
+    const k = new KernelFixture();
+    t.after(() => k.close());
+    const fd = k.obj.mapFd('sentry_peers');
+    // what an earlier daemon left in a pinned map is rewritten by the initial dump
+    const peers = new BpfMap('sentry_peers', fd, 16, Layout.sx_peer.size);
+    peers.update(peerKey('203.0.113.9'), rawPeer({ responder: 7 }));
+    peers.update(peerKey(ATK4), rawPeer({ responder: 99, originator: 3, sinceNs: 1n }));
+    peers.update(peerKey(GW4), rawPeer({ responder: 50 }));
 
-  const tracker = startTracker(t, lab, k);
-  // start returns once the map holds the dump: no waiting here
-  assertCounts(fd, GW4, 1, 0, 'the gateway answered the ping before start (initial dump; the planted 50 corrected)');
-  assertCounts(fd, GW6, 1, 0, 'the gateway answered the IPv6 ping before start');
-  assert.deepEqual(peerEntry(fd, ATK4), NONE, 'a pinger is no peer at all (the planted entry deleted)');
-  assert.deepEqual(peerEntry(fd, ATK6), NONE, 'nor is an IPv6 pinger');
-  assert.deepEqual(peerEntry(fd, '203.0.113.9'), NONE, 'a key no conntrack entry backs is deleted');
-  assert.throws(() => PeerTracker.start(fd), /conntrack: EBUSY/, 'one tracker per process');
+    const tracker = startTracker(t, lab, k);
+    // start returns once the map holds the dump: no waiting here
+    assertCounts(fd, GW4, 1, 0, 'the gateway answered the ping before start (initial dump; the planted 50 corrected)');
+    assertCounts(fd, GW6, 1, 0, 'the gateway answered the IPv6 ping before start');
+    assert.deepEqual(peerEntry(fd, ATK4), NONE, 'a pinger is no peer at all (the planted entry deleted)');
+    assert.deepEqual(peerEntry(fd, ATK6), NONE, 'nor is an IPv6 pinger');
+    assert.deepEqual(peerEntry(fd, '203.0.113.9'), NONE, 'a key no conntrack entry backs is deleted');
+    assert.throws(() => PeerTracker.start(fd), /conntrack: EBUSY/, 'one tracker per process');
 
-  // events: a new answered ping is a second entry the gateway answered, and still nothing for the pinger
-  await ping(lab);
-  await waitEntry(fd, GW4, counts(2, 0), 'responder to a second ping');
-  assert.deepEqual(peerEntry(fd, ATK4), NONE, 'the pinger is still no peer');
+    // events: a new answered ping is a second entry the gateway answered, and still nothing for the pinger
+    await ping(lab);
+    await waitEntry(fd, GW4, counts(2, 0), 'responder to a second ping');
+    assert.deepEqual(peerEntry(fd, ATK4), NONE, 'the pinger is still no peer');
 
-  // an answered UDP datagram: the same
-  await udpExchange(lab, 5300);
-  await waitEntry(fd, GW4, counts(3, 0), 'responder to a UDP exchange');
-  assert.deepEqual(peerEntry(fd, ATK4), NONE, 'a UDP sender that got its answer is no peer');
+    // an answered UDP datagram: the same
+    await udpExchange(lab, 5300);
+    await waitEntry(fd, GW4, counts(3, 0), 'responder to a UDP exchange');
+    assert.deepEqual(peerEntry(fd, ATK4), NONE, 'a UDP sender that got its answer is no peer');
 
-  // completed TCP handshakes (assured), held open: the client is an originator,
-  // stamped when its count rose from 0, and the stamp stays while it stays above 0
-  const tcp = holdTcp(t, lab, ATK4B, 8081, 2, 600);
-  const first = await waitEntry(fd, ATK4B, counts(0, 1), 'an originator after a TCP handshake');
-  assertFreshSince(first, ATK4B);
-  const second = await waitEntry(fd, ATK4B, counts(0, 2), 'two live TCP connections');
-  assert.equal(second.originatorSinceNs, first.originatorSinceNs, 'a second connection keeps the first one\'s stamp');
-  assertCounts(fd, GW4, 5, 0, 'the server answered both connections (and opened none)');
+    // completed TCP handshakes (assured), held open: the client is an originator,
+    // stamped when its count rose from 0, and the stamp stays while it stays above 0
+    const tcp = holdTcp(t, lab, ATK4B, 8081, 2, 600);
+    const first = await waitEntry(fd, ATK4B, counts(0, 1), 'an originator after a TCP handshake');
+    assertFreshSince(first, ATK4B);
+    const second = await waitEntry(fd, ATK4B, counts(0, 2), 'two live TCP connections');
+    assert.equal(second.originatorSinceNs, first.originatorSinceNs, "a second connection keeps the first one's stamp");
+    assertCounts(fd, GW4, 5, 0, 'the server answered both connections (and opened none)');
 
-  // spoofed sources: conntrack tracks them, but they are live for nobody
-  await lab.atk(['hping3', '-2', '-c', '1', '-p', '9', '-a', SPOOF_UDP, GW4], { timeoutMs: 10_000 });
-  await lab.atk(['hping3', '-S', '-c', '1', '-p', '8081', '-a', SPOOF_TCP, GW4], { timeoutMs: 10_000 });
-  const udp = await must(lab, 'gw', ['conntrack', '-L', '-s', SPOOF_UDP]);
-  assert.match(udp, /^udp .*UNREPLIED/m, 'the spoofed datagram is tracked, unanswered (a port-unreachable would be RELATED, not a reply)');
-  const syn = await must(lab, 'gw', ['conntrack', '-L', '-s', SPOOF_TCP]);
-  assert.match(syn, /^tcp .*SYN_RECV/m, 'the spoofed SYN to a listener is tracked and answered by a SYN-ACK');
-  assert.doesNotMatch(syn, /UNREPLIED|ASSURED/, 'answered (seen reply), but without the handshake never assured');
-  await sleep(500);
-  assert.deepEqual(peerEntry(fd, SPOOF_UDP), NONE, 'an unanswered UDP source is no peer');
-  assert.deepEqual(peerEntry(fd, SPOOF_TCP), NONE, 'a TCP source that only got a SYN-ACK is no peer');
-  assertCounts(fd, GW4, 5, 0, 'entries that are not live count for their destination neither');
+    // spoofed sources: conntrack tracks them, but they are live for nobody
+    await lab.atk(['hping3', '-2', '-c', '1', '-p', '9', '-a', SPOOF_UDP, GW4], { timeoutMs: 10_000 });
+    await lab.atk(['hping3', '-S', '-c', '1', '-p', '8081', '-a', SPOOF_TCP, GW4], { timeoutMs: 10_000 });
+    const udp = await must(lab, 'gw', ['conntrack', '-L', '-s', SPOOF_UDP]);
+    assert.match(udp, /^udp .*UNREPLIED/m, 'the spoofed datagram is tracked, unanswered (a port-unreachable would be RELATED, not a reply)');
+    const syn = await must(lab, 'gw', ['conntrack', '-L', '-s', SPOOF_TCP]);
+    assert.match(syn, /^tcp .*SYN_RECV/m, 'the spoofed SYN to a listener is tracked and answered by a SYN-ACK');
+    assert.doesNotMatch(syn, /UNREPLIED|ASSURED/, 'answered (seen reply), but without the handshake never assured');
+    await sleep(500);
+    assert.deepEqual(peerEntry(fd, SPOOF_UDP), NONE, 'an unanswered UDP source is no peer');
+    assert.deepEqual(peerEntry(fd, SPOOF_TCP), NONE, 'a TCP source that only got a SYN-ACK is no peer');
+    assertCounts(fd, GW4, 5, 0, 'entries that are not live count for their destination neither');
 
-  // the end of entries, by hand: each takes back exactly what it added
-  await must(lab, 'gw', ['conntrack', '-D', '-s', ATK4]); // two pings and the UDP exchange
-  await waitEntry(fd, GW4, counts(2, 0), 'back to its two TCP connections after conntrack -D');
-  await must(lab, 'gw', ['conntrack', '-D', '-s', ATK6]);
-  await waitEntry(fd, GW6, counts(0, 0), 'gone after conntrack -D');
-  await must(lab, 'gw', ['conntrack', '-D', '-p', 'tcp', '-s', ATK4B, '--sport', '40001']);
-  const left = await waitEntry(fd, ATK4B, counts(0, 1), 'one connection left after conntrack -D of the other');
-  assert.equal(left.originatorSinceNs, first.originatorSinceNs, 'still an originator: the stamp stays');
-  assertCounts(fd, GW4, 1, 0, 'the server of the connection left');
+    // the end of entries, by hand: each takes back exactly what it added
+    await must(lab, 'gw', ['conntrack', '-D', '-s', ATK4]); // two pings and the UDP exchange
+    await waitEntry(fd, GW4, counts(2, 0), 'back to its two TCP connections after conntrack -D');
+    await must(lab, 'gw', ['conntrack', '-D', '-s', ATK6]);
+    await waitEntry(fd, GW6, counts(0, 0), 'gone after conntrack -D');
+    await must(lab, 'gw', ['conntrack', '-D', '-p', 'tcp', '-s', ATK4B, '--sport', '40001']);
+    const left = await waitEntry(fd, ATK4B, counts(0, 1), 'one connection left after conntrack -D of the other');
+    assert.equal(left.originatorSinceNs, first.originatorSinceNs, 'still an originator: the stamp stays');
+    assertCounts(fd, GW4, 1, 0, 'the server of the connection left');
 
-  const stats = tracker.stats();
-  assert.ok(stats.events > 0, `events handled: ${JSON.stringify(stats)}`);
-  assert.equal(stats.errors, 0, `no errors: ${JSON.stringify(stats)}`);
-  assert.equal(stats.peers, 2, `${ATK4B} and ${GW4} (the end of the IPv6 ping took ${GW6} out): ${JSON.stringify(stats)}`);
+    const stats = tracker.stats();
+    assert.ok(stats.events > 0, `events handled: ${JSON.stringify(stats)}`);
+    assert.equal(stats.errors, 0, `no errors: ${JSON.stringify(stats)}`);
+    assert.equal(stats.peers, 2, `${ATK4B} and ${GW4} (the end of the IPv6 ping took ${GW6} out): ${JSON.stringify(stats)}`);
 
-  const t0 = performance.now();
-  tracker.stop();
-  const took = performance.now() - t0;
-  assert.ok(took < 1000, `stop returns within a second (took ${took.toFixed(0)} ms)`);
-  // stopped means stopped: the map is left as it was
-  await ping(lab);
-  await sleep(300);
-  assertCounts(fd, GW4, 1, 0, 'no tracker, no updates');
-  assertCounts(fd, ATK4B, 0, 1, 'the map keeps what it held');
-  await tcp.release();
-});
+    const t0 = performance.now();
+    tracker.stop();
+    const took = performance.now() - t0;
+    assert.ok(took < 1000, `stop returns within a second (took ${took.toFixed(0)} ms)`);
+    // stopped means stopped: the map is left as it was
+    await ping(lab);
+    await sleep(300);
+    assertCounts(fd, GW4, 1, 0, 'no tracker, no updates');
+    assertCounts(fd, ATK4B, 0, 1, 'the map keeps what it held');
+    await tcp.release();
+  },
+);
 
-test('the periodic resync puts right what changed behind the tracker\'s back, and keeps an originator\'s stamp', { timeout: 60_000 }, async (t) => {
+test("the periodic resync puts right what changed behind the tracker's back, and keeps an originator's stamp", { timeout: 60_000 }, async (t) => {
   // Behind its back: with the kernel's default nf_conntrack_events=2, an entry created
   // while nothing listened to ctnetlink ends without a DESTROY event. Whether that
   // happens depends on the history of the namespace, so this test changes the map

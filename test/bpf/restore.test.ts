@@ -28,7 +28,15 @@ after(() => {
 });
 
 const ban = (target: string, expires: number | null, gateway = 'here'): BanRecord => ({
-  op: 'ban', time: Date.now(), target, ttl: 60, expires, origin: 'manual', reason: 'r', by: 'root', gateway,
+  op: 'ban',
+  time: Date.now(),
+  target,
+  ttl: 60,
+  expires,
+  origin: 'manual',
+  reason: 'r',
+  by: 'root',
+  gateway,
 });
 
 test('a streamed restore into an empty table ends where a replay ends: later records win, unbanned and lapsed ones stay out', async () => {
@@ -54,81 +62,81 @@ test('a streamed restore into an empty table ends where a replay ends: later rec
   assert.ok(renewed.remainingSeconds! > 3500, `the later record wins: ${JSON.stringify(renewed)}`);
   assert.equal(listed.find((e) => e.target === '2001:db8:7::/48')!.origin, 'fleet');
   assert.equal(listed.find((e) => e.target === '2001:db8:7::/48')!.remainingSeconds, null);
-  assert.deepEqual(
-    (await store.liveBans(Date.now())).map((b) => b.target).sort(),
-    listed.map((e) => e.target).sort(),
-    'the same set as the replay',
-  );
+  assert.deepEqual((await store.liveBans(Date.now())).map((b) => b.target).sort(), listed.map((e) => e.target).sort(), 'the same set as the replay');
 });
 
-test('from redis: the snapshot plus the changes since it restore exactly what the hash holds; a broken snapshot falls back to the hash', { timeout: 60_000 }, async () => {
-  const redis = new RedisServer();
-  await redis.start();
-  const said: string[] = [];
-  const store = new RedisStore({ url: redis.url, prefix: 'sxt', maxlen: 10_000, buffer: 100_000 }, (l) => said.push(l));
-  try {
-    assert.ok(await store.ready(5000), 'redis answers');
-    const drain = async () => {
-      while (store.health().buffered > 0) await new Promise((r) => setTimeout(r, 10));
-    };
-    const now = Date.now();
-    const before: BanRecord[] = [];
-    for (let i = 0; i < 3000; i++) before.push(ban(`10.1.${i >> 8}.${i & 255}`, now + 600_000, i % 3 ? 'here' : 'gw-b'));
-    store.record([...before, ban('2001:db8:9::/48', null), ban('192.0.2.0/24', now + 600_000)]);
-    await drain();
-    assert.equal(await store.snapshot(), undefined, 'not due for a small banlog');
-    const snap = await store.snapshot(true);
-    assert.equal(snap?.bans, 3002);
-    const meta1 = await store.client.hgetall('sxt:snap');
-    // after the snapshot: new bans, renewals, unbans of snapshot targets, one that lapses
-    store.record([
-      ban('10.2.0.1', now + 600_000),
-      ban('10.1.0.5', now + 3_600_000), // renewed
-      { op: 'unban', time: now, target: '10.1.0.6', why: 'by hand' },
-      { op: 'unban', time: now, target: '2001:db8:9::/48', why: 'by hand' },
-      ban('10.1.0.7', now + 1500), // lapses before the restore
-    ]);
-    await drain();
-    await new Promise((r) => setTimeout(r, 1600));
-    const truth = (await store.liveBans(Date.now())).map((b) => b.target).sort();
-    assert.equal(truth.length, 3000);
-
-    const restored = async () => {
-      k.reset();
-      const service = new BanService({ obj: k.obj } as unknown as Gateway, store, undefined, 'here');
-      const n = await service.restoreStream(store.streamBans());
-      const listed = await service.list();
-      assert.equal(n, listed.length);
-      return listed;
-    };
-    const fromSnap = await restored();
-    assert.deepEqual(said, [], 'the snapshot was used');
-    assert.deepEqual(fromSnap.map((e) => e.target).sort(), truth);
-    assert.ok(fromSnap.find((e) => e.target === '10.1.0.5')!.remainingSeconds! > 3500, 'the renewal after the snapshot wins');
-    assert.equal(fromSnap.find((e) => e.target === '10.1.0.0')!.origin, 'fleet', 'another gateway\'s ban comes back as a fleet ban');
-    assert.equal(fromSnap.find((e) => e.target === '10.1.0.1')!.origin, 'manual');
-
-    await store.client.del('sxt:snap:1:0'); // a chunk gone: the hash is read whole instead
-    const fromHash = await restored();
-    assert.match(said.join('\n'), /snapshot 1 unusable \(a snapshot chunk is missing\); reading sxt:bans whole/);
-    assert.deepEqual(fromHash.map((e) => e.target).sort(), truth);
-
-    // two newer snapshots trim the banlog past what snapshot 1 needs: a reader still holding it must notice
-    for (const net of [5, 6]) {
-      store.record(Array.from({ length: 300 }, (_, i) => ban(`10.${net}.${i >> 8}.${i & 255}`, now + 600_000)));
+test(
+  'from redis: the snapshot plus the changes since it restore exactly what the hash holds; a broken snapshot falls back to the hash',
+  { timeout: 60_000 },
+  async () => {
+    const redis = new RedisServer();
+    await redis.start();
+    const said: string[] = [];
+    const store = new RedisStore({ url: redis.url, prefix: 'sxt', maxlen: 10_000, buffer: 100_000 }, (l) => said.push(l));
+    try {
+      assert.ok(await store.ready(5000), 'redis answers');
+      const drain = async () => {
+        while (store.health().buffered > 0) await new Promise((r) => setTimeout(r, 10));
+      };
+      const now = Date.now();
+      const before: BanRecord[] = [];
+      for (let i = 0; i < 3000; i++) before.push(ban(`10.1.${i >> 8}.${i & 255}`, now + 600_000, i % 3 ? 'here' : 'gw-b'));
+      store.record([...before, ban('2001:db8:9::/48', null), ban('192.0.2.0/24', now + 600_000)]);
       await drain();
-      assert.ok(await store.snapshot(true));
+      assert.equal(await store.snapshot(), undefined, 'not due for a small banlog');
+      const snap = await store.snapshot(true);
+      assert.equal(snap?.bans, 3002);
+      const meta1 = await store.client.hgetall('sxt:snap');
+      // after the snapshot: new bans, renewals, unbans of snapshot targets, one that lapses
+      store.record([
+        ban('10.2.0.1', now + 600_000),
+        ban('10.1.0.5', now + 3_600_000), // renewed
+        { op: 'unban', time: now, target: '10.1.0.6', why: 'by hand' },
+        { op: 'unban', time: now, target: '2001:db8:9::/48', why: 'by hand' },
+        ban('10.1.0.7', now + 1500), // lapses before the restore
+      ]);
+      await drain();
+      await new Promise((r) => setTimeout(r, 1600));
+      const truth = (await store.liveBans(Date.now())).map((b) => b.target).sort();
+      assert.equal(truth.length, 3000);
+
+      const restored = async () => {
+        k.reset();
+        const service = new BanService({ obj: k.obj } as unknown as Gateway, store, undefined, 'here');
+        const n = await service.restoreStream(store.streamBans());
+        const listed = await service.list();
+        assert.equal(n, listed.length);
+        return listed;
+      };
+      const fromSnap = await restored();
+      assert.deepEqual(said, [], 'the snapshot was used');
+      assert.deepEqual(fromSnap.map((e) => e.target).sort(), truth);
+      assert.ok(fromSnap.find((e) => e.target === '10.1.0.5')!.remainingSeconds! > 3500, 'the renewal after the snapshot wins');
+      assert.equal(fromSnap.find((e) => e.target === '10.1.0.0')!.origin, 'fleet', "another gateway's ban comes back as a fleet ban");
+      assert.equal(fromSnap.find((e) => e.target === '10.1.0.1')!.origin, 'manual');
+
+      await store.client.del('sxt:snap:1:0'); // a chunk gone: the hash is read whole instead
+      const fromHash = await restored();
+      assert.match(said.join('\n'), /snapshot 1 unusable \(a snapshot chunk is missing\); reading sxt:bans whole/);
+      assert.deepEqual(fromHash.map((e) => e.target).sort(), truth);
+
+      // two newer snapshots trim the banlog past what snapshot 1 needs: a reader still holding it must notice
+      for (const net of [5, 6]) {
+        store.record(Array.from({ length: 300 }, (_, i) => ban(`10.${net}.${i >> 8}.${i & 255}`, now + 600_000)));
+        await drain();
+        assert.ok(await store.snapshot(true));
+      }
+      await store.client.hset('sxt:snap', meta1);
+      const truth2 = (await store.liveBans(Date.now())).map((b) => b.target).sort();
+      said.length = 0;
+      assert.deepEqual((await restored()).map((e) => e.target).sort(), truth2);
+      assert.match(said.join('\n'), /snapshot 1 unusable \(sxt:banlog was trimmed past it\); reading sxt:bans whole/);
+    } finally {
+      await store.close();
+      await redis.destroy();
     }
-    await store.client.hset('sxt:snap', meta1);
-    const truth2 = (await store.liveBans(Date.now())).map((b) => b.target).sort();
-    said.length = 0;
-    assert.deepEqual((await restored()).map((e) => e.target).sort(), truth2);
-    assert.match(said.join('\n'), /snapshot 1 unusable \(sxt:banlog was trimmed past it\); reading sxt:bans whole/);
-  } finally {
-    await store.close();
-    await redis.destroy();
-  }
-});
+  },
+);
 
 test('from the journal: bans.snap plus the lines after it restore what a replay gives; a corrupt line after it is reported by its number', async () => {
   k.reset();

@@ -15,7 +15,6 @@ import { BanTable } from '../../src/daemon/ban-table.js';
 import { KernelFixture, XDP_DROP, XDP_PASS, type Counter } from '../helpers/kernel-fixture.js';
 import { packet, TH, type PacketSpec } from '../helpers/packets.js';
 
-
 interface Row {
   name: string;
   pkt: PacketSpec;
@@ -43,19 +42,54 @@ const neverBan = (target: string) => (k: KernelFixture) => new AllowList(k.obj).
 
 const rows: Row[] = [
   // probe kinds, IPv4
-  { name: 'SYN to a watched TCP port is a SYN/Normal probe: banned at once', pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN }, verdict: XDP_DROP, counts: probe('PROBE_SYN') },
-  { name: 'SYN with ECN bits to a watched port is still SYN/Normal', pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN | TH.ECE | TH.CWR }, verdict: XDP_DROP, counts: probe('PROBE_SYN') },
+  {
+    name: 'SYN to a watched TCP port is a SYN/Normal probe: banned at once',
+    pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN },
+    verdict: XDP_DROP,
+    counts: probe('PROBE_SYN'),
+  },
+  {
+    name: 'SYN with ECN bits to a watched port is still SYN/Normal',
+    pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN | TH.ECE | TH.CWR },
+    verdict: XDP_DROP,
+    counts: probe('PROBE_SYN'),
+  },
   { name: 'SYN to an unwatched port passes', pkt: { src: A4, proto: 'tcp', dport: 80, flags: TH.SYN }, verdict: XDP_PASS, counts: pass() },
   { name: 'SYN+ACK to a watched port is not a probe', pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN | TH.ACK }, verdict: XDP_PASS, counts: pass() },
   { name: 'ACK to an unwatched port passes', pkt: { src: A4, proto: 'tcp', dport: 80, flags: TH.ACK }, verdict: XDP_PASS, counts: pass() },
   { name: 'RST alone passes (a stack answering)', pkt: { src: A4, proto: 'tcp', dport: 80, flags: TH.RST }, verdict: XDP_PASS, counts: pass() },
-  { name: 'FIN without ACK on any port is a FIN probe', pkt: { src: A4, proto: 'tcp', dport: 80, flags: TH.FIN }, verdict: XDP_DROP, counts: probe('PROBE_FIN') },
+  {
+    name: 'FIN without ACK on any port is a FIN probe',
+    pkt: { src: A4, proto: 'tcp', dport: 80, flags: TH.FIN },
+    verdict: XDP_DROP,
+    counts: probe('PROBE_FIN'),
+  },
   { name: 'FIN+ACK is a normal close', pkt: { src: A4, proto: 'tcp', dport: 80, flags: TH.FIN | TH.ACK }, verdict: XDP_PASS, counts: pass() },
   { name: 'NULL (no flags) is a NULL probe', pkt: { src: A4, proto: 'tcp', dport: 80, flags: 0 }, verdict: XDP_DROP, counts: probe('PROBE_NULL') },
-  { name: 'FIN+PSH+URG is an XMAS probe', pkt: { src: A4, proto: 'tcp', dport: 80, flags: TH.FIN | TH.PSH | TH.URG }, verdict: XDP_DROP, counts: probe('PROBE_XMAS') },
-  { name: 'SYN+FIN is an Unknown Type probe', pkt: { src: A4, proto: 'tcp', dport: 80, flags: TH.SYN | TH.FIN }, verdict: XDP_DROP, counts: probe('PROBE_UNKNOWN') },
-  { name: 'SYN+RST is an Unknown Type probe', pkt: { src: A4, proto: 'tcp', dport: 80, flags: TH.SYN | TH.RST }, verdict: XDP_DROP, counts: probe('PROBE_UNKNOWN') },
-  { name: 'SYN+FIN+ACK is an Unknown Type probe even with ACK', pkt: { src: A4, proto: 'tcp', dport: 80, flags: TH.SYN | TH.FIN | TH.ACK }, verdict: XDP_DROP, counts: probe('PROBE_UNKNOWN') },
+  {
+    name: 'FIN+PSH+URG is an XMAS probe',
+    pkt: { src: A4, proto: 'tcp', dport: 80, flags: TH.FIN | TH.PSH | TH.URG },
+    verdict: XDP_DROP,
+    counts: probe('PROBE_XMAS'),
+  },
+  {
+    name: 'SYN+FIN is an Unknown Type probe',
+    pkt: { src: A4, proto: 'tcp', dport: 80, flags: TH.SYN | TH.FIN },
+    verdict: XDP_DROP,
+    counts: probe('PROBE_UNKNOWN'),
+  },
+  {
+    name: 'SYN+RST is an Unknown Type probe',
+    pkt: { src: A4, proto: 'tcp', dport: 80, flags: TH.SYN | TH.RST },
+    verdict: XDP_DROP,
+    counts: probe('PROBE_UNKNOWN'),
+  },
+  {
+    name: 'SYN+FIN+ACK is an Unknown Type probe even with ACK',
+    pkt: { src: A4, proto: 'tcp', dport: 80, flags: TH.SYN | TH.FIN | TH.ACK },
+    verdict: XDP_DROP,
+    counts: probe('PROBE_UNKNOWN'),
+  },
   { name: 'PSH alone is an Unknown Type probe', pkt: { src: A4, proto: 'tcp', dport: 80, flags: TH.PSH }, verdict: XDP_DROP, counts: probe('PROBE_UNKNOWN') },
   { name: 'all six flags is an Unknown Type probe', pkt: { src: A4, proto: 'tcp', dport: 80, flags: 0x3f }, verdict: XDP_DROP, counts: probe('PROBE_UNKNOWN') },
   { name: 'UDP to a watched UDP port is a UDP probe', pkt: { src: A4, proto: 'udp', dport: 161 }, verdict: XDP_DROP, counts: probe('PROBE_UDP') },
@@ -66,87 +100,451 @@ const rows: Row[] = [
   { name: 'IPv6 SYN to a watched port', pkt: { src: A6, proto: 'tcp', dport: 23, flags: TH.SYN }, verdict: XDP_DROP, counts: probe('PROBE_SYN') },
   { name: 'IPv6 XMAS', pkt: { src: A6, proto: 'tcp', dport: 443, flags: TH.FIN | TH.PSH | TH.URG }, verdict: XDP_DROP, counts: probe('PROBE_XMAS') },
   { name: 'IPv6 UDP probe', pkt: { src: A6, proto: 'udp', dport: 7 }, verdict: XDP_DROP, counts: probe('PROBE_UDP') },
-  { name: 'IPv6 behind hop-by-hop, routing and destination options', pkt: { src: A6, proto: 'tcp', dport: 23, flags: TH.SYN, v6Ext: ['hop', 'routing', 'dst'] }, verdict: XDP_DROP, counts: probe('PROBE_SYN') },
-  { name: 'IPv6 first fragment is classified', pkt: { src: A6, proto: 'tcp', dport: 23, flags: TH.SYN, v6Ext: ['frag'], moreFragments: true }, verdict: XDP_DROP, counts: probe('PROBE_SYN') },
-  { name: 'IPv6 non-first fragment passes', pkt: { src: A6, proto: 'tcp', dport: 23, v6Ext: ['frag'], fragOffset: 10 }, verdict: XDP_PASS, counts: pass({ FRAGMENTS: 1 }) },
-  { name: 'IPv6 truncated in an extension header passes as unparsed', pkt: { src: A6, proto: 'tcp', dport: 23, v6Ext: ['hop'], truncateTo: 14 + 40 + 1 }, verdict: XDP_PASS, counts: pass({ UNPARSED: 1 }) },
+  {
+    name: 'IPv6 behind hop-by-hop, routing and destination options',
+    pkt: { src: A6, proto: 'tcp', dport: 23, flags: TH.SYN, v6Ext: ['hop', 'routing', 'dst'] },
+    verdict: XDP_DROP,
+    counts: probe('PROBE_SYN'),
+  },
+  {
+    name: 'IPv6 first fragment is classified',
+    pkt: { src: A6, proto: 'tcp', dport: 23, flags: TH.SYN, v6Ext: ['frag'], moreFragments: true },
+    verdict: XDP_DROP,
+    counts: probe('PROBE_SYN'),
+  },
+  {
+    name: 'IPv6 non-first fragment passes',
+    pkt: { src: A6, proto: 'tcp', dport: 23, v6Ext: ['frag'], fragOffset: 10 },
+    verdict: XDP_PASS,
+    counts: pass({ FRAGMENTS: 1 }),
+  },
+  {
+    name: 'IPv6 truncated in an extension header passes as unparsed',
+    pkt: { src: A6, proto: 'tcp', dport: 23, v6Ext: ['hop'], truncateTo: 14 + 40 + 1 },
+    verdict: XDP_PASS,
+    counts: pass({ UNPARSED: 1 }),
+  },
   // encapsulation and IPv4 header shapes
   { name: 'one VLAN tag', pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN, vlans: [10] }, verdict: XDP_DROP, counts: probe('PROBE_SYN') },
-  { name: 'two VLAN tags (802.1ad + 802.1Q)', pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN, vlans: [100, 10] }, verdict: XDP_DROP, counts: probe('PROBE_SYN') },
+  {
+    name: 'two VLAN tags (802.1ad + 802.1Q)',
+    pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN, vlans: [100, 10] },
+    verdict: XDP_DROP,
+    counts: probe('PROBE_SYN'),
+  },
   { name: 'IPv6 inside a VLAN', pkt: { src: A6, proto: 'udp', dport: 161, vlans: [10] }, verdict: XDP_DROP, counts: probe('PROBE_UDP') },
-  { name: 'IPv4 with 12 bytes of options', pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN, ipOptionsWords: 3 }, verdict: XDP_DROP, counts: probe('PROBE_SYN') },
-  { name: 'IPv4 with the longest header (60 bytes)', pkt: { src: A4, proto: 'udp', dport: 161, ipOptionsWords: 10 }, verdict: XDP_DROP, counts: probe('PROBE_UDP') },
-  { name: 'IPv4 first fragment (MF set) is classified', pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN, moreFragments: true }, verdict: XDP_DROP, counts: probe('PROBE_SYN') },
+  {
+    name: 'IPv4 with 12 bytes of options',
+    pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN, ipOptionsWords: 3 },
+    verdict: XDP_DROP,
+    counts: probe('PROBE_SYN'),
+  },
+  {
+    name: 'IPv4 with the longest header (60 bytes)',
+    pkt: { src: A4, proto: 'udp', dport: 161, ipOptionsWords: 10 },
+    verdict: XDP_DROP,
+    counts: probe('PROBE_UDP'),
+  },
+  {
+    name: 'IPv4 first fragment (MF set) is classified',
+    pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN, moreFragments: true },
+    verdict: XDP_DROP,
+    counts: probe('PROBE_SYN'),
+  },
   { name: 'IPv4 non-first fragment passes', pkt: { src: A4, proto: 'tcp', dport: 23, fragOffset: 185 }, verdict: XDP_PASS, counts: pass({ FRAGMENTS: 1 }) },
   // truncated and malformed
   { name: 'Ethernet header only', pkt: { src: A4, proto: 'tcp', truncateTo: 14 }, verdict: XDP_PASS, counts: pass({ UNPARSED: 1 }) },
   { name: 'IPv6 header cut short', pkt: { src: A6, proto: 'tcp', truncateTo: 14 + 39 }, verdict: XDP_PASS, counts: pass({ UNPARSED: 1 }) },
-  { name: 'IPv4 header with IHL below 5', pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN, ipOptionsWords: -1 }, verdict: XDP_PASS, counts: pass({ UNPARSED: 1 }) },
+  {
+    name: 'IPv4 header with IHL below 5',
+    pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN, ipOptionsWords: -1 },
+    verdict: XDP_PASS,
+    counts: pass({ UNPARSED: 1 }),
+  },
   { name: 'VLAN tag cut short', pkt: { src: A4, proto: 'tcp', vlans: [10], truncateTo: 16 }, verdict: XDP_PASS, counts: pass({ UNPARSED: 1 }) },
   { name: 'IPv4 header cut short', pkt: { src: A4, proto: 'tcp', dport: 23, truncateTo: 14 + 19 }, verdict: XDP_PASS, counts: pass({ UNPARSED: 1 }) },
-  { name: 'IPv4 options longer than the packet', pkt: { src: A4, proto: 'tcp', dport: 23, ipOptionsWords: 10, truncateTo: 14 + 40 }, verdict: XDP_PASS, counts: pass({ UNPARSED: 1 }) },
-  { name: 'TCP header cut short (after the bans check: counted, passed)', pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN, truncateTo: 14 + 20 + 12 }, verdict: XDP_PASS, counts: pass({ UNPARSED: 1 }) },
+  {
+    name: 'IPv4 options longer than the packet',
+    pkt: { src: A4, proto: 'tcp', dport: 23, ipOptionsWords: 10, truncateTo: 14 + 40 },
+    verdict: XDP_PASS,
+    counts: pass({ UNPARSED: 1 }),
+  },
+  {
+    name: 'TCP header cut short (after the bans check: counted, passed)',
+    pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN, truncateTo: 14 + 20 + 12 },
+    verdict: XDP_PASS,
+    counts: pass({ UNPARSED: 1 }),
+  },
   { name: 'UDP header cut short', pkt: { src: A4, proto: 'udp', dport: 161, truncateTo: 14 + 20 + 6 }, verdict: XDP_PASS, counts: pass({ UNPARSED: 1 }) },
   { name: 'ARP is not IP', pkt: { src: A4, proto: 'tcp', etherType: 0x0806 }, verdict: XDP_PASS, counts: pass({ NON_IP: 1 }) },
   // allow list and bans
-  { name: 'a banned address is dropped, any traffic', pkt: { src: A4, proto: 'tcp', dport: 80, flags: TH.ACK }, setup: ban(A4, 600), verdict: XDP_DROP, counts: { SEEN: 1, DROPPED: 1 } },
+  {
+    name: 'a banned address is dropped, any traffic',
+    pkt: { src: A4, proto: 'tcp', dport: 80, flags: TH.ACK },
+    setup: ban(A4, 600),
+    verdict: XDP_DROP,
+    counts: { SEEN: 1, DROPPED: 1 },
+  },
   { name: 'a banned IPv6 address is dropped', pkt: { src: A6, proto: 'icmp' }, setup: ban(A6, 600), verdict: XDP_DROP, counts: { SEEN: 1, DROPPED: 1 } },
   { name: 'a permanent ban is dropped', pkt: { src: A4, proto: 'udp', dport: 53 }, setup: ban(A4, null), verdict: XDP_DROP, counts: { SEEN: 1, DROPPED: 1 } },
-  { name: 'a CIDR ban (/24) drops its members', pkt: { src: '203.0.113.77', proto: 'tcp', dport: 80, flags: TH.ACK }, setup: ban('203.0.113.0/24', 600), verdict: XDP_DROP, counts: { SEEN: 1, DROPPED: 1 } },
-  { name: 'a CIDR ban does not drop its neighbours', pkt: { src: '203.0.114.1', proto: 'tcp', dport: 80, flags: TH.ACK }, setup: ban('203.0.113.0/24', 600), verdict: XDP_PASS, counts: pass() },
-  { name: 'an IPv6 CIDR ban (/48) drops its members', pkt: { src: '2001:db8:5:ffff::9', proto: 'tcp', dport: 80, flags: TH.ACK }, setup: ban('2001:db8:5::/48', 600), verdict: XDP_DROP, counts: { SEEN: 1, DROPPED: 1 } },
-  { name: 'a banned source cannot slip through in fragments', pkt: { src: A4, proto: 'tcp', fragOffset: 100 }, setup: ban(A4, 600), verdict: XDP_DROP, counts: { SEEN: 1, DROPPED: 1 } },
-  { name: 'an expired ban passes (and the probe behind it is judged afresh)', pkt: { src: A4, proto: 'tcp', dport: 80, flags: TH.ACK }, setup: ban(A4, -1), verdict: XDP_PASS, counts: pass({ EXPIRED_HITS: 1 }) },
-  { name: 'the allow list beats an exact ban', pkt: { src: A4, proto: 'tcp', dport: 80, flags: TH.ACK }, setup: (k) => { ban(A4, 600)(k); allow('198.18.0.0/24')(k); }, verdict: XDP_PASS, counts: pass({ ALLOWED: 1 }) },
-  { name: 'the allow list beats a CIDR ban (IPv6)', pkt: { src: A6, proto: 'tcp', dport: 80, flags: TH.ACK }, setup: (k) => { ban('2001:db8::/32', 600)(k); allow(A6)(k); }, verdict: XDP_PASS, counts: pass({ ALLOWED: 1 }) },
-  { name: 'the allow list beats a probe: no alert, no ban', pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN }, setup: allow('198.18.0.2/32'), verdict: XDP_PASS, counts: pass({ ALLOWED: 1 }) },
-  { name: 'a spoofed probe from a never-ban address (this host, a resolver) is alerted, not banned', pkt: { src: '198.18.0.53', proto: 'udp', dport: 161 }, setup: neverBan('198.18.0.53'), verdict: XDP_PASS, counts: pass({ PROBE_UDP: 1, ALERTS: 1, NEVER_BAN: 1 }) },
-  { name: 'the never-ban list beats an exact ban of a listed host', pkt: { src: '198.18.0.254', proto: 'tcp', dport: 80, flags: TH.ACK }, setup: (k) => { ban('198.18.0.254', 600)(k); neverBan('198.18.0.254')(k); }, verdict: XDP_PASS, counts: pass() },
-  { name: 'the never-ban list beats a ban (a fleet ban of our own gateway)', pkt: { src: '198.18.0.254', proto: 'tcp', dport: 80, flags: TH.ACK }, setup: (k) => { ban('198.18.0.0/24', 600)(k); neverBan('198.18.0.254')(k); }, verdict: XDP_PASS, counts: pass() },
+  {
+    name: 'a CIDR ban (/24) drops its members',
+    pkt: { src: '203.0.113.77', proto: 'tcp', dport: 80, flags: TH.ACK },
+    setup: ban('203.0.113.0/24', 600),
+    verdict: XDP_DROP,
+    counts: { SEEN: 1, DROPPED: 1 },
+  },
+  {
+    name: 'a CIDR ban does not drop its neighbours',
+    pkt: { src: '203.0.114.1', proto: 'tcp', dport: 80, flags: TH.ACK },
+    setup: ban('203.0.113.0/24', 600),
+    verdict: XDP_PASS,
+    counts: pass(),
+  },
+  {
+    name: 'an IPv6 CIDR ban (/48) drops its members',
+    pkt: { src: '2001:db8:5:ffff::9', proto: 'tcp', dport: 80, flags: TH.ACK },
+    setup: ban('2001:db8:5::/48', 600),
+    verdict: XDP_DROP,
+    counts: { SEEN: 1, DROPPED: 1 },
+  },
+  {
+    name: 'a banned source cannot slip through in fragments',
+    pkt: { src: A4, proto: 'tcp', fragOffset: 100 },
+    setup: ban(A4, 600),
+    verdict: XDP_DROP,
+    counts: { SEEN: 1, DROPPED: 1 },
+  },
+  {
+    name: 'an expired ban passes (and the probe behind it is judged afresh)',
+    pkt: { src: A4, proto: 'tcp', dport: 80, flags: TH.ACK },
+    setup: ban(A4, -1),
+    verdict: XDP_PASS,
+    counts: pass({ EXPIRED_HITS: 1 }),
+  },
+  {
+    name: 'the allow list beats an exact ban',
+    pkt: { src: A4, proto: 'tcp', dport: 80, flags: TH.ACK },
+    setup: (k) => {
+      ban(A4, 600)(k);
+      allow('198.18.0.0/24')(k);
+    },
+    verdict: XDP_PASS,
+    counts: pass({ ALLOWED: 1 }),
+  },
+  {
+    name: 'the allow list beats a CIDR ban (IPv6)',
+    pkt: { src: A6, proto: 'tcp', dport: 80, flags: TH.ACK },
+    setup: (k) => {
+      ban('2001:db8::/32', 600)(k);
+      allow(A6)(k);
+    },
+    verdict: XDP_PASS,
+    counts: pass({ ALLOWED: 1 }),
+  },
+  {
+    name: 'the allow list beats a probe: no alert, no ban',
+    pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN },
+    setup: allow('198.18.0.2/32'),
+    verdict: XDP_PASS,
+    counts: pass({ ALLOWED: 1 }),
+  },
+  {
+    name: 'a spoofed probe from a never-ban address (this host, a resolver) is alerted, not banned',
+    pkt: { src: '198.18.0.53', proto: 'udp', dport: 161 },
+    setup: neverBan('198.18.0.53'),
+    verdict: XDP_PASS,
+    counts: pass({ PROBE_UDP: 1, ALERTS: 1, NEVER_BAN: 1 }),
+  },
+  {
+    name: 'the never-ban list beats an exact ban of a listed host',
+    pkt: { src: '198.18.0.254', proto: 'tcp', dport: 80, flags: TH.ACK },
+    setup: (k) => {
+      ban('198.18.0.254', 600)(k);
+      neverBan('198.18.0.254')(k);
+    },
+    verdict: XDP_PASS,
+    counts: pass(),
+  },
+  {
+    name: 'the never-ban list beats a ban (a fleet ban of our own gateway)',
+    pkt: { src: '198.18.0.254', proto: 'tcp', dport: 80, flags: TH.ACK },
+    setup: (k) => {
+      ban('198.18.0.0/24', 600)(k);
+      neverBan('198.18.0.254')(k);
+    },
+    verdict: XDP_PASS,
+    counts: pass(),
+  },
   // evasion: fragments, ACK-family scans, long IPv6 chains
-  { name: 'a first fragment holding 8 bytes of TCP (nmap -f) is a fragment-evasion probe', pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN, moreFragments: true, l4Bytes: 8 }, verdict: XDP_DROP, counts: { ...probe('PROBE_FRAG'), EVASION_DROPPED: 1 } },
-  { name: 'a first fragment holding 16 bytes of TCP (nmap -ff) is one too', pkt: { src: A4, proto: 'tcp', dport: 80, flags: TH.FIN, moreFragments: true, l4Bytes: 16 }, verdict: XDP_DROP, counts: { ...probe('PROBE_FRAG'), EVASION_DROPPED: 1 } },
-  { name: 'an IPv6 first fragment too short for the TCP header', pkt: { src: A6, proto: 'tcp', dport: 23, flags: TH.SYN, v6Ext: ['frag'], moreFragments: true, l4Bytes: 8 }, verdict: XDP_DROP, counts: { ...probe('PROBE_FRAG'), EVASION_DROPPED: 1 } },
-  { name: 'a first fragment too short for the UDP header', pkt: { src: A4, proto: 'udp', dport: 161, moreFragments: true, l4Bytes: 4 }, verdict: XDP_DROP, counts: { ...probe('PROBE_FRAG'), EVASION_DROPPED: 1 } },
-  { name: 'a later fragment overlapping the TCP header (RFC 1858, offset 8)', pkt: { src: A4, proto: 'tcp', fragOffset: 1 }, verdict: XDP_DROP, counts: { ...probe('PROBE_FRAG'), EVASION_DROPPED: 1 } },
-  { name: 'an IPv6 fragment overlapping the TCP header', pkt: { src: A6, proto: 'tcp', v6Ext: ['frag'], fragOffset: 2 }, verdict: XDP_DROP, counts: { ...probe('PROBE_FRAG'), EVASION_DROPPED: 1 } },
-  { name: 'an evasion fragment to a destination we do not protect is dropped, not alerted', pkt: { src: A4, dst: '198.19.0.10', proto: 'tcp', dport: 23, flags: TH.SYN, moreFragments: true, l4Bytes: 8 }, verdict: XDP_DROP, counts: { SEEN: 1, DROPPED: 1, EVASION_DROPPED: 1 } },
-  { name: 'a legitimately fragmented 4 000-byte UDP datagram: its first fragment passes', pkt: { src: A4, proto: 'udp', dport: 53, moreFragments: true, payload: 1472 }, verdict: XDP_PASS, counts: pass() },
-  { name: 'a legitimately fragmented ping: its first fragment passes', pkt: { src: A4, proto: 'icmp', moreFragments: true, payload: 1472 }, verdict: XDP_PASS, counts: pass() },
-  { name: 'an IPv6 UDP datagram fragmented at 1 280: its first fragment passes', pkt: { src: A6, proto: 'udp', dport: 53, v6Ext: ['frag'], moreFragments: true, payload: 1224 }, verdict: XDP_PASS, counts: pass() },
-  { name: 'an ACK to a watched port with no socket and no connection is an ACK-scan probe (nmap -sA, -sW)', pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.ACK }, verdict: XDP_DROP, counts: probe('PROBE_ACK') },
-  { name: 'FIN+ACK to a watched port with no connection is a Maimon probe (nmap -sM)', pkt: { src: A4, proto: 'tcp', dport: 111, flags: TH.FIN | TH.ACK }, verdict: XDP_DROP, counts: probe('PROBE_MAIMON') },
+  {
+    name: 'a first fragment holding 8 bytes of TCP (nmap -f) is a fragment-evasion probe',
+    pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN, moreFragments: true, l4Bytes: 8 },
+    verdict: XDP_DROP,
+    counts: { ...probe('PROBE_FRAG'), EVASION_DROPPED: 1 },
+  },
+  {
+    name: 'a first fragment holding 16 bytes of TCP (nmap -ff) is one too',
+    pkt: { src: A4, proto: 'tcp', dport: 80, flags: TH.FIN, moreFragments: true, l4Bytes: 16 },
+    verdict: XDP_DROP,
+    counts: { ...probe('PROBE_FRAG'), EVASION_DROPPED: 1 },
+  },
+  {
+    name: 'an IPv6 first fragment too short for the TCP header',
+    pkt: { src: A6, proto: 'tcp', dport: 23, flags: TH.SYN, v6Ext: ['frag'], moreFragments: true, l4Bytes: 8 },
+    verdict: XDP_DROP,
+    counts: { ...probe('PROBE_FRAG'), EVASION_DROPPED: 1 },
+  },
+  {
+    name: 'a first fragment too short for the UDP header',
+    pkt: { src: A4, proto: 'udp', dport: 161, moreFragments: true, l4Bytes: 4 },
+    verdict: XDP_DROP,
+    counts: { ...probe('PROBE_FRAG'), EVASION_DROPPED: 1 },
+  },
+  {
+    name: 'a later fragment overlapping the TCP header (RFC 1858, offset 8)',
+    pkt: { src: A4, proto: 'tcp', fragOffset: 1 },
+    verdict: XDP_DROP,
+    counts: { ...probe('PROBE_FRAG'), EVASION_DROPPED: 1 },
+  },
+  {
+    name: 'an IPv6 fragment overlapping the TCP header',
+    pkt: { src: A6, proto: 'tcp', v6Ext: ['frag'], fragOffset: 2 },
+    verdict: XDP_DROP,
+    counts: { ...probe('PROBE_FRAG'), EVASION_DROPPED: 1 },
+  },
+  {
+    name: 'an evasion fragment to a destination we do not protect is dropped, not alerted',
+    pkt: { src: A4, dst: '198.19.0.10', proto: 'tcp', dport: 23, flags: TH.SYN, moreFragments: true, l4Bytes: 8 },
+    verdict: XDP_DROP,
+    counts: { SEEN: 1, DROPPED: 1, EVASION_DROPPED: 1 },
+  },
+  {
+    name: 'a legitimately fragmented 4 000-byte UDP datagram: its first fragment passes',
+    pkt: { src: A4, proto: 'udp', dport: 53, moreFragments: true, payload: 1472 },
+    verdict: XDP_PASS,
+    counts: pass(),
+  },
+  {
+    name: 'a legitimately fragmented ping: its first fragment passes',
+    pkt: { src: A4, proto: 'icmp', moreFragments: true, payload: 1472 },
+    verdict: XDP_PASS,
+    counts: pass(),
+  },
+  {
+    name: 'an IPv6 UDP datagram fragmented at 1 280: its first fragment passes',
+    pkt: { src: A6, proto: 'udp', dport: 53, v6Ext: ['frag'], moreFragments: true, payload: 1224 },
+    verdict: XDP_PASS,
+    counts: pass(),
+  },
+  {
+    name: 'an ACK to a watched port with no socket and no connection is an ACK-scan probe (nmap -sA, -sW)',
+    pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.ACK },
+    verdict: XDP_DROP,
+    counts: probe('PROBE_ACK'),
+  },
+  {
+    name: 'FIN+ACK to a watched port with no connection is a Maimon probe (nmap -sM)',
+    pkt: { src: A4, proto: 'tcp', dport: 111, flags: TH.FIN | TH.ACK },
+    verdict: XDP_DROP,
+    counts: probe('PROBE_MAIMON'),
+  },
   { name: 'an IPv6 ACK probe', pkt: { src: A6, proto: 'tcp', dport: 23, flags: TH.ACK | TH.PSH }, verdict: XDP_DROP, counts: probe('PROBE_ACK') },
-  { name: 'RST+ACK to a watched port is an answer, not a probe', pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.RST | TH.ACK }, verdict: XDP_PASS, counts: pass() },
-  { name: 'an ACK to a watched port of a host we do not protect (forwarded) passes', pkt: { src: A4, dst: '198.19.0.10', proto: 'tcp', dport: 23, flags: TH.ACK }, verdict: XDP_PASS, counts: pass({ NOT_PROTECTED: 1 }) },
-  { name: 'a 7-header IPv6 chain from a banned source is dropped', pkt: { src: A6, proto: 'tcp', dport: 80, flags: TH.ACK, v6Ext: ['dst', 'dst', 'dst', 'dst', 'dst', 'dst', 'dst'] }, setup: ban(A6, 600), verdict: XDP_DROP, counts: { SEEN: 1, DROPPED: 1 } },
-  { name: 'a 7-header IPv6 chain to this host is an evasion probe', pkt: { src: A6, proto: 'tcp', dport: 80, flags: TH.ACK, v6Ext: ['dst', 'dst', 'dst', 'dst', 'dst', 'dst', 'dst'] }, verdict: XDP_DROP, counts: { ...probe('PROBE_V6CHAIN'), V6_CHAIN_LONG: 1 } },
-  { name: 'a 7-header IPv6 chain to a destination we do not protect is counted and passed', pkt: { src: A6, dst: '2001:db8:1::10', proto: 'tcp', dport: 80, flags: TH.ACK, v6Ext: ['dst', 'dst', 'dst', 'dst', 'dst', 'dst', 'dst'] }, verdict: XDP_PASS, counts: pass({ V6_CHAIN_LONG: 1, NOT_PROTECTED: 1 }) },
-  { name: 'a 6-header IPv6 chain is followed to the end', pkt: { src: A6, proto: 'tcp', dport: 23, flags: TH.SYN, v6Ext: ['hop', 'dst', 'dst', 'dst', 'dst', 'dst'] }, verdict: XDP_DROP, counts: probe('PROBE_SYN') },
+  {
+    name: 'RST+ACK to a watched port is an answer, not a probe',
+    pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.RST | TH.ACK },
+    verdict: XDP_PASS,
+    counts: pass(),
+  },
+  {
+    name: 'an ACK to a watched port of a host we do not protect (forwarded) passes',
+    pkt: { src: A4, dst: '198.19.0.10', proto: 'tcp', dport: 23, flags: TH.ACK },
+    verdict: XDP_PASS,
+    counts: pass({ NOT_PROTECTED: 1 }),
+  },
+  {
+    name: 'a 7-header IPv6 chain from a banned source is dropped',
+    pkt: { src: A6, proto: 'tcp', dport: 80, flags: TH.ACK, v6Ext: ['dst', 'dst', 'dst', 'dst', 'dst', 'dst', 'dst'] },
+    setup: ban(A6, 600),
+    verdict: XDP_DROP,
+    counts: { SEEN: 1, DROPPED: 1 },
+  },
+  {
+    name: 'a 7-header IPv6 chain to this host is an evasion probe',
+    pkt: { src: A6, proto: 'tcp', dport: 80, flags: TH.ACK, v6Ext: ['dst', 'dst', 'dst', 'dst', 'dst', 'dst', 'dst'] },
+    verdict: XDP_DROP,
+    counts: { ...probe('PROBE_V6CHAIN'), V6_CHAIN_LONG: 1 },
+  },
+  {
+    name: 'a 7-header IPv6 chain to a destination we do not protect is counted and passed',
+    pkt: { src: A6, dst: '2001:db8:1::10', proto: 'tcp', dport: 80, flags: TH.ACK, v6Ext: ['dst', 'dst', 'dst', 'dst', 'dst', 'dst', 'dst'] },
+    verdict: XDP_PASS,
+    counts: pass({ V6_CHAIN_LONG: 1, NOT_PROTECTED: 1 }),
+  },
+  {
+    name: 'a 6-header IPv6 chain is followed to the end',
+    pkt: { src: A6, proto: 'tcp', dport: 23, flags: TH.SYN, v6Ext: ['hop', 'dst', 'dst', 'dst', 'dst', 'dst'] },
+    verdict: XDP_DROP,
+    counts: probe('PROBE_SYN'),
+  },
   { name: 'an IPv6 ping passes', pkt: { src: A6, proto: 'icmp' }, verdict: XDP_PASS, counts: pass() },
   // the gateway model: only probes of protected destinations count
-  { name: 'a SYN to a watched port of a host behind the gateway (forwarded) is no probe by default', pkt: { src: A4, dst: '198.19.0.10', proto: 'tcp', dport: 23, flags: TH.SYN }, verdict: XDP_PASS, counts: pass({ NOT_PROTECTED: 1 }) },
-  { name: 'forwarded UDP to a watched port is no probe by default', pkt: { src: A4, dst: '198.19.0.10', proto: 'udp', dport: 161 }, verdict: XDP_PASS, counts: pass({ NOT_PROTECTED: 1 }) },
-  { name: 'forwarded IPv6 XMAS is no probe by default', pkt: { src: A6, dst: '2001:db8:1::10', proto: 'tcp', dport: 80, flags: TH.FIN | TH.PSH | TH.URG }, verdict: XDP_PASS, counts: pass({ NOT_PROTECTED: 1 }) },
-  { name: 'a broadcast to a watched UDP port is no probe (not an address of this host)', pkt: { src: A4, dst: '198.18.0.255', proto: 'udp', dport: 161 }, verdict: XDP_PASS, counts: pass({ NOT_PROTECTED: 1 }) },
-  { name: 'a SYN to an unused watched port in a protected network is a probe', pkt: { src: A4, dst: '198.19.0.99', proto: 'tcp', dport: 23, flags: TH.SYN }, setup: net('198.19.0.0/24'), verdict: XDP_DROP, counts: probe('PROBE_SYN') },
-  { name: 'an IPv6 UDP probe of a protected network', pkt: { src: A6, dst: '2001:db8:1::99', proto: 'udp', dport: 161 }, setup: net('2001:db8:1::/64'), verdict: XDP_DROP, counts: probe('PROBE_UDP') },
-  { name: 'a listed service in a protected network is never a tripwire', pkt: { src: A4, dst: '198.19.0.10', proto: 'tcp', dport: 23, flags: TH.SYN }, setup: (k) => { k.protect('198.19.0.0/24'); k.service('198.19.0.10:23/tcp'); }, verdict: XDP_PASS, counts: pass({ SERVICE: 1 }) },
-  { name: 'a service listed for a whole network covers its hosts', pkt: { src: A4, dst: '198.19.0.77', proto: 'udp', dport: 161 }, setup: (k) => { k.protect('198.19.0.0/24'); k.service('198.19.0.0/24:161/udp'); }, verdict: XDP_PASS, counts: pass({ SERVICE: 1 }) },
-  { name: 'a service covers its protocol only: UDP to a TCP service port is still a probe', pkt: { src: A4, dst: '198.19.0.10', proto: 'udp', dport: 161 }, setup: (k) => { k.protect('198.19.0.0/24'); k.service('198.19.0.10:161/tcp'); }, verdict: XDP_DROP, counts: probe('PROBE_UDP') },
-  { name: 'an IPv6 service', pkt: { src: A6, dst: '2001:db8:1::10', proto: 'tcp', dport: 443, flags: TH.FIN }, setup: (k) => { k.protect('2001:db8:1::/64'); k.service('2001:db8:1::10:443/tcp'); }, verdict: XDP_PASS, counts: pass({ SERVICE: 1 }) },
-  { name: "a service on this host's own address (a port forward, DNAT) is never a tripwire", pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN }, setup: (k) => k.service('198.18.0.1:23/tcp'), verdict: XDP_PASS, counts: pass({ SERVICE: 1 }) },
-  { name: 'a probe bearing the address of a server we talk to (a resolver) is alerted as possibly spoofed, never banned', pkt: { src: '198.18.0.53', proto: 'tcp', dport: 23, flags: TH.SYN }, setup: (k) => k.peer('198.18.0.53', { responder: 1 }), verdict: XDP_PASS, counts: pass({ PROBE_SYN: 1, ALERTS: 1, LIVE_PEER: 1 }) },
-  { name: 'an IPv6 live peer is not banned either', pkt: { src: A6, proto: 'udp', dport: 7 }, setup: (k) => k.peer(A6, { responder: 3 }), verdict: XDP_PASS, counts: pass({ PROBE_UDP: 1, ALERTS: 1, LIVE_PEER: 1 }) },
-  { name: 'a client whose TCP connection has lasted a minute is not banned on one probe', pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN }, setup: (k) => k.peer(A4, { originator: 1, originatorSeconds: 61 }), verdict: XDP_PASS, counts: pass({ PROBE_SYN: 1, ALERTS: 1, LIVE_PEER: 1 }) },
-  { name: 'a scanner that opened a connection just before its scan is banned', pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN }, setup: (k) => k.peer(A4, { originator: 1, originatorSeconds: 2 }), verdict: XDP_DROP, counts: probe('PROBE_SYN') },
-  { name: 'a peer whose connections all ended is banned as any scanner', pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN }, setup: (k) => k.peer(A4, { responder: 0, originator: 0, originatorSeconds: 600 }), verdict: XDP_DROP, counts: probe('PROBE_SYN') },
+  {
+    name: 'a SYN to a watched port of a host behind the gateway (forwarded) is no probe by default',
+    pkt: { src: A4, dst: '198.19.0.10', proto: 'tcp', dport: 23, flags: TH.SYN },
+    verdict: XDP_PASS,
+    counts: pass({ NOT_PROTECTED: 1 }),
+  },
+  {
+    name: 'forwarded UDP to a watched port is no probe by default',
+    pkt: { src: A4, dst: '198.19.0.10', proto: 'udp', dport: 161 },
+    verdict: XDP_PASS,
+    counts: pass({ NOT_PROTECTED: 1 }),
+  },
+  {
+    name: 'forwarded IPv6 XMAS is no probe by default',
+    pkt: { src: A6, dst: '2001:db8:1::10', proto: 'tcp', dport: 80, flags: TH.FIN | TH.PSH | TH.URG },
+    verdict: XDP_PASS,
+    counts: pass({ NOT_PROTECTED: 1 }),
+  },
+  {
+    name: 'a broadcast to a watched UDP port is no probe (not an address of this host)',
+    pkt: { src: A4, dst: '198.18.0.255', proto: 'udp', dport: 161 },
+    verdict: XDP_PASS,
+    counts: pass({ NOT_PROTECTED: 1 }),
+  },
+  {
+    name: 'a SYN to an unused watched port in a protected network is a probe',
+    pkt: { src: A4, dst: '198.19.0.99', proto: 'tcp', dport: 23, flags: TH.SYN },
+    setup: net('198.19.0.0/24'),
+    verdict: XDP_DROP,
+    counts: probe('PROBE_SYN'),
+  },
+  {
+    name: 'an IPv6 UDP probe of a protected network',
+    pkt: { src: A6, dst: '2001:db8:1::99', proto: 'udp', dport: 161 },
+    setup: net('2001:db8:1::/64'),
+    verdict: XDP_DROP,
+    counts: probe('PROBE_UDP'),
+  },
+  {
+    name: 'a listed service in a protected network is never a tripwire',
+    pkt: { src: A4, dst: '198.19.0.10', proto: 'tcp', dport: 23, flags: TH.SYN },
+    setup: (k) => {
+      k.protect('198.19.0.0/24');
+      k.service('198.19.0.10:23/tcp');
+    },
+    verdict: XDP_PASS,
+    counts: pass({ SERVICE: 1 }),
+  },
+  {
+    name: 'a service listed for a whole network covers its hosts',
+    pkt: { src: A4, dst: '198.19.0.77', proto: 'udp', dport: 161 },
+    setup: (k) => {
+      k.protect('198.19.0.0/24');
+      k.service('198.19.0.0/24:161/udp');
+    },
+    verdict: XDP_PASS,
+    counts: pass({ SERVICE: 1 }),
+  },
+  {
+    name: 'a service covers its protocol only: UDP to a TCP service port is still a probe',
+    pkt: { src: A4, dst: '198.19.0.10', proto: 'udp', dport: 161 },
+    setup: (k) => {
+      k.protect('198.19.0.0/24');
+      k.service('198.19.0.10:161/tcp');
+    },
+    verdict: XDP_DROP,
+    counts: probe('PROBE_UDP'),
+  },
+  {
+    name: 'an IPv6 service',
+    pkt: { src: A6, dst: '2001:db8:1::10', proto: 'tcp', dport: 443, flags: TH.FIN },
+    setup: (k) => {
+      k.protect('2001:db8:1::/64');
+      k.service('2001:db8:1::10:443/tcp');
+    },
+    verdict: XDP_PASS,
+    counts: pass({ SERVICE: 1 }),
+  },
+  {
+    name: "a service on this host's own address (a port forward, DNAT) is never a tripwire",
+    pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN },
+    setup: (k) => k.service('198.18.0.1:23/tcp'),
+    verdict: XDP_PASS,
+    counts: pass({ SERVICE: 1 }),
+  },
+  {
+    name: 'a probe bearing the address of a server we talk to (a resolver) is alerted as possibly spoofed, never banned',
+    pkt: { src: '198.18.0.53', proto: 'tcp', dport: 23, flags: TH.SYN },
+    setup: (k) => k.peer('198.18.0.53', { responder: 1 }),
+    verdict: XDP_PASS,
+    counts: pass({ PROBE_SYN: 1, ALERTS: 1, LIVE_PEER: 1 }),
+  },
+  {
+    name: 'an IPv6 live peer is not banned either',
+    pkt: { src: A6, proto: 'udp', dport: 7 },
+    setup: (k) => k.peer(A6, { responder: 3 }),
+    verdict: XDP_PASS,
+    counts: pass({ PROBE_UDP: 1, ALERTS: 1, LIVE_PEER: 1 }),
+  },
+  {
+    name: 'a client whose TCP connection has lasted a minute is not banned on one probe',
+    pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN },
+    setup: (k) => k.peer(A4, { originator: 1, originatorSeconds: 61 }),
+    verdict: XDP_PASS,
+    counts: pass({ PROBE_SYN: 1, ALERTS: 1, LIVE_PEER: 1 }),
+  },
+  {
+    name: 'a scanner that opened a connection just before its scan is banned',
+    pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN },
+    setup: (k) => k.peer(A4, { originator: 1, originatorSeconds: 2 }),
+    verdict: XDP_DROP,
+    counts: probe('PROBE_SYN'),
+  },
+  {
+    name: 'a peer whose connections all ended is banned as any scanner',
+    pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN },
+    setup: (k) => k.peer(A4, { responder: 0, originator: 0, originatorSeconds: 600 }),
+    verdict: XDP_DROP,
+    counts: probe('PROBE_SYN'),
+  },
   // configuration
-  { name: 'blocking off for TCP: alert, no ban', pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN }, cfg: { blockTcp: false }, verdict: XDP_PASS, counts: pass({ PROBE_SYN: 1, ALERTS: 1 }) },
-  { name: 'blocking off for UDP: alert, no ban', pkt: { src: A4, proto: 'udp', dport: 161 }, cfg: { blockUdp: false }, verdict: XDP_PASS, counts: pass({ PROBE_UDP: 1, ALERTS: 1 }) },
-  { name: 'trigger 2: the first probe is only counted', pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN }, cfg: { trigger: 2 }, verdict: XDP_PASS, counts: pass({ PROBE_SYN: 1 }) },
-  { name: 'before the daemon writes its config, nothing is classified', pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN }, cfg: { enabled: false }, verdict: XDP_PASS, counts: pass() },
-  { name: 'a permanent automatic ban (ban_ttl 0) still drops', pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN }, cfg: { banTtlNs: 0n }, verdict: XDP_DROP, counts: probe('PROBE_SYN') },
+  {
+    name: 'blocking off for TCP: alert, no ban',
+    pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN },
+    cfg: { blockTcp: false },
+    verdict: XDP_PASS,
+    counts: pass({ PROBE_SYN: 1, ALERTS: 1 }),
+  },
+  {
+    name: 'blocking off for UDP: alert, no ban',
+    pkt: { src: A4, proto: 'udp', dport: 161 },
+    cfg: { blockUdp: false },
+    verdict: XDP_PASS,
+    counts: pass({ PROBE_UDP: 1, ALERTS: 1 }),
+  },
+  {
+    name: 'trigger 2: the first probe is only counted',
+    pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN },
+    cfg: { trigger: 2 },
+    verdict: XDP_PASS,
+    counts: pass({ PROBE_SYN: 1 }),
+  },
+  {
+    name: 'before the daemon writes its config, nothing is classified',
+    pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN },
+    cfg: { enabled: false },
+    verdict: XDP_PASS,
+    counts: pass(),
+  },
+  {
+    name: 'a permanent automatic ban (ban_ttl 0) still drops',
+    pkt: { src: A4, proto: 'tcp', dport: 23, flags: TH.SYN },
+    cfg: { banTtlNs: 0n },
+    verdict: XDP_DROP,
+    counts: probe('PROBE_SYN'),
+  },
 ];
 
 describe('XDP program (BPF_PROG_TEST_RUN)', () => {
@@ -190,10 +588,15 @@ describe('XDP program (BPF_PROG_TEST_RUN)', () => {
   });
 
   test('a probe to an address of this host found in its slot alone or in the trie alone is the same probe', () => {
-    for (const [src, dst] of [[A4, '198.18.0.1'], [A6, '2001:db8::1'], [A4, '198.18.0.77']] as const) {
+    for (const [src, dst] of [
+      [A4, '198.18.0.1'],
+      [A6, '2001:db8::1'],
+      [A4, '198.18.0.77'],
+    ] as const) {
       k.reset();
       const c = parseCidr(dst);
-      if (dst === '198.18.0.77') k.protect(dst, DEST_HOST); // the trie alone
+      if (dst === '198.18.0.77')
+        k.protect(dst, DEST_HOST); // the trie alone
       else k.obj.map(c.family === 4 ? 'sentry_protect_v4' : 'sentry_protect_v6').delete(lpmKey(c)); // the slot alone (hostSlots in TS)
       const { verdict, delta } = k.run(packet({ src, dst, proto: 'tcp', dport: 23, flags: TH.SYN }));
       assert.equal(verdict, XDP_DROP, dst);
@@ -311,7 +714,10 @@ describe('XDP program (BPF_PROG_TEST_RUN)', () => {
     assert.deepEqual(verdicts, [XDP_DROP, XDP_DROP, XDP_DROP, XDP_PASS, XDP_PASS]);
     const evs = k.events();
     assert.equal(evs.length, 5);
-    assert.deepEqual(evs.map((e) => e.flags), [EV_F_BANNED, EV_F_BANNED, EV_F_BANNED, EV_F_CAPPED, EV_F_CAPPED]);
+    assert.deepEqual(
+      evs.map((e) => e.flags),
+      [EV_F_BANNED, EV_F_BANNED, EV_F_BANNED, EV_F_CAPPED, EV_F_CAPPED],
+    );
     assert.equal(k.stats().BAN_CAPPED, 2n);
   });
 
@@ -325,7 +731,10 @@ describe('XDP program (BPF_PROG_TEST_RUN)', () => {
     const again = syn('203.0.113.6', 111);
     assert.equal(again.verdict, XDP_DROP, 'its probe of a second port bans it at once');
     const evs = k.events();
-    assert.deepEqual(evs.map((e) => [e.source, e.flags]), [['203.0.113.6', EV_F_BANNED]]);
+    assert.deepEqual(
+      evs.map((e) => [e.source, e.flags]),
+      [['203.0.113.6', EV_F_BANNED]],
+    );
     const bits = k.obj.map('sentry_flood_ports').lookup(Buffer.from([0, 0, 0, 0]))!; // ports 0-63: 23 is in it
     assert.equal(bits.readBigUInt64LE(0) & (1n << 23n), 1n << 23n, 'the summary knows the port');
   });

@@ -61,27 +61,34 @@ async function start(lab: Lab, extra = ''): Promise<Daemon> {
   return lab.startDaemon({ config: config(lab, extra) });
 }
 
-test('a manual ban with --ttl 5s drops at once in XDP, is listed and in the nft set, and lapses after 5 s with an unban line', { timeout: 60_000 }, async (t) => {
-  requireTools('ping', 'nft');
-  const lab = createLab(t);
-  const d = await start(lab);
-  await pingPasses(lab, 'before the ban');
-  const b = await lab.cli(['ban', ATK4, '--ttl', '5s', '--reason', 'e2e test']);
-  assert.equal(b.code, 0, describeRun(b));
-  assert.match(b.stdout, /^banned 198\.18\.0\.2 \(5s\)$/m);
-  await pingFails(lab, 'right after `ban --ttl 5s`');
-  const l = await list(lab);
-  assert.equal(l.length, 1, JSON.stringify(l));
-  assert.equal(l[0]!.target, ATK4);
-  assert.equal(l[0]!.origin, 'manual');
-  assert.equal(l[0]!.reason, 'e2e test');
-  assert.ok(l[0]!.remainingSeconds! <= 5 && l[0]!.remainingSeconds! >= 1, JSON.stringify(l));
-  assert.ok(l[0]!.drops >= 1, `the ban counts the packets it dropped: ${JSON.stringify(l)}`);
-  assert.ok((await nftElements(lab, 'bans_v4')).some((e) => e.includes(ATK4)), 'the ban is in the nft set too');
-  await d.waitForLine(new RegExp(`^attackalert: Host ${esc(ATK4)} has been unblocked \\(ban expired\\)$`), 10_000);
-  await pingPasses(lab, 'after the 5 s ban lapsed');
-  assert.deepEqual(await list(lab), []);
-});
+test(
+  'a manual ban with --ttl 5s drops at once in XDP, is listed and in the nft set, and lapses after 5 s with an unban line',
+  { timeout: 60_000 },
+  async (t) => {
+    requireTools('ping', 'nft');
+    const lab = createLab(t);
+    const d = await start(lab);
+    await pingPasses(lab, 'before the ban');
+    const b = await lab.cli(['ban', ATK4, '--ttl', '5s', '--reason', 'e2e test']);
+    assert.equal(b.code, 0, describeRun(b));
+    assert.match(b.stdout, /^banned 198\.18\.0\.2 \(5s\)$/m);
+    await pingFails(lab, 'right after `ban --ttl 5s`');
+    const l = await list(lab);
+    assert.equal(l.length, 1, JSON.stringify(l));
+    assert.equal(l[0]!.target, ATK4);
+    assert.equal(l[0]!.origin, 'manual');
+    assert.equal(l[0]!.reason, 'e2e test');
+    assert.ok(l[0]!.remainingSeconds! <= 5 && l[0]!.remainingSeconds! >= 1, JSON.stringify(l));
+    assert.ok(l[0]!.drops >= 1, `the ban counts the packets it dropped: ${JSON.stringify(l)}`);
+    assert.ok(
+      (await nftElements(lab, 'bans_v4')).some((e) => e.includes(ATK4)),
+      'the ban is in the nft set too',
+    );
+    await d.waitForLine(new RegExp(`^attackalert: Host ${esc(ATK4)} has been unblocked \\(ban expired\\)$`), 10_000);
+    await pingPasses(lab, 'after the 5 s ban lapsed');
+    assert.deepEqual(await list(lab), []);
+  },
+);
 
 test('with XDP detached, the nft set alone drops a banned host and lets it go when the ban lapses', { timeout: 60_000 }, async (t) => {
   requireTools('ping', 'nft');
@@ -104,15 +111,15 @@ test('per-CIDR TTL: a LAN scanner gets a short ban, an outside one a long one; t
   requireTools('hping3');
   const lab = createLab(t);
   // a second subnet on the same wire: 198.18.1.0/24 is "outside"
-  for (const [ns, a] of [[lab.gwNs, '198.18.1.1/24'], [lab.atkNs, '198.18.1.2/24']] as const) {
+  for (const [ns, a] of [
+    [lab.gwNs, '198.18.1.1/24'],
+    [lab.atkNs, '198.18.1.2/24'],
+  ] as const) {
     const dev = ns === lab.gwNs ? lab.gwIf : lab.atkIf;
     const r = await lab.gw(['ip', '-n', ns, 'addr', 'add', a, 'dev', dev]);
     assert.equal(r.code, 0, describeRun(r));
   }
-  const d = await start(
-    lab,
-    'ttl_rules:\n  - { cidr: 198.18.0.0/24, ttl: 2s }\nescalation: { factor: 2, max: 1h, lookback: 1h }\n',
-  );
+  const d = await start(lab, 'ttl_rules:\n  - { cidr: 198.18.0.0/24, ttl: 2s }\nescalation: { factor: 2, max: 1h, lookback: 1h }\n');
   const banOf = async (src: string, from: number) =>
     d.waitForLine(new RegExp(`^attackalert: Host ${esc(src)} has been blocked via XDP drop \\(ban (\\w+),`), 8000, from);
 
@@ -224,7 +231,11 @@ test('bad input: one clear line, a non-zero exit, and no ban lost', { timeout: 6
     assert.equal(lines.length, 1, `one line\n${describeRun(r)}`);
     assert.match(lines[0]!, re, describeRun(r));
   }
-  assert.deepEqual((await list(lab)).map((e) => e.target), before, 'no ban lost, none added');
+  assert.deepEqual(
+    (await list(lab)).map((e) => e.target),
+    before,
+    'no ban lost, none added',
+  );
 });
 
 test('nftables: our table survives `nft flush ruleset` (re-created by the daemon), and no other table is touched', { timeout: 60_000 }, async (t) => {

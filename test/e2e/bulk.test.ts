@@ -61,28 +61,32 @@ test('10 000 CIDR bans go in at once (no per-entry walk of the tries); a list wi
   assert.match(z.stderr, /stdin: a line longer than 4096 characters; nothing was banned/);
 });
 
-test('Ctrl-C half-way through a big ban --file: it stops after the step it is in, says how many went in, and the kernel, nftables and history agree', { timeout: 300_000 }, async (t) => {
-  const lab = createLab(t);
-  const cfg = lab.writeConfig('sentry.yaml', 'ban_ttl: 1h\n');
-  const file = lab.writeConfig('many.txt', addresses(400_000));
-  const child = spawn('nsenter', [`--net=/run/netns/${lab.gwNs}`, '--', BIN, 'ban', '--file', file, '--config', cfg], {
-    env: { ...process.env, PATH, ...lab.env, SENTRY_XDP_CONFIG: '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-  // interrupt once the first steps are in (the kernel table is filling)
-  for (let i = 0; i < 300 && (await lab.status()).bansInForce === 0; i++) await new Promise((r) => setTimeout(r, 50));
-  child.kill('SIGINT');
-  const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
-  assert.equal(code, 130, stderr);
-  const m = /interrupted \(SIGINT\): banned (\d+) of 400000; history, the kernel table and nftables agree on those/.exec(stderr);
-  assert.ok(m, stderr);
-  const done = Number(m[1]);
-  assert.ok(done > 0 && done < 400_000, stderr);
-  assert.equal(await listCount(lab, cfg), done, 'the kernel table');
-  assert.equal(await nftCount(lab), done, 'nftables');
-  const h = await lab.cli(['history', '--json', '--config', cfg, '--limit', '1000000'], { timeoutMs: 120_000 });
-  assert.equal(h.code, 0, describeRun(h));
-  assert.equal(h.stdout.split('\n').filter((l) => l.includes('"event":"ban"')).length, done, 'history');
-});
+test(
+  'Ctrl-C half-way through a big ban --file: it stops after the step it is in, says how many went in, and the kernel, nftables and history agree',
+  { timeout: 300_000 },
+  async (t) => {
+    const lab = createLab(t);
+    const cfg = lab.writeConfig('sentry.yaml', 'ban_ttl: 1h\n');
+    const file = lab.writeConfig('many.txt', addresses(400_000));
+    const child = spawn('nsenter', [`--net=/run/netns/${lab.gwNs}`, '--', BIN, 'ban', '--file', file, '--config', cfg], {
+      env: { ...process.env, PATH, ...lab.env, SENTRY_XDP_CONFIG: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    // interrupt once the first steps are in (the kernel table is filling)
+    for (let i = 0; i < 300 && (await lab.status()).bansInForce === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    assert.equal(code, 130, stderr);
+    const m = /interrupted \(SIGINT\): banned (\d+) of 400000; history, the kernel table and nftables agree on those/.exec(stderr);
+    assert.ok(m, stderr);
+    const done = Number(m[1]);
+    assert.ok(done > 0 && done < 400_000, stderr);
+    assert.equal(await listCount(lab, cfg), done, 'the kernel table');
+    assert.equal(await nftCount(lab), done, 'nftables');
+    const h = await lab.cli(['history', '--json', '--config', cfg, '--limit', '1000000'], { timeoutMs: 120_000 });
+    assert.equal(h.code, 0, describeRun(h));
+    assert.equal(h.stdout.split('\n').filter((l) => l.includes('"event":"ban"')).length, done, 'history');
+  },
+);

@@ -48,7 +48,8 @@ function machineState(): string {
     .join('\n');
 }
 
-const installed = () => /install ok installed|config-files/.test(spawnSync('dpkg-query', ['-W', '-f=${Status}', 'sentry-xdp'], { encoding: 'utf8' }).stdout ?? '');
+const installed = () =>
+  /install ok installed|config-files/.test(spawnSync('dpkg-query', ['-W', '-f=${Status}', 'sentry-xdp'], { encoding: 'utf8' }).stdout ?? '');
 
 let weInstalled = false;
 function purge(): RunResult | undefined {
@@ -92,7 +93,9 @@ function newest(paths: string[]): number {
 }
 
 test('make deb builds the package: production code only, one koffi binary, the files and relations it needs', { timeout: 300_000 }, async () => {
-  const inputs = ['dist/src', 'build/libsentry_shim.so', 'build/sentry.bpf.o', 'package.json', 'scripts/build-deb.sh', 'packaging', 'dist/scripts'].map((p) => join(REPO, p));
+  const inputs = ['dist/src', 'build/libsentry_shim.so', 'build/sentry.bpf.o', 'package.json', 'scripts/build-deb.sh', 'packaging', 'dist/scripts'].map((p) =>
+    join(REPO, p),
+  );
   if (!existsSync(DEB) || statSync(DEB).mtimeMs < newest(inputs)) {
     const r = await run(['make', '-s', '-C', REPO, 'deb'], { timeoutMs: 280_000 });
     assert.equal(r.code, 0, `make deb failed\n${describeRun(r)}`);
@@ -102,7 +105,8 @@ test('make deb builds the package: production code only, one koffi binary, the f
   assert.match(info, /^Package: sentry-xdp$/m);
   assert.match(info, new RegExp(`^Version: ${VERSION.replace(/\./g, '\\.')}$`, 'm'));
   assert.match(info, new RegExp(`^Architecture: ${ARCH}$`, 'm'));
-  for (const dep of ['nodejs (>= 20', 'libbpf1', 'libnetfilter-conntrack3', 'nftables', 'iproute2']) assert.ok(info.includes(dep), `Depends names ${dep}:\n${info}`);
+  for (const dep of ['nodejs (>= 20', 'libbpf1', 'libnetfilter-conntrack3', 'nftables', 'iproute2'])
+    assert.ok(info.includes(dep), `Depends names ${dep}:\n${info}`);
   assert.match(info, /^Recommends: .*redis-server/m);
 
   const files = spawnSync('dpkg-deb', ['-c', DEB], { encoding: 'utf8', maxBuffer: 64 << 20 })
@@ -166,7 +170,11 @@ test('dpkg -i installs it: the launcher, the man pages, the unit, the completion
   );
   assert.equal(va.code, 0, describeRun(va));
 
-  const comp = await run(['bash', '-c', 'source /usr/share/bash-completion/completions/sentry-xdp && complete -p sentry-xdp && COMP_WORDS=(sentry-xdp sta) COMP_CWORD=1 && _sentry_xdp && echo "${COMPREPLY[@]}"']);
+  const comp = await run([
+    'bash',
+    '-c',
+    'source /usr/share/bash-completion/completions/sentry-xdp && complete -p sentry-xdp && COMP_WORDS=(sentry-xdp sta) COMP_CWORD=1 && _sentry_xdp && echo "${COMPREPLY[@]}"',
+  ]);
   assert.equal(comp.code, 0, describeRun(comp));
   assert.match(comp.stdout, /complete -F _sentry_xdp sentry-xdp\nstatus\n/, describeRun(comp));
 

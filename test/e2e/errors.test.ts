@@ -206,7 +206,11 @@ test('stored text with control characters is printed escaped by list and history
   }
   const j = await lab.cli(['list', '--json', '--config', cfg]);
   const rows = (JSON.parse(j.stdout) as { bans: ListRow[] }).bans;
-  assert.equal(rows.find((r) => r.target === '198.18.0.99')?.reason, evil, `list --json keeps the stored text (escaped as JSON), not a mangled copy\n${describeRun(j)}`);
+  assert.equal(
+    rows.find((r) => r.target === '198.18.0.99')?.reason,
+    evil,
+    `list --json keeps the stored text (escaped as JSON), not a mangled copy\n${describeRun(j)}`,
+  );
 });
 
 test("this host's own addresses cannot be banned while their link is down, nor tentative or deprecated IPv6 ones", { timeout: 60_000 }, async (t) => {

@@ -198,13 +198,21 @@ for (const [family, scans] of [
       // fragments and answers each with Parameter Problem, code 3 (RFC 8200 4.5)
       const c = await frag6Syn(lab);
       const code3 = c.icmpErrors.filter((e) => (e as { type?: number; code?: number }).type === 4 && (e as { code?: number }).code === 3).length;
-      assert.equal(code3, PORTS.length, `control: without sentry-xdp the gateway should answer each tiny-fragment SYN with ICMPv6 Parameter Problem code 3\n${report(c)}`);
+      assert.equal(
+        code3,
+        PORTS.length,
+        `control: without sentry-xdp the gateway should answer each tiny-fragment SYN with ICMPv6 Parameter Problem code 3\n${report(c)}`,
+      );
     }
     const d = await lab.startDaemon({ config: cfg, json: true });
     const lines: string[] = [];
     for (const sc of scans) lines.push(await scanIsCaught(t, lab, d, cfg, sc));
     const s = await lab.status();
-    assert.equal(s.counters.alerts, events(d).filter((e) => e.event === 'alert').length, `the alerts counter should match the alert lines\n${JSON.stringify(s)}\n${d.output()}`);
+    assert.equal(
+      s.counters.alerts,
+      events(d).filter((e) => e.event === 'alert').length,
+      `the alerts counter should match the alert lines\n${JSON.stringify(s)}\n${d.output()}`,
+    );
     assert.equal(d.exited, false, `the daemon should still run\n${d.output()}`);
     for (const l of lines) t.diagnostic(l);
   });

@@ -108,26 +108,38 @@ test("1. clients of the protected LAN's listed services (TCP 143 over v4 and v6,
   await lanServiceTraffic(lab, ctx);
   const s = await expectNoAlertNoBan(lab, d, 'clients of listed services');
   // the packets took the gateway model's path: probe-shaped, to a protected network, a listed service
-  await expectOk(num(s, 'service') >= 50n + 5n + 5n + 200n, `every SYN to 143/445 and datagram to 161 should count as a listed service (${counters(s, 'service', 'notProtected', 'conntrack')})`, ctx);
+  await expectOk(
+    num(s, 'service') >= 50n + 5n + 5n + 200n,
+    `every SYN to 143/445 and datagram to 161 should count as a listed service (${counters(s, 'service', 'notProtected', 'conntrack')})`,
+    ctx,
+  );
   t.diagnostic(`counters: ${counters(s, 'passed', 'service', 'notProtected', 'conntrack', 'localSocket')}`);
 });
 
 for (const masquerade of [false, true]) {
   const variant = masquerade ? 'with masquerade' : 'without masquerade';
-  test(`2. a LAN client's 3000 queries to the outside resolver from source ports ${SPORTS} are all answered, nobody is banned, no alert (${variant})`, { timeout: 60_000 }, async (t) => {
-    requireTools('nft', 'conntrack');
-    const lab = await createGatewayLab(t, { masquerade });
-    const d = await lab.startDaemon({ config: lab.writeConfig('protect.yaml', protectConfig()), json: true });
-    const ctx = context(lab, d);
-    const q = await resolverQueries(lab, 3000);
-    await expectAllAnswered(q, 3000, `queries to ${OUTSIDE.resolver}:53 (${variant})`, ctx);
-    await expectEqual(q.summary.source_ports, 5, `the queries should use the 5 source ports ${SPORTS}\n${clientReport(q)}`, ctx);
-    const s = await expectNoAlertNoBan(lab, d, `resolver queries (${variant})`);
-    // the replies landed on watched ports of a protected destination (the LAN client, or with
-    // masquerade the gateway itself) and conntrack recognised them
-    await expectOk(num(s, 'conntrack') >= 3000n, `every reply should be recognised by conntrack (${counters(s, 'conntrack', 'localSocket', 'notProtected', 'probeUdp')})`, ctx);
-    t.diagnostic(`client ${q.summary.elapsed_ms} ms; counters: ${counters(s, 'passed', 'conntrack', 'localSocket', 'notProtected')}`);
-  });
+  test(
+    `2. a LAN client's 3000 queries to the outside resolver from source ports ${SPORTS} are all answered, nobody is banned, no alert (${variant})`,
+    { timeout: 60_000 },
+    async (t) => {
+      requireTools('nft', 'conntrack');
+      const lab = await createGatewayLab(t, { masquerade });
+      const d = await lab.startDaemon({ config: lab.writeConfig('protect.yaml', protectConfig()), json: true });
+      const ctx = context(lab, d);
+      const q = await resolverQueries(lab, 3000);
+      await expectAllAnswered(q, 3000, `queries to ${OUTSIDE.resolver}:53 (${variant})`, ctx);
+      await expectEqual(q.summary.source_ports, 5, `the queries should use the 5 source ports ${SPORTS}\n${clientReport(q)}`, ctx);
+      const s = await expectNoAlertNoBan(lab, d, `resolver queries (${variant})`);
+      // the replies landed on watched ports of a protected destination (the LAN client, or with
+      // masquerade the gateway itself) and conntrack recognised them
+      await expectOk(
+        num(s, 'conntrack') >= 3000n,
+        `every reply should be recognised by conntrack (${counters(s, 'conntrack', 'localSocket', 'notProtected', 'probeUdp')})`,
+        ctx,
+      );
+      t.diagnostic(`client ${q.summary.elapsed_ms} ms; counters: ${counters(s, 'passed', 'conntrack', 'localSocket', 'notProtected')}`);
+    },
+  );
 }
 
 for (const masquerade of [false, true]) {
@@ -141,69 +153,77 @@ for (const masquerade of [false, true]) {
     const q = await resolverQueries(lab, 3000);
     await expectAllAnswered(q, 3000, `queries to ${OUTSIDE.resolver}:53 (${variant})`, ctx);
     const s = await expectNoAlertNoBan(lab, d, `no protect key (${variant})`);
-    await expectOk(num(s, 'notProtected') > 0n, `forwarded probe-shaped packets should count as not protected (${counters(s, 'notProtected', 'conntrack', 'service')})`, ctx);
+    await expectOk(
+      num(s, 'notProtected') > 0n,
+      `forwarded probe-shaped packets should count as not protected (${counters(s, 'notProtected', 'conntrack', 'service')})`,
+      ctx,
+    );
     t.diagnostic(`counters: ${counters(s, 'passed', 'notProtected', 'conntrack', 'localSocket', 'service')}`);
   });
 }
 
-test("4. a forged SYN bearing a live peer's address (the resolver) is alerted as possibly spoofed, never banned; its queries go on", { timeout: 60_000 }, async (t) => {
-  requireTools('nft', 'conntrack', 'hping3');
-  const lab = await createGatewayLab(t);
-  const cfg = lab.writeConfig('protect.yaml', protectConfig());
-  const d = await lab.startDaemon({ config: cfg, json: true });
-  let forged = '';
-  const ctx = context(lab, d, () => forged);
+test(
+  "4. a forged SYN bearing a live peer's address (the resolver) is alerted as possibly spoofed, never banned; its queries go on",
+  { timeout: 60_000 },
+  async (t) => {
+    requireTools('nft', 'conntrack', 'hping3');
+    const lab = await createGatewayLab(t);
+    const cfg = lab.writeConfig('protect.yaml', protectConfig());
+    const d = await lab.startDaemon({ config: cfg, json: true });
+    let forged = '';
+    const ctx = context(lab, d, () => forged);
 
-  const before = await resolverQueries(lab, 50);
-  await expectAllAnswered(before, 50, 'queries before the forged SYN', ctx);
-  await sleep(500); // the live-peer follower sees the answered flows
-  const mark = d.lines.length;
-  // ~2 s of queries while the SYN is forged; a few timeouts in a row end them (a banned resolver)
-  const during = resolverQueries(lab, 200, { intervalMs: 10, timeoutS: 0.5 });
-  await sleep(500);
-  const h = await lab.outside(['hping3', '-c', '1', '-S', '-p', '1', '-a', OUTSIDE.resolver, OUTSIDE.gw], { timeoutMs: 10_000 });
-  forged = `forged SYN: ${describeRun(h)}`;
-  await expectOk(!h.timedOut, 'hping3 hung', ctx);
-  const q = await during;
-  try {
-    await d.waitForLine(/"event":"alert"/, 5000, mark);
-  } catch (e) {
-    assert.fail(`the forged SYN raised no alert\n${(e as Error).message}\n${await ctx()}`);
-  }
-  await settle();
-  const after = await resolverQueries(lab, 50, { timeoutS: 0.5 });
+    const before = await resolverQueries(lab, 50);
+    await expectAllAnswered(before, 50, 'queries before the forged SYN', ctx);
+    await sleep(500); // the live-peer follower sees the answered flows
+    const mark = d.lines.length;
+    // ~2 s of queries while the SYN is forged; a few timeouts in a row end them (a banned resolver)
+    const during = resolverQueries(lab, 200, { intervalMs: 10, timeoutS: 0.5 });
+    await sleep(500);
+    const h = await lab.outside(['hping3', '-c', '1', '-S', '-p', '1', '-a', OUTSIDE.resolver, OUTSIDE.gw], { timeoutMs: 10_000 });
+    forged = `forged SYN: ${describeRun(h)}`;
+    await expectOk(!h.timedOut, 'hping3 hung', ctx);
+    const q = await during;
+    try {
+      await d.waitForLine(/"event":"alert"/, 5000, mark);
+    } catch (e) {
+      assert.fail(`the forged SYN raised no alert\n${(e as Error).message}\n${await ctx()}`);
+    }
+    await settle();
+    const after = await resolverQueries(lab, 50, { timeoutS: 0.5 });
 
-  const evs = events(d, mark);
-  const alerts = evs.filter((e) => e.event === 'alert');
-  await expectEqual(alerts.length, 1, 'exactly one alert for the forged SYN', ctx);
-  const a = alerts[0]!;
-  await expectEqual(
-    { source: a.source, destination: a.destination, proto: a.proto, port: a.port, kind: a.kind },
-    { source: OUTSIDE.resolver, destination: OUTSIDE.gw, proto: 'tcp', port: 1, kind: 'syn' },
-    'the alert names the forged SYN',
-    ctx,
-  );
-  await expectEqual(
-    { possiblySpoofed: a.possiblySpoofed, banned: a.banned },
-    { possiblySpoofed: true, banned: false },
-    'the alert should be flagged possibly_spoofed, and the live peer not banned',
-    ctx,
-  );
-  const nb = evs.filter((e) => e.event === 'not_blocked').map((e) => ({ source: e.source, reason: e.reason, possiblySpoofed: e.possiblySpoofed }));
-  await expectEqual(nb, [{ source: OUTSIDE.resolver, reason: 'live-connection', possiblySpoofed: true }], 'one not_blocked event (live connection)', ctx);
-  await expectEqual(evs.filter((e) => e.event === 'ban').length, 0, 'no ban event', ctx);
+    const evs = events(d, mark);
+    const alerts = evs.filter((e) => e.event === 'alert');
+    await expectEqual(alerts.length, 1, 'exactly one alert for the forged SYN', ctx);
+    const a = alerts[0]!;
+    await expectEqual(
+      { source: a.source, destination: a.destination, proto: a.proto, port: a.port, kind: a.kind },
+      { source: OUTSIDE.resolver, destination: OUTSIDE.gw, proto: 'tcp', port: 1, kind: 'syn' },
+      'the alert names the forged SYN',
+      ctx,
+    );
+    await expectEqual(
+      { possiblySpoofed: a.possiblySpoofed, banned: a.banned },
+      { possiblySpoofed: true, banned: false },
+      'the alert should be flagged possibly_spoofed, and the live peer not banned',
+      ctx,
+    );
+    const nb = evs.filter((e) => e.event === 'not_blocked').map((e) => ({ source: e.source, reason: e.reason, possiblySpoofed: e.possiblySpoofed }));
+    await expectEqual(nb, [{ source: OUTSIDE.resolver, reason: 'live-connection', possiblySpoofed: true }], 'one not_blocked event (live connection)', ctx);
+    await expectEqual(evs.filter((e) => e.event === 'ban').length, 0, 'no ban event', ctx);
 
-  const bans = await lab.bans(['--config', cfg]);
-  await expectOk(!bans.list.some((b) => b.target === OUTSIDE.resolver), `the resolver is banned\n${describeRun(bans.run)}`, ctx);
-  const s = await lab.status();
-  await expectEqual(s.bansInForce, 0, 'no ban in force', ctx);
-  await expectEqual(s.counters.alerts, 1, 'one alert counted', ctx);
-  await expectEqual(s.counters.livePeer, 1, 'the kernel counted one live-peer alert', ctx);
+    const bans = await lab.bans(['--config', cfg]);
+    await expectOk(!bans.list.some((b) => b.target === OUTSIDE.resolver), `the resolver is banned\n${describeRun(bans.run)}`, ctx);
+    const s = await lab.status();
+    await expectEqual(s.bansInForce, 0, 'no ban in force', ctx);
+    await expectEqual(s.counters.alerts, 1, 'one alert counted', ctx);
+    await expectEqual(s.counters.livePeer, 1, 'the kernel counted one live-peer alert', ctx);
 
-  await expectAllAnswered(q, 200, 'queries while the SYN was forged', ctx);
-  await expectAllAnswered(after, 50, 'queries after the forged SYN', ctx);
-  t.diagnostic(`${d.lines.slice(mark).join(' | ')}; counters: ${counters(s, 'alerts', 'livePeer', 'bansAdded', 'conntrack')}`);
-});
+    await expectAllAnswered(q, 200, 'queries while the SYN was forged', ctx);
+    await expectAllAnswered(after, 50, 'queries after the forged SYN', ctx);
+    t.diagnostic(`${d.lines.slice(mark).join(' | ')}; counters: ${counters(s, 'alerts', 'livePeer', 'bansAdded', 'conntrack')}`);
+  },
+);
 
 interface Scan {
   flag: string;
@@ -256,7 +276,14 @@ for (const [target, what] of [
         `${sc.flag}: the alert names the scanner, the scanned address and the scan, and the scanner is banned`,
         ctx,
       );
-      await expectOk(sc.ports.split(',').map(Number).includes(a.port as number), `${sc.flag}: the alert names port ${String(a.port)}, which was not scanned`, ctx);
+      await expectOk(
+        sc.ports
+          .split(',')
+          .map(Number)
+          .includes(a.port as number),
+        `${sc.flag}: the alert names port ${String(a.port)}, which was not scanned`,
+        ctx,
+      );
       await expectEqual(events(d, mark).filter((e) => e.event === 'ban' && e.source === OUTSIDE.scanner).length, 1, `${sc.flag}: one ban event`, ctx);
       const nports = sc.ports.split(',').length;
       await expectEqual(nm.total, nports, `${sc.flag}: nmap should report on all ${nports} ports`, ctx);
@@ -275,21 +302,30 @@ for (const [target, what] of [
 
 for (const outsideToo of [false, true]) {
   const what = outsideToo ? ' (the outside network protected too: the reply is settled by conntrack)' : '';
-  test(`6. attached to both interfaces: an outside query from source port 32773 to the LAN DNS server is answered and bans nobody${what}`, { timeout: 60_000 }, async (t) => {
-    requireTools('nft', 'conntrack');
-    const lab = await createGatewayLab(t);
-    const text = outsideToo ? protectConfig().replace(`networks: ["${LAN.net4}"`, `networks: ["${OUTSIDE.net4}", "${LAN.net4}"`) : protectConfig();
-    const cfg = lab.writeConfig('protect.yaml', text);
-    const d = await lab.startDaemon({ ifaces: [lab.gwOutIf, lab.gwLanIf], config: cfg, json: true });
-    const ctx = context(lab, d);
-    const s0 = await lab.status();
-    await expectEqual(s0.interfaces.map((i) => i.name).sort(), [lab.gwOutIf, lab.gwLanIf].sort(), 'the daemon should be attached to both interfaces', ctx);
-    const q = await lab.client('outside', { proto: 'udp', dst: LAN.dns, port: 53, count: 20, src: OUTSIDE.client, sportRange: '32773-32773', dns: true });
-    await expectAllAnswered(q, 20, `queries from ${OUTSIDE.client}:32773 to ${LAN.dns}:53`, ctx);
-    const s = await expectNoAlertNoBan(lab, d, 'DNS across both interfaces');
-    const b = await lab.bans(['--config', cfg]);
-    await expectEqual(b.list.map((e) => e.target), [], `nobody is banned\n${describeRun(b.run)}`, ctx);
-    if (outsideToo) await expectEqual(Number(s.counters.conntrack ?? 0) >= 20, true, 'every reply was recognised by conntrack', ctx);
-    t.diagnostic(`counters: ${counters(s, 'passed', 'probeUdp', 'notProtected', 'service', 'conntrack', 'localSocket')}`);
-  });
+  test(
+    `6. attached to both interfaces: an outside query from source port 32773 to the LAN DNS server is answered and bans nobody${what}`,
+    { timeout: 60_000 },
+    async (t) => {
+      requireTools('nft', 'conntrack');
+      const lab = await createGatewayLab(t);
+      const text = outsideToo ? protectConfig().replace(`networks: ["${LAN.net4}"`, `networks: ["${OUTSIDE.net4}", "${LAN.net4}"`) : protectConfig();
+      const cfg = lab.writeConfig('protect.yaml', text);
+      const d = await lab.startDaemon({ ifaces: [lab.gwOutIf, lab.gwLanIf], config: cfg, json: true });
+      const ctx = context(lab, d);
+      const s0 = await lab.status();
+      await expectEqual(s0.interfaces.map((i) => i.name).sort(), [lab.gwOutIf, lab.gwLanIf].sort(), 'the daemon should be attached to both interfaces', ctx);
+      const q = await lab.client('outside', { proto: 'udp', dst: LAN.dns, port: 53, count: 20, src: OUTSIDE.client, sportRange: '32773-32773', dns: true });
+      await expectAllAnswered(q, 20, `queries from ${OUTSIDE.client}:32773 to ${LAN.dns}:53`, ctx);
+      const s = await expectNoAlertNoBan(lab, d, 'DNS across both interfaces');
+      const b = await lab.bans(['--config', cfg]);
+      await expectEqual(
+        b.list.map((e) => e.target),
+        [],
+        `nobody is banned\n${describeRun(b.run)}`,
+        ctx,
+      );
+      if (outsideToo) await expectEqual(Number(s.counters.conntrack ?? 0) >= 20, true, 'every reply was recognised by conntrack', ctx);
+      t.diagnostic(`counters: ${counters(s, 'passed', 'probeUdp', 'notProtected', 'service', 'conntrack', 'localSocket')}`);
+    },
+  );
 }

@@ -69,7 +69,10 @@ test('a burst of 500 scanning sources gives at most one notification per interva
   chmodSync(script, 0o755);
   const d = await lab.startDaemon({
     // 500 random sources, one probe each: a spoofed flood to the kernel; here it stands for 500 real scanners
-    config: lab.writeConfig('n.yaml', `tcp_ports: "1"\nban_ttl: 10m\nflood: { pressure: 0, alerts_per_second: 0 }\nnotify: { command: "${script}", interval: 8s }\n`),
+    config: lab.writeConfig(
+      'n.yaml',
+      `tcp_ports: "1"\nban_ttl: 10m\nflood: { pressure: 0, alerts_per_second: 0 }\nnotify: { command: "${script}", interval: 8s }\n`,
+    ),
   });
   const burst = await lab.atk(['hping3', '-S', '-p', '1', '--rand-source', '-c', '500', '-i', 'u2000', GW4], { timeoutMs: 30_000 });
   assert.ok(!burst.timedOut, describeRun(burst));
@@ -116,8 +119,31 @@ test('`top` renders in a terminal (tmux)', { timeout: 60_000 }, async (t) => {
   await lab.probe(ATK4, 1);
   await d.waitForLine(/has been blocked/, 5000);
   const session = `sxtop${process.pid}`;
-  const env = Object.entries(lab.env).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`);
-  const start = await run(['tmux', 'new-session', '-d', '-s', session, '-x', '160', '-y', '50', 'env', ...env, 'nsenter', `--net=/run/netns/${lab.gwNs}`, '--', BIN, 'top', '--config', cfg, '--interval', '1']);
+  const env = Object.entries(lab.env)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `${k}=${v}`);
+  const start = await run([
+    'tmux',
+    'new-session',
+    '-d',
+    '-s',
+    session,
+    '-x',
+    '160',
+    '-y',
+    '50',
+    'env',
+    ...env,
+    'nsenter',
+    `--net=/run/netns/${lab.gwNs}`,
+    '--',
+    BIN,
+    'top',
+    '--config',
+    cfg,
+    '--interval',
+    '1',
+  ]);
   assert.equal(start.code, 0, describeRun(start));
   t.after(() => run(['tmux', 'kill-session', '-t', session]));
   let screen = '';
@@ -134,22 +160,29 @@ test('`top` renders in a terminal (tmux)', { timeout: 60_000 }, async (t) => {
   await run(['tmux', 'send-keys', '-t', session, 'q']);
 });
 
-test('SIGHUP (`sentry-xdp reload`) applies a changed config without losing a ban; a bad one is refused and the running one stays', { timeout: 60_000 }, async (t) => {
-  const lab = createLab(t);
-  const cfg = lab.writeConfig('r.yaml', 'tcp_ports: "1"\nban_ttl: 10m\n');
-  const d = await lab.startDaemon({ config: cfg });
-  const b = await lab.cli(['ban', '203.0.113.8', '--ttl', '1h', '--config', cfg]);
-  assert.equal(b.code, 0, describeRun(b));
-  writeFileSync(cfg, 'tcp_ports: "1"\nban_ttl: 10m\nscan_trigger: [oops\n');
-  let r = await lab.cli(['reload']);
-  assert.equal(r.code, 0, describeRun(r));
-  await d.waitForLine(/^sentry-xdp: reload refused, the running config stays: .*r\.yaml:\d+: YAML syntax error/, 5000);
-  writeFileSync(cfg, 'tcp_ports: "1,2"\nban_ttl: 20m\nscan_trigger: 2\n');
-  r = await lab.cli(['reload']);
-  assert.equal(r.code, 0, describeRun(r));
-  await d.waitForLine(/^sentry-xdp: reloaded .*r\.yaml: scan trigger 2 in 1m; .*bans last 20m/, 5000);
-  await d.waitForLine(/^sentry-xdp: TCP 2: now watched \(config\)$/, 3000);
-  const l = await lab.cli(['list', '--json', '--config', cfg]);
-  assert.ok((JSON.parse(l.stdout) as { bans: Array<{ target: string }> }).bans.some((e) => e.target === '203.0.113.8'), 'no ban lost');
-  assert.equal(d.exited, false);
-});
+test(
+  'SIGHUP (`sentry-xdp reload`) applies a changed config without losing a ban; a bad one is refused and the running one stays',
+  { timeout: 60_000 },
+  async (t) => {
+    const lab = createLab(t);
+    const cfg = lab.writeConfig('r.yaml', 'tcp_ports: "1"\nban_ttl: 10m\n');
+    const d = await lab.startDaemon({ config: cfg });
+    const b = await lab.cli(['ban', '203.0.113.8', '--ttl', '1h', '--config', cfg]);
+    assert.equal(b.code, 0, describeRun(b));
+    writeFileSync(cfg, 'tcp_ports: "1"\nban_ttl: 10m\nscan_trigger: [oops\n');
+    let r = await lab.cli(['reload']);
+    assert.equal(r.code, 0, describeRun(r));
+    await d.waitForLine(/^sentry-xdp: reload refused, the running config stays: .*r\.yaml:\d+: YAML syntax error/, 5000);
+    writeFileSync(cfg, 'tcp_ports: "1,2"\nban_ttl: 20m\nscan_trigger: 2\n');
+    r = await lab.cli(['reload']);
+    assert.equal(r.code, 0, describeRun(r));
+    await d.waitForLine(/^sentry-xdp: reloaded .*r\.yaml: scan trigger 2 in 1m; .*bans last 20m/, 5000);
+    await d.waitForLine(/^sentry-xdp: TCP 2: now watched \(config\)$/, 3000);
+    const l = await lab.cli(['list', '--json', '--config', cfg]);
+    assert.ok(
+      (JSON.parse(l.stdout) as { bans: Array<{ target: string }> }).bans.some((e) => e.target === '203.0.113.8'),
+      'no ban lost',
+    );
+    assert.equal(d.exited, false);
+  },
+);

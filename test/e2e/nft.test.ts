@@ -243,7 +243,10 @@ test('a damaged table is repaired by ensure(), keeping its elements', async () =
 test('after `nft flush ruleset` exists() is false and ensure() brings the table back', async () => {
   nftIn(NS, 'flush', 'ruleset');
   assert.equal(await nft.exists(), false);
-  await assert.rejects(nft.add([{ target: '198.18.1.1', timeoutSeconds: 5 }]), (e: SentryError) => e.code === 'KERNEL' && /^nft: /.test(e.message) && !e.message.includes('\n'));
+  await assert.rejects(
+    nft.add([{ target: '198.18.1.1', timeoutSeconds: 5 }]),
+    (e: SentryError) => e.code === 'KERNEL' && /^nft: /.test(e.message) && !e.message.includes('\n'),
+  );
   assert.equal(await nft.remove(['198.18.1.1']), 0, 'removing from a missing table removes nothing and is no error');
   assert.equal(await nft.ensure(), true);
   assert.equal(await nft.exists(), true);
@@ -278,7 +281,10 @@ test('100 000 IPv4 bans go in with a handful of nft calls', async () => {
   console.log(`# nft list: ${l.length} elements in ${((performance.now() - t1) / 1000).toFixed(2)} s`);
   assert.equal(l.length, 100_000);
   const m = byTarget(l);
-  assert.ok(bans.every((b) => m.has(b.target)), 'every address is listed');
+  assert.ok(
+    bans.every((b) => m.has(b.target)),
+    'every address is listed',
+  );
   assert.equal([...m.values()].filter((v) => v === null).length, 10_000, 'the permanent ones have no expiry');
 
   const t2 = performance.now();
@@ -296,7 +302,10 @@ test('drop() deletes only our table', async () => {
   await nft.drop(); // nothing to drop is no error
   assert.equal(otherSnapshot(), otherBefore, 'table inet other must be untouched');
   const tables = JSON.parse(nftIn(NS, '-j', 'list', 'tables')).nftables.filter((o: { table?: unknown }) => o.table);
-  assert.deepEqual(tables.map((o: { table: { name: string } }) => o.table.name), ['other']);
+  assert.deepEqual(
+    tables.map((o: { table: { name: string } }) => o.table.name),
+    ['other'],
+  );
 });
 
 test('a banned peer cannot ping until its 3 s ban expires', async () => {

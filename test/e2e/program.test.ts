@@ -8,27 +8,34 @@ import { ABI_VERSION } from '../../src/core/abi.js';
 import { writeFileSync } from 'node:fs';
 import { ATK4, BIN, createLab, describeRun, GW4, requireTools, run, sleep } from '../helpers/lab.js';
 
-test('an MTU-9000 veth attaches in native mode; an 8 000-byte ping passes; the MTU can change while attached; a scan is banned', { timeout: 60_000 }, async (t) => {
-  requireTools('nmap', 'ping');
-  const lab = createLab(t);
-  for (const [ns, ifc] of [[lab.gwNs, lab.gwIf], [lab.atkNs, lab.atkIf]] as const) {
-    const r = await run(['ip', '-n', ns, 'link', 'set', ifc, 'mtu', '9000']);
-    assert.equal(r.code, 0, describeRun(r));
-  }
-  const d = await lab.startDaemon({ config: lab.writeConfig('j.yaml', 'tcp_ports: "1,11,15"\nban_ttl: 10m\n'), args: ['--mode', 'native'] });
-  await d.waitForLine(/^sentry-xdp: program: multi-buffer XDP \(xdp\.frags\)/, 2000);
-  const s = await lab.status();
-  assert.equal(s.interfaces[0]?.mode, 'native', JSON.stringify(s.interfaces));
-  const big = await lab.atk(['ping', '-4', '-n', '-c1', '-W2', '-M', 'do', '-s', '8000', GW4], { timeoutMs: 10_000 });
-  assert.equal(big.code, 0, `an 8 000-byte ping passes\n${describeRun(big)}\n${d.output()}`);
-  for (const mtu of ['1500', '9000']) {
-    const r = await lab.gw(['ip', 'link', 'set', lab.gwIf, 'mtu', mtu]);
-    assert.equal(r.code, 0, `the MTU changes to ${mtu} while attached\n${describeRun(r)}`);
-  }
-  const scan = await lab.nmap(['-sS'], '1,11,15');
-  assert.deepEqual([...scan.states.keys()], ['filtered'], describeRun(scan.run));
-  await d.waitForLine(new RegExp(`^attackalert: Host ${ATK4.replaceAll('.', '\\.')} has been blocked via XDP drop`), 5000);
-});
+test(
+  'an MTU-9000 veth attaches in native mode; an 8 000-byte ping passes; the MTU can change while attached; a scan is banned',
+  { timeout: 60_000 },
+  async (t) => {
+    requireTools('nmap', 'ping');
+    const lab = createLab(t);
+    for (const [ns, ifc] of [
+      [lab.gwNs, lab.gwIf],
+      [lab.atkNs, lab.atkIf],
+    ] as const) {
+      const r = await run(['ip', '-n', ns, 'link', 'set', ifc, 'mtu', '9000']);
+      assert.equal(r.code, 0, describeRun(r));
+    }
+    const d = await lab.startDaemon({ config: lab.writeConfig('j.yaml', 'tcp_ports: "1,11,15"\nban_ttl: 10m\n'), args: ['--mode', 'native'] });
+    await d.waitForLine(/^sentry-xdp: program: multi-buffer XDP \(xdp\.frags\)/, 2000);
+    const s = await lab.status();
+    assert.equal(s.interfaces[0]?.mode, 'native', JSON.stringify(s.interfaces));
+    const big = await lab.atk(['ping', '-4', '-n', '-c1', '-W2', '-M', 'do', '-s', '8000', GW4], { timeoutMs: 10_000 });
+    assert.equal(big.code, 0, `an 8 000-byte ping passes\n${describeRun(big)}\n${d.output()}`);
+    for (const mtu of ['1500', '9000']) {
+      const r = await lab.gw(['ip', 'link', 'set', lab.gwIf, 'mtu', mtu]);
+      assert.equal(r.code, 0, `the MTU changes to ${mtu} while attached\n${describeRun(r)}`);
+    }
+    const scan = await lab.nmap(['-sS'], '1,11,15');
+    assert.deepEqual([...scan.states.keys()], ['filtered'], describeRun(scan.run));
+    await d.waitForLine(new RegExp(`^attackalert: Host ${ATK4.replaceAll('.', '\\.')} has been blocked via XDP drop`), 5000);
+  },
+);
 
 test('pinned maps of another ABI version are refused with one line, and nothing in them is overwritten', { timeout: 60_000 }, async (t) => {
   requireTools('bpftool');
@@ -46,7 +53,11 @@ test('pinned maps of another ABI version are refused with one line, and nothing 
   for (const args of [['attach', lab.gwIf], ['status'], ['ban', '203.0.113.10']]) {
     const r = await lab.cli(args, { timeoutMs: 15_000 });
     assert.notEqual(r.code, 0, `refused: ${describeRun(r)}`);
-    assert.match(r.stderr, new RegExp(`holds the maps of another sentry-xdp version \\(ABI ${other}, this one is ${ABI_VERSION}\\); run \`sentry-xdp detach --all\``), describeRun(r));
+    assert.match(
+      r.stderr,
+      new RegExp(`holds the maps of another sentry-xdp version \\(ABI ${other}, this one is ${ABI_VERSION}\\); run \`sentry-xdp detach --all\``),
+      describeRun(r),
+    );
     assert.equal(r.stderr.trim().split('\n').length, 1, `one line: ${r.stderr}`);
   }
   await sleep(100);

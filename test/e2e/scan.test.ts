@@ -155,7 +155,12 @@ test('nmap -6 -sS is detected once and the IPv6 scanner is blocked (JSON output)
   assert.equal(a.proto, 'tcp');
   assert.equal(a.kind, 'syn');
   assert.equal(a.iface, lab.gwIf);
-  assert.ok(TCP_PORTS.split(',').map(Number).includes(a.port as number), `alert port ${String(a.port)} was not scanned`);
+  assert.ok(
+    TCP_PORTS.split(',')
+      .map(Number)
+      .includes(a.port as number),
+    `alert port ${String(a.port)} was not scanned`,
+  );
   assert.equal(bans[0]!.source, ATK6, `the ban's source should be ${ATK6}\n${d.output()}`);
   assert.equal(bans[0]!.ttlSeconds, BAN_SECONDS);
 
@@ -168,7 +173,10 @@ test('nmap -6 -sS is detected once and the IPv6 scanner is blocked (JSON output)
   assert.equal(s.bansInForce, 1, `one ban should be in force${ctx}`);
 
   await d.waitForLine(/"event":"unban"/, (BAN_SECONDS + 6) * 1000, mark);
-  const unban = d.lines.slice(mark).map((l) => JSON.parse(l) as Record<string, unknown>).find((e) => e.event === 'unban');
+  const unban = d.lines
+    .slice(mark)
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+    .find((e) => e.event === 'unban');
   assert.equal(unban?.source, ATK6, `the unban event should name ${ATK6}\n${d.output()}`);
   const through = await lab.pingGetsThrough(true);
   assert.ok(through.ok, `after the ban expired the IPv6 attacker should get through again\n${through.log}\n${d.output()}`);

@@ -11,7 +11,9 @@ import { ATK4, ATK6, createLab, describeRun, GW4, GW6, run, sleep, type Lab } fr
 const CONFIG = 'tcp_ports: "1,11,15"\nban_ttl: 10m\n';
 const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-async function statusOf(lab: Lab): Promise<{ code: number | null; json: { health: string; problems: string[]; interfaces: Array<{ name: string; state: string; reason?: string }> } }> {
+async function statusOf(
+  lab: Lab,
+): Promise<{ code: number | null; json: { health: string; problems: string[]; interfaces: Array<{ name: string; state: string; reason?: string }> } }> {
   const r = await lab.cli(['status', '--json']);
   return { code: r.code, json: JSON.parse(r.stdout) as never };
 }
@@ -32,36 +34,43 @@ async function recreatePair(lab: Lab): Promise<void> {
   await mustRun(['ip', '-n', lab.atkNs, 'link', 'set', lab.atkIf, 'up']);
 }
 
-test('attach A MISSING: A is protected at once; MISSING is waited for (status exit 1), then attached within 5 s of appearing', { timeout: 60_000 }, async (t) => {
-  const lab = createLab(t);
-  const late = `sxl${process.pid % 100000}x`;
-  const d = await lab.startDaemon({ config: lab.writeConfig('s.yaml', CONFIG), args: [late] });
-  await d.waitForLine(new RegExp(`^sentry-xdp: ${esc(late)}: no such interface yet; waiting for it`), 5000);
-  let s0 = await statusOf(lab);
-  for (let i = 0; i < 30 && s0.code !== 1; i++) {
-    await sleep(100); // the daemon writes what it sees once a second
-    s0 = await statusOf(lab);
-  }
-  assert.equal(s0.code, 1, 'degraded while an interface is missing');
-  assert.equal(s0.json.health, 'degraded');
-  assert.match(s0.json.problems.join('; '), new RegExp(`^${esc(late)}: waiting \\(.+\\)$`), 'status says what is not protected');
-  assert.deepEqual(
-    s0.json.interfaces.map((i) => [i.name, i.state]),
-    [[lab.gwIf, 'attached'], [late, 'waiting']].sort((a, b) => a[0]!.localeCompare(b[0]!)),
-  );
-  const scan = await lab.nmap(['-sS'], '1,11,15');
-  assert.deepEqual([...scan.states.keys()], ['filtered'], `the present interface is protected at once\n${describeRun(scan.run)}`);
-  await d.waitForLine(/has been blocked via XDP drop/, 5000);
-  const t0 = Date.now();
-  await mustRun(['ip', '-n', lab.gwNs, 'link', 'add', late, 'type', 'veth', 'peer', 'name', `${late}p`]);
-  await mustRun(['ip', '-n', lab.gwNs, 'link', 'set', late, 'up']);
-  await d.waitForLine(new RegExp(`^sentry-xdp: ${esc(late)}: appeared; attached in \\w+ mode`), 5000);
-  assert.ok(Date.now() - t0 <= 5000, 'within 5 s');
-  const s1 = await statusOf(lab);
-  assert.equal(s1.code, 0, `everything asked for is protected: ${JSON.stringify(s1.json.interfaces)}`);
-  assert.ok(s1.json.interfaces.every((i) => i.state === 'attached'));
-  assert.equal(s1.json.health, 'ok');
-});
+test(
+  'attach A MISSING: A is protected at once; MISSING is waited for (status exit 1), then attached within 5 s of appearing',
+  { timeout: 60_000 },
+  async (t) => {
+    const lab = createLab(t);
+    const late = `sxl${process.pid % 100000}x`;
+    const d = await lab.startDaemon({ config: lab.writeConfig('s.yaml', CONFIG), args: [late] });
+    await d.waitForLine(new RegExp(`^sentry-xdp: ${esc(late)}: no such interface yet; waiting for it`), 5000);
+    let s0 = await statusOf(lab);
+    for (let i = 0; i < 30 && s0.code !== 1; i++) {
+      await sleep(100); // the daemon writes what it sees once a second
+      s0 = await statusOf(lab);
+    }
+    assert.equal(s0.code, 1, 'degraded while an interface is missing');
+    assert.equal(s0.json.health, 'degraded');
+    assert.match(s0.json.problems.join('; '), new RegExp(`^${esc(late)}: waiting \\(.+\\)$`), 'status says what is not protected');
+    assert.deepEqual(
+      s0.json.interfaces.map((i) => [i.name, i.state]),
+      [
+        [lab.gwIf, 'attached'],
+        [late, 'waiting'],
+      ].sort((a, b) => a[0]!.localeCompare(b[0]!)),
+    );
+    const scan = await lab.nmap(['-sS'], '1,11,15');
+    assert.deepEqual([...scan.states.keys()], ['filtered'], `the present interface is protected at once\n${describeRun(scan.run)}`);
+    await d.waitForLine(/has been blocked via XDP drop/, 5000);
+    const t0 = Date.now();
+    await mustRun(['ip', '-n', lab.gwNs, 'link', 'add', late, 'type', 'veth', 'peer', 'name', `${late}p`]);
+    await mustRun(['ip', '-n', lab.gwNs, 'link', 'set', late, 'up']);
+    await d.waitForLine(new RegExp(`^sentry-xdp: ${esc(late)}: appeared; attached in \\w+ mode`), 5000);
+    assert.ok(Date.now() - t0 <= 5000, 'within 5 s');
+    const s1 = await statusOf(lab);
+    assert.equal(s1.code, 0, `everything asked for is protected: ${JSON.stringify(s1.json.interfaces)}`);
+    assert.ok(s1.json.interfaces.every((i) => i.state === 'attached'));
+    assert.equal(s1.json.health, 'ok');
+  },
+);
 
 test('an interface deleted and created again under its name is protected again within 5 s: nmap learns nothing', { timeout: 60_000 }, async (t) => {
   const lab = createLab(t);
@@ -89,7 +98,10 @@ test('a renamed interface: detection goes on, status shows the new name, and det
   await d.waitForLine(new RegExp(`^sentry-xdp: ${esc(lab.gwIf)} was renamed ${esc(renamed)}; following it`), 5000);
   const s = await statusOf(lab);
   assert.equal(s.code, 0, JSON.stringify(s.json));
-  assert.deepEqual(s.json.interfaces.map((i) => [i.name, i.state]), [[renamed, 'attached']]);
+  assert.deepEqual(
+    s.json.interfaces.map((i) => [i.name, i.state]),
+    [[renamed, 'attached']],
+  );
   const scan = await lab.nmap(['-sS'], '1,11,15');
   assert.deepEqual([...scan.states.keys()], ['filtered'], `${describeRun(scan.run)}\n${d.output()}\n${JSON.stringify(await lab.status())}`);
   const alert = await d.waitForLine(/^attackalert: TCP SYN\/Normal scan from host/, 5000);
@@ -101,7 +113,7 @@ test('a renamed interface: detection goes on, status shows the new name, and det
   assert.deepEqual((await statusOf(lab)).json.interfaces, [], 'the daemon does not attach it again');
 });
 
-test('attach OTHER --no-daemon while a daemon runs leaves the daemon\'s config in the kernel and hands OTHER to it', { timeout: 60_000 }, async (t) => {
+test("attach OTHER --no-daemon while a daemon runs leaves the daemon's config in the kernel and hands OTHER to it", { timeout: 60_000 }, async (t) => {
   const lab = createLab(t);
   const d = await lab.startDaemon({ config: lab.writeConfig('s.yaml', 'tcp_ports: "1,11,15,79,111"\nban_ttl: 10m\n') });
   const other = `sxo${process.pid % 100000}x`;
@@ -132,7 +144,13 @@ test('a second daemon in the same network namespace (its own pin root) is refuse
   t.after(() => run(['rm', '-rf', env.SENTRY_XDP_RUN_DIR, env.SENTRY_XDP_STATE_DIR]));
   const r = await lab.cli(['attach', other, '--config', lab.writeConfig('b.yaml', CONFIG)], { env, timeoutMs: 15_000 });
   assert.notEqual(r.code, 0, describeRun(r));
-  assert.match(r.stderr, new RegExp(`^sentry-xdp: another sentry-xdp daemon \\(pid \\d+, pins in ${esc(lab.pinRoot)}\\) already runs in this network namespace with nftables table inet sentry_xdp; `), describeRun(r));
+  assert.match(
+    r.stderr,
+    new RegExp(
+      `^sentry-xdp: another sentry-xdp daemon \\(pid \\d+, pins in ${esc(lab.pinRoot)}\\) already runs in this network namespace with nftables table inet sentry_xdp; `,
+    ),
+    describeRun(r),
+  );
   assert.equal(r.stderr.trim().split('\n').length, 1, describeRun(r));
   assert.ok(!existsSync(`${env.SENTRY_XDP_PIN_ROOT}/prog`), 'the refused daemon loaded nothing');
   assert.equal(d.exited, false, 'the first daemon goes on');

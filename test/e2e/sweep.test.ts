@@ -10,7 +10,17 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isDeepStrictEqual } from 'node:util';
-import { describeRun, parseNmap, requireTools, sleep, type Daemon, type DaemonEvent, type NmapResult, type RunResult, type StatusJson } from '../helpers/lab.js';
+import {
+  describeRun,
+  parseNmap,
+  requireTools,
+  sleep,
+  type Daemon,
+  type DaemonEvent,
+  type NmapResult,
+  type RunResult,
+  type StatusJson,
+} from '../helpers/lab.js';
 import { createGatewayLab, LAN, OUTSIDE, type ClientResult, type GatewayLab, labProtectYaml, LAB_PORTS_YAML } from '../helpers/gateway-lab.js';
 
 const PORTS_YAML = LAB_PORTS_YAML;
@@ -92,9 +102,7 @@ function learnedHosts(nm: NmapResult, sw: Sweep): string[] {
   for (const h of nm.run.stdout.split(/<host[\s>]/).slice(1)) {
     const addr = /<address addr="([^"]+)"/.exec(h)?.[1];
     const found =
-      sw.proto === 'icmp'
-        ? /<status state="up"/.test(h)
-        : new RegExp(`<port protocol="${sw.proto}" portid="${sw.port}"><state state="open"`).test(h);
+      sw.proto === 'icmp' ? /<status state="up"/.test(h) : new RegExp(`<port protocol="${sw.proto}" portid="${sw.port}"><state state="open"`).test(h);
     if (addr && found) hosts.push(addr);
   }
   return hosts;
@@ -119,86 +127,128 @@ async function expectAllAnswered(c: ClientResult, count: number, what: string, c
 }
 
 for (const sw of SWEEPS) {
-  test(`1. a ${sw.what} of ${FARM.length} LAN servers is stopped at sweep_trigger ${SWEEP_TRIGGER}: one sweep alert, the scanner banned, at most ${SWEEP_TRIGGER} hosts learned`, { timeout: 60_000 }, async (t) => {
-    requireTools('nft', 'nmap', 'ping', 'conntrack');
-    const lab = await createGatewayLab(t);
-    await lab.addLanHosts(FARM);
-    await lab.startScript('lan', 'echo_server.py', ['--addr', FARM.join(','), '--tcp', '445', '--udp', '7']);
-    const cfg = lab.writeConfig(
-      'sweep.yaml',
-      [...PORTS_YAML, `sweep_trigger: ${SWEEP_TRIGGER}`, ...PROTECT_YAML, `    - "${FARM_SERVICE}"`, ''].join('\n'),
-    );
+  test(
+    `1. a ${sw.what} of ${FARM.length} LAN servers is stopped at sweep_trigger ${SWEEP_TRIGGER}: one sweep alert, the scanner banned, at most ${SWEEP_TRIGGER} hosts learned`,
+    { timeout: 60_000 },
+    async (t) => {
+      requireTools('nft', 'nmap', 'ping', 'conntrack');
+      const lab = await createGatewayLab(t);
+      await lab.addLanHosts(FARM);
+      await lab.startScript('lan', 'echo_server.py', ['--addr', FARM.join(','), '--tcp', '445', '--udp', '7']);
+      const cfg = lab.writeConfig('sweep.yaml', [...PORTS_YAML, `sweep_trigger: ${SWEEP_TRIGGER}`, ...PROTECT_YAML, `    - "${FARM_SERVICE}"`, ''].join('\n'));
 
-    // control, before sentry-xdp runs: from another outside address, nmap finds the whole farm
-    const control = await sweepFarm(lab, OUTSIDE.client, sw);
-    const seen = learnedHosts(control, sw);
-    await expectEqual(seen.length, FARM.length, `control: without sentry-xdp nmap should find all ${FARM.length} farm hosts\n${nmapReport(control)}`, context(lab, undefined));
-
-    const json = sw.textLine === undefined;
-    const d = await lab.startDaemon({ config: cfg, json });
-    const mark = d.lines.length;
-    const t0 = Date.now();
-    const nm = await sweepFarm(lab, OUTSIDE.scanner, sw);
-    const took = Date.now() - t0;
-    const ping = await lab.outside(['ping', '-4', '-n', '-c1', '-W1', '-I', OUTSIDE.scanner, LAN.server], { timeoutMs: 10_000 });
-    const ctx = context(lab, d, () => `${nmapReport(nm)}\nping from the scanner: ${describeRun(ping)}`);
-    await expectEqual(nm.run.code, 0, 'nmap failed', ctx);
-    try {
-      await d.waitForLine(json ? /"event":"ban"/ : /^attackalert: Host .* has been blocked/, 5000, mark);
-    } catch (e) {
-      assert.fail(`the sweep got nobody banned\n${(e as Error).message}\n${await ctx()}`);
-    }
-    await sleep(500); // anything more would come with the same drain
-
-    const learned = learnedHosts(nm, sw);
-    await expectOk(learned.length <= SWEEP_TRIGGER, `nmap learned ${learned.length} hosts (${learned.join(' ')}); at most ${SWEEP_TRIGGER} may answer before the ban`, ctx);
-    let named = '';
-    if (json) {
-      const evs = events(d, mark);
-      const alerts = evs.filter((e) => e.event === 'alert');
-      await expectEqual(alerts.length, 1, 'exactly one alert for the sweep', ctx);
-      const a = alerts[0]!;
+      // control, before sentry-xdp runs: from another outside address, nmap finds the whole farm
+      const control = await sweepFarm(lab, OUTSIDE.client, sw);
+      const seen = learnedHosts(control, sw);
       await expectEqual(
-        { source: a.source, proto: a.proto, port: a.port, kind: a.kind, scan: a.scan, probes: a.probes, banned: a.banned, possiblySpoofed: a.possiblySpoofed },
-        { source: OUTSIDE.scanner, proto: sw.proto, port: sw.port, kind: 'sweep', scan: sw.scan, probes: SWEEP_TRIGGER, banned: true, possiblySpoofed: false },
-        `the alert names the scanner, a ${sw.scan} reaching ${SWEEP_TRIGGER} hosts, and the ban`,
+        seen.length,
+        FARM.length,
+        `control: without sentry-xdp nmap should find all ${FARM.length} farm hosts\n${nmapReport(control)}`,
+        context(lab, undefined),
+      );
+
+      const json = sw.textLine === undefined;
+      const d = await lab.startDaemon({ config: cfg, json });
+      const mark = d.lines.length;
+      const t0 = Date.now();
+      const nm = await sweepFarm(lab, OUTSIDE.scanner, sw);
+      const took = Date.now() - t0;
+      const ping = await lab.outside(['ping', '-4', '-n', '-c1', '-W1', '-I', OUTSIDE.scanner, LAN.server], { timeoutMs: 10_000 });
+      const ctx = context(lab, d, () => `${nmapReport(nm)}\nping from the scanner: ${describeRun(ping)}`);
+      await expectEqual(nm.run.code, 0, 'nmap failed', ctx);
+      try {
+        await d.waitForLine(json ? /"event":"ban"/ : /^attackalert: Host .* has been blocked/, 5000, mark);
+      } catch (e) {
+        assert.fail(`the sweep got nobody banned\n${(e as Error).message}\n${await ctx()}`);
+      }
+      await sleep(500); // anything more would come with the same drain
+
+      const learned = learnedHosts(nm, sw);
+      await expectOk(
+        learned.length <= SWEEP_TRIGGER,
+        `nmap learned ${learned.length} hosts (${learned.join(' ')}); at most ${SWEEP_TRIGGER} may answer before the ban`,
         ctx,
       );
-      await expectOk(FARM.includes(a.destination as string), `the alert's destination ${String(a.destination)} is not a farm host`, ctx);
-      const bans = evs.filter((e) => e.event === 'ban');
-      await expectEqual(bans.map((b) => b.source), [OUTSIDE.scanner], 'one ban event, for the scanner', ctx);
-      named = `${String(a.destination)} ${String(a.proto)}/${String(a.port)}`;
-    } else {
-      const lines = d.matching(/^attackalert: /, mark);
+      let named = '';
+      if (json) {
+        const evs = events(d, mark);
+        const alerts = evs.filter((e) => e.event === 'alert');
+        await expectEqual(alerts.length, 1, 'exactly one alert for the sweep', ctx);
+        const a = alerts[0]!;
+        await expectEqual(
+          {
+            source: a.source,
+            proto: a.proto,
+            port: a.port,
+            kind: a.kind,
+            scan: a.scan,
+            probes: a.probes,
+            banned: a.banned,
+            possiblySpoofed: a.possiblySpoofed,
+          },
+          {
+            source: OUTSIDE.scanner,
+            proto: sw.proto,
+            port: sw.port,
+            kind: 'sweep',
+            scan: sw.scan,
+            probes: SWEEP_TRIGGER,
+            banned: true,
+            possiblySpoofed: false,
+          },
+          `the alert names the scanner, a ${sw.scan} reaching ${SWEEP_TRIGGER} hosts, and the ban`,
+          ctx,
+        );
+        await expectOk(FARM.includes(a.destination as string), `the alert's destination ${String(a.destination)} is not a farm host`, ctx);
+        const bans = evs.filter((e) => e.event === 'ban');
+        await expectEqual(
+          bans.map((b) => b.source),
+          [OUTSIDE.scanner],
+          'one ban event, for the scanner',
+          ctx,
+        );
+        named = `${String(a.destination)} ${String(a.proto)}/${String(a.port)}`;
+      } else {
+        const lines = d.matching(/^attackalert: /, mark);
+        await expectEqual(
+          lines.map((l) => l.replace(/until \S+\)$/, 'until T)')),
+          [sw.textLine, `attackalert: Host ${OUTSIDE.scanner} has been blocked via XDP drop (ban 10m, until T)`],
+          'one PortSentry-style alert line for the sweep and one ban line',
+          ctx,
+        );
+        named = lines[0]!;
+      }
+      const list = await lab.bans(['--config', cfg]);
       await expectEqual(
-        lines.map((l) => l.replace(/until \S+\)$/, 'until T)')),
-        [sw.textLine, `attackalert: Host ${OUTSIDE.scanner} has been blocked via XDP drop (ban 10m, until T)`],
-        'one PortSentry-style alert line for the sweep and one ban line',
+        list.list.map((b) => b.target),
+        [OUTSIDE.scanner],
+        `the scanner and only the scanner is banned\n${describeRun(list.run)}`,
         ctx,
       );
-      named = lines[0]!;
-    }
-    const list = await lab.bans(['--config', cfg]);
-    await expectEqual(list.list.map((b) => b.target), [OUTSIDE.scanner], `the scanner and only the scanner is banned\n${describeRun(list.run)}`, ctx);
-    await expectOk(ping.code !== 0, 'the banned scanner still gets an answer to a ping through the gateway', ctx);
+      await expectOk(ping.code !== 0, 'the banned scanner still gets an answer to a ping through the gateway', ctx);
 
-    const s = await lab.status();
-    await expectEqual(s.counters.alerts, 1, 'one alert counted', ctx);
-    await expectEqual(
-      [s.counters.probeSyn, s.counters.probeUdp],
-      [0, 0],
-      'no SYN or UDP probe (445/tcp on the farm is a listed service, 7/udp is not watched): only the sweep gives the scanner away',
-      ctx,
-    );
-    await expectOk(num(s, 'probeSweep') === BigInt(SWEEP_TRIGGER), `probe_sweep should count the ${SWEEP_TRIGGER} hosts reached (${counters(s, 'probeSweep', 'service')})`, ctx);
+      const s = await lab.status();
+      await expectEqual(s.counters.alerts, 1, 'one alert counted', ctx);
+      await expectEqual(
+        [s.counters.probeSyn, s.counters.probeUdp],
+        [0, 0],
+        'no SYN or UDP probe (445/tcp on the farm is a listed service, 7/udp is not watched): only the sweep gives the scanner away',
+        ctx,
+      );
+      await expectOk(
+        num(s, 'probeSweep') === BigInt(SWEEP_TRIGGER),
+        `probe_sweep should count the ${SWEEP_TRIGGER} hosts reached (${counters(s, 'probeSweep', 'service')})`,
+        ctx,
+      );
 
-    // the ban is the scanner's alone: another outside client still reaches the farm
-    const other = await lab.client('outside', { proto: 'tcp', dst: FARM[0]!, port: 445, count: 3, src: OUTSIDE.client });
-    await expectAllAnswered(other, 3, `TCP connections from ${OUTSIDE.client} to ${FARM[0]}:445 after the ban`, ctx);
-    t.diagnostic(
-      `control: ${seen.length} hosts found; with sentry-xdp (${took} ms) ${learned.length} (${learned.join(' ')}); the alert: ${named}; ${counters(s, 'alerts', 'probeSweep', 'service', 'dropped', 'bansAdded')}`,
-    );
-  });
+      // the ban is the scanner's alone: another outside client still reaches the farm
+      const other = await lab.client('outside', { proto: 'tcp', dst: FARM[0]!, port: 445, count: 3, src: OUTSIDE.client });
+      await expectAllAnswered(other, 3, `TCP connections from ${OUTSIDE.client} to ${FARM[0]}:445 after the ban`, ctx);
+      t.diagnostic(
+        `control: ${seen.length} hosts found; with sentry-xdp (${took} ms) ${learned.length} (${learned.join(' ')}); the alert: ${named}; ${counters(s, 'alerts', 'probeSweep', 'service', 'dropped', 'bansAdded')}`,
+      );
+    },
+  );
 }
 
 /** ping -s SIZE from the outside client: every echo answered. */
@@ -206,79 +256,90 @@ async function bigPing(lab: GatewayLab, dst: string, size: number, count: number
   return lab.outside(['ping', '-4', '-n', '-c', String(count), '-i', '0.2', '-W', '2', '-s', String(size), '-I', OUTSIDE.client, dst], { timeoutMs: 20_000 });
 }
 
-test(`2. no false positive with sweeps on (default ${16}): ${CLIENTS} outside clients of the LAN's services, and datagrams and pings fragmented on the way (IPv4, IPv6 at MTU 1280), all answered, no alert, no ban`, { timeout: 60_000 }, async (t) => {
-  requireTools('nft', 'ping', 'conntrack');
-  const lab = await createGatewayLab(t);
-  await lab.addOutsideClients(CLIENT_NET, Array.from({ length: CLIENTS }, (_, i) => clientAddr(i)));
-  // IPv6 MTU 1280 on both links (the IPv4 MTU stays 1500): a 1,400-byte datagram leaves its sender in two fragments
-  for (const r of await Promise.all([
-    lab.outside(['sysctl', '-q', '-w', `net.ipv6.conf.${lab.outIf}.mtu=1280`]),
-    lab.gw(['sysctl', '-q', '-w', `net.ipv6.conf.${lab.gwOutIf}.mtu=1280`]),
-    lab.gw(['sysctl', '-q', '-w', `net.ipv6.conf.${lab.gwLanIf}.mtu=1280`]),
-    lab.lan(['sysctl', '-q', '-w', `net.ipv6.conf.${lab.lanIf}.mtu=1280`]),
-  ]))
-    assert.equal(r.code, 0, `setting the IPv6 MTU failed: ${describeRun(r)}`);
-  await Promise.all([
-    lab.startScript('gw', 'echo_server.py', ['--addr', `${OUTSIDE.gw},${OUTSIDE.gw6}`, '--udp', String(ECHO_PORT)]),
-    lab.startScript('lan', 'echo_server.py', ['--addr', LAN.server6, '--udp', String(ECHO_PORT)]),
-  ]);
-  const cfg = lab.writeConfig('protect.yaml', [...PORTS_YAML, ...PROTECT_YAML, ''].join('\n'));
-  const d = await lab.startDaemon({ config: cfg, json: true });
-  let extra = '';
-  const ctx = context(lab, d, () => extra);
+test(
+  `2. no false positive with sweeps on (default ${16}): ${CLIENTS} outside clients of the LAN's services, and datagrams and pings fragmented on the way (IPv4, IPv6 at MTU 1280), all answered, no alert, no ban`,
+  { timeout: 60_000 },
+  async (t) => {
+    requireTools('nft', 'ping', 'conntrack');
+    const lab = await createGatewayLab(t);
+    await lab.addOutsideClients(
+      CLIENT_NET,
+      Array.from({ length: CLIENTS }, (_, i) => clientAddr(i)),
+    );
+    // IPv6 MTU 1280 on both links (the IPv4 MTU stays 1500): a 1,400-byte datagram leaves its sender in two fragments
+    for (const r of await Promise.all([
+      lab.outside(['sysctl', '-q', '-w', `net.ipv6.conf.${lab.outIf}.mtu=1280`]),
+      lab.gw(['sysctl', '-q', '-w', `net.ipv6.conf.${lab.gwOutIf}.mtu=1280`]),
+      lab.gw(['sysctl', '-q', '-w', `net.ipv6.conf.${lab.gwLanIf}.mtu=1280`]),
+      lab.lan(['sysctl', '-q', '-w', `net.ipv6.conf.${lab.lanIf}.mtu=1280`]),
+    ]))
+      assert.equal(r.code, 0, `setting the IPv6 MTU failed: ${describeRun(r)}`);
+    await Promise.all([
+      lab.startScript('gw', 'echo_server.py', ['--addr', `${OUTSIDE.gw},${OUTSIDE.gw6}`, '--udp', String(ECHO_PORT)]),
+      lab.startScript('lan', 'echo_server.py', ['--addr', LAN.server6, '--udp', String(ECHO_PORT)]),
+    ]);
+    const cfg = lab.writeConfig('protect.yaml', [...PORTS_YAML, ...PROTECT_YAML, ''].join('\n'));
+    const d = await lab.startDaemon({ config: cfg, json: true });
+    let extra = '';
+    const ctx = context(lab, d, () => extra);
 
-  const t0 = Date.now();
-  // every client talks to the IMAP server; 400 of them also to SNMP, 400 others also to DNS
-  const [imap, snmp, dns] = await Promise.all([
-    lab.client('outside', { proto: 'tcp', dst: LAN.server, port: 143, count: CLIENTS, srcRange: range(0, CLIENTS - 1) }),
-    lab.client('outside', { proto: 'udp', dst: LAN.server, port: 161, count: 400, srcRange: range(0, 399) }),
-    lab.client('outside', { proto: 'udp', dst: LAN.dns, port: 53, count: 400, srcRange: range(600, 999), dns: true }),
-  ]);
-  const clientsMs = Date.now() - t0;
-  await expectAllAnswered(imap, CLIENTS, `TCP connections to ${LAN.server}:143 from ${CLIENTS} clients`, ctx);
-  await expectEqual(imap.summary.source_addresses, CLIENTS, `the IMAP connections should come from ${CLIENTS} addresses\n${clientReport(imap)}`, ctx);
-  await expectAllAnswered(snmp, 400, `UDP exchanges with ${LAN.server}:161`, ctx);
-  await expectAllAnswered(dns, 400, `DNS queries to ${LAN.dns}:53`, ctx);
+    const t0 = Date.now();
+    // every client talks to the IMAP server; 400 of them also to SNMP, 400 others also to DNS
+    const [imap, snmp, dns] = await Promise.all([
+      lab.client('outside', { proto: 'tcp', dst: LAN.server, port: 143, count: CLIENTS, srcRange: range(0, CLIENTS - 1) }),
+      lab.client('outside', { proto: 'udp', dst: LAN.server, port: 161, count: 400, srcRange: range(0, 399) }),
+      lab.client('outside', { proto: 'udp', dst: LAN.dns, port: 53, count: 400, srcRange: range(600, 999), dns: true }),
+    ]);
+    const clientsMs = Date.now() - t0;
+    await expectAllAnswered(imap, CLIENTS, `TCP connections to ${LAN.server}:143 from ${CLIENTS} clients`, ctx);
+    await expectEqual(imap.summary.source_addresses, CLIENTS, `the IMAP connections should come from ${CLIENTS} addresses\n${clientReport(imap)}`, ctx);
+    await expectAllAnswered(snmp, 400, `UDP exchanges with ${LAN.server}:161`, ctx);
+    await expectAllAnswered(dns, 400, `DNS queries to ${LAN.dns}:53`, ctx);
 
-  // legitimately fragmented traffic, to the LAN and to the gateway itself
-  const t1 = Date.now();
-  const [udpLan, udpGw, udp6Lan, udp6Gw, pingLan, pingGw] = await Promise.all([
-    lab.client('outside', { proto: 'udp', dst: LAN.server, port: 161, count: 3, src: OUTSIDE.client, size: 4000 }),
-    lab.client('outside', { proto: 'udp', dst: OUTSIDE.gw, port: ECHO_PORT, count: 3, src: OUTSIDE.client, size: 4000 }),
-    lab.client('outside', { proto: 'udp', dst: LAN.server6, port: ECHO_PORT, count: 3, size: 1400 }),
-    lab.client('outside', { proto: 'udp', dst: OUTSIDE.gw6, port: ECHO_PORT, count: 3, size: 1400 }),
-    bigPing(lab, LAN.server, 3000, 3),
-    bigPing(lab, OUTSIDE.gw, 3000, 3),
-  ]);
-  const fragMs = Date.now() - t1;
-  extra = [udpLan, udpGw, udp6Lan, udp6Gw].map(clientReport).join('\n') + `\n${describeRun(pingLan)}\n${describeRun(pingGw)}`;
-  await expectAllAnswered(udpLan, 3, `4,000-byte datagrams to ${LAN.server}:161`, ctx);
-  await expectAllAnswered(udpGw, 3, `4,000-byte datagrams to ${OUTSIDE.gw}:${ECHO_PORT}`, ctx);
-  await expectAllAnswered(udp6Lan, 3, `1,400-byte datagrams to [${LAN.server6}]:${ECHO_PORT} at IPv6 MTU 1280`, ctx);
-  await expectAllAnswered(udp6Gw, 3, `1,400-byte datagrams to [${OUTSIDE.gw6}]:${ECHO_PORT} at IPv6 MTU 1280`, ctx);
-  await expectEqual(pingLan.code, 0, `ping -s 3000 ${LAN.server}: every echo answered`, ctx);
-  await expectEqual(pingGw.code, 0, `ping -s 3000 ${OUTSIDE.gw}: every echo answered`, ctx);
+    // legitimately fragmented traffic, to the LAN and to the gateway itself
+    const t1 = Date.now();
+    const [udpLan, udpGw, udp6Lan, udp6Gw, pingLan, pingGw] = await Promise.all([
+      lab.client('outside', { proto: 'udp', dst: LAN.server, port: 161, count: 3, src: OUTSIDE.client, size: 4000 }),
+      lab.client('outside', { proto: 'udp', dst: OUTSIDE.gw, port: ECHO_PORT, count: 3, src: OUTSIDE.client, size: 4000 }),
+      lab.client('outside', { proto: 'udp', dst: LAN.server6, port: ECHO_PORT, count: 3, size: 1400 }),
+      lab.client('outside', { proto: 'udp', dst: OUTSIDE.gw6, port: ECHO_PORT, count: 3, size: 1400 }),
+      bigPing(lab, LAN.server, 3000, 3),
+      bigPing(lab, OUTSIDE.gw, 3000, 3),
+    ]);
+    const fragMs = Date.now() - t1;
+    extra = [udpLan, udpGw, udp6Lan, udp6Gw].map(clientReport).join('\n') + `\n${describeRun(pingLan)}\n${describeRun(pingGw)}`;
+    await expectAllAnswered(udpLan, 3, `4,000-byte datagrams to ${LAN.server}:161`, ctx);
+    await expectAllAnswered(udpGw, 3, `4,000-byte datagrams to ${OUTSIDE.gw}:${ECHO_PORT}`, ctx);
+    await expectAllAnswered(udp6Lan, 3, `1,400-byte datagrams to [${LAN.server6}]:${ECHO_PORT} at IPv6 MTU 1280`, ctx);
+    await expectAllAnswered(udp6Gw, 3, `1,400-byte datagrams to [${OUTSIDE.gw6}]:${ECHO_PORT} at IPv6 MTU 1280`, ctx);
+    await expectEqual(pingLan.code, 0, `ping -s 3000 ${LAN.server}: every echo answered`, ctx);
+    await expectEqual(pingGw.code, 0, `ping -s 3000 ${OUTSIDE.gw}: every echo answered`, ctx);
 
-  await sleep(1000); // let the daemon drain anything the kernel still has for it
-  const s = await lab.status();
-  const alerts = events(d)
-    .filter((e) => e.event === 'alert')
-    .map((e) => `${e.source} -> ${e.destination} ${e.proto}/${e.port} (${e.kind}, probes ${e.probes})`);
-  await expectEqual(alerts, [], 'the daemon alerted', ctx);
-  await expectEqual(events(d).filter((e) => e.event === 'ban' || e.event === 'not_blocked').length, 0, 'ban or not_blocked events', ctx);
-  await expectEqual(s.counters.alerts, 0, 'the alerts counter should be 0', ctx);
-  await expectEqual(s.bansInForce, 0, 'nobody should be banned', ctx);
-  await expectEqual(
-    [s.counters.probeFrag, s.counters.evasionDropped, s.counters.probeSweep === undefined],
-    [0, 0, false],
-    'no fragment taken for an evasion (probe_frag, evasion_dropped) and the sweep counter present',
-    ctx,
-  );
-  // later fragments passed: 2 of each 4,000-byte datagram (MTU 1500) and 3,008-byte echo, 1 of each 1,400-byte IPv6 datagram
-  const laterFragments = 2 * 6 + 2 * 6 + 1 * 6;
-  await expectOk(num(s, 'fragments') >= BigInt(laterFragments), `at least ${laterFragments} later fragments should have passed (${counters(s, 'fragments', 'passed', 'dropped')})`, ctx);
-  await expectEqual(d.exited, false, 'the daemon should still run', ctx);
-  t.diagnostic(
-    `clients ${clientsMs} ms (IMAP ${imap.summary.elapsed_ms} ms, SNMP ${snmp.summary.elapsed_ms} ms, DNS ${dns.summary.elapsed_ms} ms), fragmented traffic ${fragMs} ms; ${counters(s, 'seen', 'passed', 'dropped', 'fragments', 'service', 'probeSweep', 'conntrack', 'localSocket', 'notProtected')}`,
-  );
-});
+    await sleep(1000); // let the daemon drain anything the kernel still has for it
+    const s = await lab.status();
+    const alerts = events(d)
+      .filter((e) => e.event === 'alert')
+      .map((e) => `${e.source} -> ${e.destination} ${e.proto}/${e.port} (${e.kind}, probes ${e.probes})`);
+    await expectEqual(alerts, [], 'the daemon alerted', ctx);
+    await expectEqual(events(d).filter((e) => e.event === 'ban' || e.event === 'not_blocked').length, 0, 'ban or not_blocked events', ctx);
+    await expectEqual(s.counters.alerts, 0, 'the alerts counter should be 0', ctx);
+    await expectEqual(s.bansInForce, 0, 'nobody should be banned', ctx);
+    await expectEqual(
+      [s.counters.probeFrag, s.counters.evasionDropped, s.counters.probeSweep === undefined],
+      [0, 0, false],
+      'no fragment taken for an evasion (probe_frag, evasion_dropped) and the sweep counter present',
+      ctx,
+    );
+    // later fragments passed: 2 of each 4,000-byte datagram (MTU 1500) and 3,008-byte echo, 1 of each 1,400-byte IPv6 datagram
+    const laterFragments = 2 * 6 + 2 * 6 + 1 * 6;
+    await expectOk(
+      num(s, 'fragments') >= BigInt(laterFragments),
+      `at least ${laterFragments} later fragments should have passed (${counters(s, 'fragments', 'passed', 'dropped')})`,
+      ctx,
+    );
+    await expectEqual(d.exited, false, 'the daemon should still run', ctx);
+    t.diagnostic(
+      `clients ${clientsMs} ms (IMAP ${imap.summary.elapsed_ms} ms, SNMP ${snmp.summary.elapsed_ms} ms, DNS ${dns.summary.elapsed_ms} ms), fragmented traffic ${fragMs} ms; ${counters(s, 'seen', 'passed', 'dropped', 'fragments', 'service', 'probeSweep', 'conntrack', 'localSocket', 'notProtected')}`,
+    );
+  },
+);

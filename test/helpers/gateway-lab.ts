@@ -322,7 +322,6 @@ export class GatewayLab extends GatewaySide {
     }
   }
 
-
   /** Runs `ip -n NS -batch FILE` with these lines; throws with the output when it fails. */
   private async ipBatch(ns: string, lines: string[]): Promise<void> {
     const file = join(this.confDir, `ip-batch-${ns}-${Date.now()}`);
@@ -334,7 +333,10 @@ export class GatewayLab extends GatewaySide {
 
   /** More LAN hosts: IPv4 addresses of LAN.net4 held by the LAN namespace. */
   async addLanHosts(addrs: readonly string[]): Promise<void> {
-    await this.ipBatch(this.lanNs, addrs.map((a) => `addr add ${a}/24 dev ${this.lanIf}`));
+    await this.ipBatch(
+      this.lanNs,
+      addrs.map((a) => `addr add ${a}/24 dev ${this.lanIf}`),
+    );
   }
 
   /**
@@ -344,7 +346,10 @@ export class GatewayLab extends GatewaySide {
    * one per client) and the LAN via the gateway.
    */
   async addOutsideClients(net: string, addrs: readonly string[]): Promise<void> {
-    await this.ipBatch(this.outNs, addrs.map((a) => `addr add ${a}/32 dev ${this.outIf}`));
+    await this.ipBatch(
+      this.outNs,
+      addrs.map((a) => `addr add ${a}/32 dev ${this.outIf}`),
+    );
     await this.ipBatch(this.gwNs, [`route add ${net} via ${OUTSIDE.client} dev ${this.gwOutIf}`]);
     await this.ipBatch(this.lanNs, [`route add ${net} via ${LAN.gw} dev ${this.lanIf}`]);
   }
@@ -362,9 +367,6 @@ export class GatewayLab extends GatewaySide {
   private nsRun(ns: 'outside' | 'lan' | 'gw', argv: string[], opts: RunOptions = {}): Promise<RunResult> {
     return ns === 'outside' ? this.outside(argv, opts) : ns === 'lan' ? this.lan(argv, opts) : this.gw(argv, opts);
   }
-
-
-
 
   /** `sentry-xdp list --json`, parsed (the bans in force). */
   async bans(args: string[] = []): Promise<{ list: Array<{ target: string } & Record<string, unknown>>; run: RunResult }> {
@@ -386,8 +388,7 @@ export class GatewayLab extends GatewaySide {
    * namespace and waits for its `ready` line; killed at teardown.
    */
   async startScript(ns: 'outside' | 'lan' | 'gw', script: string, args: string[], timeoutMs = 10_000): Promise<LabChild> {
-    const enter =
-      ns === 'gw' ? ['nsenter', `--net=/run/netns/${this.gwNs}`, '--'] : ['ip', 'netns', 'exec', ns === 'outside' ? this.outNs : this.lanNs];
+    const enter = ns === 'gw' ? ['nsenter', `--net=/run/netns/${this.gwNs}`, '--'] : ['ip', 'netns', 'exec', ns === 'outside' ? this.outNs : this.lanNs];
     const argv = [...enter, python(), '-u', join(FIXTURES, script), ...args];
     // its own process group, so teardown can kill it whatever it started
     const child = spawn(argv[0]!, argv.slice(1), { env: { ...process.env, PATH }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });

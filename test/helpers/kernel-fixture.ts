@@ -2,7 +2,22 @@
  * A sentry object loaded without pins, for BPF_PROG_TEST_RUN tests: reset()
  * empties every map and writes a known config and port table.
  */
-import { DEST_HOST, DEST_NET, DROP_SLOTS, HOST_SLOTS_LOG, dataView, decodeEvent, encodeConfig, Layout, Origin, PORT_TCP, PORT_UDP, Stat, type AlertEvent, type KernelConfig } from '../../src/core/abi.js';
+import {
+  DEST_HOST,
+  DEST_NET,
+  DROP_SLOTS,
+  HOST_SLOTS_LOG,
+  dataView,
+  decodeEvent,
+  encodeConfig,
+  Layout,
+  Origin,
+  PORT_TCP,
+  PORT_UDP,
+  Stat,
+  type AlertEvent,
+  type KernelConfig,
+} from '../../src/core/abi.js';
 import { parseService } from '../../src/core/destinations.js';
 import { lpmKey } from '../../src/daemon/allow-list.js';
 import { hostSlots, serviceKeys } from '../../src/daemon/destinations.js';

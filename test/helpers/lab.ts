@@ -27,9 +27,7 @@ export const ATK4 = '198.18.0.2';
 export const GW6 = '2001:db8::1';
 export const ATK6 = '2001:db8::2';
 
-export const PATH = [process.env.PATH ?? '', '/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin']
-  .filter(Boolean)
-  .join(delimiter);
+export const PATH = [process.env.PATH ?? '', '/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'].filter(Boolean).join(delimiter);
 
 export interface RunResult {
   cmd: string;
@@ -127,7 +125,28 @@ export type DaemonEvent = Record<string, unknown> & { event?: string };
 /** nmap, small and fast (-T5, one retry, short timeouts), every port's state as XML on stdout. */
 export function nmapArgv(scan: string[], ports: string, targets: string[], extra: string[] = []): string[] {
   const v6 = targets[0]?.includes(':') ?? false;
-  return ['nmap', ...(v6 ? ['-6'] : []), ...extra, ...scan, '-Pn', '-n', '-T5', '--max-retries', '1', '--host-timeout', '30s', '--initial-rtt-timeout', '100ms', '--max-rtt-timeout', '200ms', '-p', ports, '-oX', '-', ...targets];
+  return [
+    'nmap',
+    ...(v6 ? ['-6'] : []),
+    ...extra,
+    ...scan,
+    '-Pn',
+    '-n',
+    '-T5',
+    '--max-retries',
+    '1',
+    '--host-timeout',
+    '30s',
+    '--initial-rtt-timeout',
+    '100ms',
+    '--max-rtt-timeout',
+    '200ms',
+    '-p',
+    ports,
+    '-oX',
+    '-',
+    ...targets,
+  ];
 }
 
 /** The sentry-xdp daemon, running in the background in the gateway namespace. */
@@ -519,7 +538,6 @@ export class Lab extends GatewaySide {
     }
     mkdirSync(this.confDir, { recursive: true });
   }
-
 
   /** A command in the attacker namespace. */
   atk(argv: string[], opts: RunOptions = {}): Promise<RunResult> {

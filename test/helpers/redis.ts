@@ -26,7 +26,24 @@ export class RedisServer {
   async start(): Promise<void> {
     this.child = spawn(
       'redis-server',
-      ['--port', '0', '--unixsocket', this.socket, '--unixsocketperm', '700', '--dir', this.dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--daemonize', 'no'],
+      [
+        '--port',
+        '0',
+        '--unixsocket',
+        this.socket,
+        '--unixsocketperm',
+        '700',
+        '--dir',
+        this.dir,
+        '--save',
+        '',
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        'always',
+        '--daemonize',
+        'no',
+      ],
       { stdio: 'ignore' },
     );
     const child = this.child;

@@ -20,10 +20,6 @@ test('src/core/abi.ts agrees with bpf/sentry_shared.h (offsetof from the C compi
   assert.deepEqual(Object.keys(ts).sort(), Object.keys(c.structs).sort());
   for (const [name, s] of Object.entries(c.structs)) {
     assert.equal(ts[name]!.size, s.size, `${name} size`);
-    assert.deepEqual(
-      Object.fromEntries(Object.entries(ts[name]!.fields).map(([k, v]) => [k, [...v]])),
-      s.fields,
-      `${name} fields`,
-    );
+    assert.deepEqual(Object.fromEntries(Object.entries(ts[name]!.fields).map(([k, v]) => [k, [...v]])), s.fields, `${name} fields`);
   }
 });

@@ -4,7 +4,15 @@ import type { BanRecord } from '../../src/adapters/journal.js';
 import { packBans, packedRecords, unpackBans } from '../../src/core/ban-pack.js';
 
 const ban = (target: string, extra: Partial<BanRecord> = {}): BanRecord => ({
-  op: 'ban', time: 1, target, ttl: 60, expires: 1_800_000_000_000, origin: 'auto', reason: 'r', by: 'b', ...extra,
+  op: 'ban',
+  time: 1,
+  target,
+  ttl: 60,
+  expires: 1_800_000_000_000,
+  origin: 'auto',
+  reason: 'r',
+  by: 'b',
+  ...extra,
 });
 
 test('plain IPv4 bans are packed with what the kernel needs; IPv6 and networks travel whole', () => {

@@ -15,7 +15,14 @@ test('both modes share the quoting: quotes removed, escapes resolved, tokens sub
   assert.deepEqual(words(t, hook), expected);
   assert.equal(lexCommand(t, hook).needsShell, undefined);
   assert.deepEqual(words(t.replaceAll('TARGET', 'SUBJECT').replaceAll('PORT', 'SUBJECT'), plain), [
-    '/x', 'a b', 'c "d" $e `f` \\ \\g', 'h i', 'prea b; cpost', 'a b; c', '', 'j',
+    '/x',
+    'a b',
+    'c "d" $e `f` \\ \\g',
+    'h i',
+    'prea b; cpost',
+    'a b; c',
+    '',
+    'j',
   ]);
 });
 

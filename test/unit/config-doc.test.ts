@@ -12,7 +12,11 @@ const ROOT = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', '..'
 test('every key of the schema has a description, and every description a key', () => {
   const keys = configKeys().map((k) => k.path);
   assert.ok(keys.length > 50, `${keys.length} keys`);
-  assert.deepEqual(Object.keys(CONFIG_DOCS).filter((p) => !keys.includes(p)), [], 'CONFIG_DOCS entries that name no key');
+  assert.deepEqual(
+    Object.keys(CONFIG_DOCS).filter((p) => !keys.includes(p)),
+    [],
+    'CONFIG_DOCS entries that name no key',
+  );
   for (const k of configKeys()) {
     assert.ok(k.doc.doc.trim() !== '' && !k.doc.doc.includes('\n'), `${k.path}: one line`);
     if (!k.hasDefault && !k.section) assert.notEqual(k.doc.example, undefined, `${k.path} has no default: it needs an example`);

@@ -17,7 +17,15 @@ test('no config at all gives PortSentry defaults: aware lists (less the ephemera
 
 test('a config sets ports, ranges, advanced mode, trigger, blocking and TTL', () => {
   const c = parseConfig(
-    ['tcp_ports: "1,11,6000-6002"', 'udp_ports: [161, "500-501"]', 'advanced: { tcp: 1024, exclude_tcp: "113" }', 'scan_trigger: 2', 'block_udp: false', 'ban_ttl: 10m', 'scan_window: 30s'].join('\n'),
+    [
+      'tcp_ports: "1,11,6000-6002"',
+      'udp_ports: [161, "500-501"]',
+      'advanced: { tcp: 1024, exclude_tcp: "113" }',
+      'scan_trigger: 2',
+      'block_udp: false',
+      'ban_ttl: 10m',
+      'scan_window: 30s',
+    ].join('\n'),
     'x.yaml',
   );
   assert.deepEqual(c.tcp_ports, [1, 11, 6000, 6001, 6002]);
@@ -40,12 +48,16 @@ test('errors name the file, the line and the key', () => {
     ['- 1\n- 2\n', /^sentry\.yaml: expected a mapping/],
   ];
   for (const [text, re] of cases) {
-    assert.throws(() => parseConfig(text, 'sentry.yaml'), (e: Error & { code?: string }) => {
-      assert.equal(e.code, 'CONFIG');
-      assert.match(e.message, re);
-      assert.ok(!e.message.includes('\n'), 'one line');
-      return true;
-    }, text);
+    assert.throws(
+      () => parseConfig(text, 'sentry.yaml'),
+      (e: Error & { code?: string }) => {
+        assert.equal(e.code, 'CONFIG');
+        assert.match(e.message, re);
+        assert.ok(!e.message.includes('\n'), 'one line');
+        return true;
+      },
+      text,
+    );
   }
 });
 

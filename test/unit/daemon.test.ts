@@ -44,7 +44,8 @@ function wire(flags: number, over: Partial<AlertEvent> = {}): AlertEvent {
   };
 }
 
-const probe = (flags: number, over: Partial<AlertEvent> = {}): Probe => probeFromWire(wire(flags, over), { clockNowNs: CLOCK, wallNowMs: WALL }, (i) => `veth${i}`);
+const probe = (flags: number, over: Partial<AlertEvent> = {}): Probe =>
+  probeFromWire(wire(flags, over), { clockNowNs: CLOCK, wallNowMs: WALL }, (i) => `veth${i}`);
 
 /** The kernel ban table, in memory. */
 class FakeTable implements BanTableView {
@@ -90,7 +91,11 @@ function world(over: Partial<Config> = {}, json = false, more: Partial<PipelineD
   const nft: string[] = [];
   const hooks: string[] = [];
   const offences: string[] = [];
-  const reporter = makeReporter(json, (l) => lines.push(l), () => new Date(WALL));
+  const reporter = makeReporter(
+    json,
+    (l) => lines.push(l),
+    () => new Date(WALL),
+  );
   const store = { record: (evs: readonly HistoryEvent[]) => void history.push(...evs) } as unknown as HistoryStore;
   const nftBans: NftBans = {
     add: async (bans) => void nft.push(...bans.map((b) => `add ${b.target} ${b.timeoutSeconds}s`)),

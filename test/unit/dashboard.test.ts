@@ -64,21 +64,32 @@ async function exported(): Promise<{ types: Map<string, string>; samples: Set<st
   m.update(realisticSnapshot(2));
   const text = await m.registry.metrics();
   const types = new Map([...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((x) => [x[1]!, x[2]!]));
-  const samples = new Set(text.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => /^[^{ ]+/.exec(l)![0]));
+  const samples = new Set(
+    text
+      .split('\n')
+      .filter((l) => l && !l.startsWith('#'))
+      .map((l) => /^[^{ ]+/.exec(l)![0]),
+  );
   return { types, samples };
 }
 
 test('metricNames reads the names out of PromQL', () => {
   assert.deepEqual(metricNames('sum by (verdict) (rate(sentry_xdp_packets_total{instance=~"$instance"}[$__rate_interval]))'), ['sentry_xdp_packets_total']);
-  assert.deepEqual(
-    metricNames('max by (map) (sentry_xdp_map_entries{a="b{c}"} / sentry_xdp_map_max_entries) > 0.9 and on (instance) up'),
-    ['sentry_xdp_map_entries', 'sentry_xdp_map_max_entries', 'up'],
-  );
+  assert.deepEqual(metricNames('max by (map) (sentry_xdp_map_entries{a="b{c}"} / sentry_xdp_map_max_entries) > 0.9 and on (instance) up'), [
+    'sentry_xdp_map_entries',
+    'sentry_xdp_map_max_entries',
+    'up',
+  ]);
   assert.deepEqual(metricNames('topk(15, sum by (proto, port) (increase(x_total[$__range])))'), ['x_total']);
 });
 
 test('the Grafana dashboard only queries metrics the endpoint exports, each as its type allows', async () => {
-  const d = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as { panels: Panel[]; templating: { list: Array<{ name: string; type: string; query?: unknown }> }; schemaVersion: number; uid: string };
+  const d = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as {
+    panels: Panel[];
+    templating: { list: Array<{ name: string; type: string; query?: unknown }> };
+    schemaVersion: number;
+    uid: string;
+  };
   const { types, samples } = await exported();
   const exprs = expressions(d);
   assert.ok(exprs.length >= 25, `the dashboard has ${exprs.length} queries`);

@@ -23,10 +23,22 @@ test('services: an address or network, a port or range, a protocol; IPv6 with or
 });
 
 test('bad services are refused with what to write', () => {
-  for (const bad of ['198.19.0.10:143', '198.19.0.10/tcp', '198.19.0.300:143/tcp', '198.19.0.10:0/tcp', '198.19.0.10:70000/tcp', '198.19.0.10:90-80/udp', '198.19.0.0/33:1/tcp', 'x:1/sctp']) {
+  for (const bad of [
+    '198.19.0.10:143',
+    '198.19.0.10/tcp',
+    '198.19.0.300:143/tcp',
+    '198.19.0.10:0/tcp',
+    '198.19.0.10:70000/tcp',
+    '198.19.0.10:90-80/udp',
+    '198.19.0.0/33:1/tcp',
+    'x:1/sctp',
+  ]) {
     assert.throws(() => parseService(bad), /is not a service/, bad);
   }
-  assert.throws(() => parseConfig('protect:\n  services: ["198.19.0.10:143"]\n', 'g.yaml'), /g\.yaml:2: protect\.services\.0: "198\.19\.0\.10:143" is not a service/);
+  assert.throws(
+    () => parseConfig('protect:\n  services: ["198.19.0.10:143"]\n', 'g.yaml'),
+    /g\.yaml:2: protect\.services\.0: "198\.19\.0\.10:143" is not a service/,
+  );
   assert.throws(() => parseConfig('protect:\n  networks: [198.19.0.0/33]\n', 'g.yaml'), /g\.yaml:2: protect\.networks\.0: /);
   assert.throws(() => parseConfig('protect:\n  nets: []\n', 'g.yaml'), /unknown key nets/);
   assert.throws(() => parseConfig('protect:\n  services: ["198.19.0.0/24:1-20000/tcp"]\n', 'g.yaml'), /more than 16384 service ports/);
@@ -39,7 +51,10 @@ test('a config with the gateway keys parses to canonical forms', () => {
 });
 
 test('warnings: a service outside every protected network, watched ports where replies land', () => {
-  const c = parseConfig('tcp_ports: "1,32771"\nadvanced: { udp: 40000 }\nprotect:\n  networks: [198.19.0.0/24]\n  services: ["198.20.0.1:80/tcp", "198.19.0.10:143/tcp"]\n', 'g.yaml');
+  const c = parseConfig(
+    'tcp_ports: "1,32771"\nadvanced: { udp: 40000 }\nprotect:\n  networks: [198.19.0.0/24]\n  services: ["198.20.0.1:80/tcp", "198.19.0.10:143/tcp"]\n',
+    'g.yaml',
+  );
   const w = configWarnings(c, [32768, 60999]);
   assert.equal(w.length, 3, w.join('\n'));
   assert.match(w[0]!, /TCP port\(s\) 32771 lie inside the ephemeral range/);

@@ -53,7 +53,10 @@ test('a burst of 500 scanning sources gives one message that names every one of 
   assert.equal(data.counts.alerts, 512);
   assert.equal(data.counts.new_bans, 500);
   assert.equal(data.counts.alert_sources, 500);
-  assert.deepEqual(data.new_bans.map((b) => b.source), sources);
+  assert.deepEqual(
+    data.new_bans.map((b) => b.source),
+    sources,
+  );
   assert.equal(data.top_offenders.length, 10);
   assert.deepEqual(data.top_offenders[0], { source: '198.18.0.0', alerts: 2, ports: ['tcp/22', 'tcp/23'], scans: ['TCP SYN/Normal scan'] });
   assert.deepEqual(data.top_ports, [
@@ -174,7 +177,10 @@ test('text from elsewhere (a fleet peer) cannot break the subject line', () => {
 
 test('bad urgent rules are refused with a config error', () => {
   const bad = (rule: object): void =>
-    assert.throws(() => new DigestBuilder({ intervalMs: MIN, urgent: [rule] }), (e: unknown) => e instanceof SentryError && e.code === 'CONFIG');
+    assert.throws(
+      () => new DigestBuilder({ intervalMs: MIN, urgent: [rule] }),
+      (e: unknown) => e instanceof SentryError && e.code === 'CONFIG',
+    );
   bad({});
   bad({ cidr: '10.0.0.0/33' });
   bad({ port: 70000 });

@@ -27,7 +27,7 @@ test('seed KILL_ROUTE (Gentoo wiki) plans to a shell script with the token quote
   });
 });
 
-test('seed KILL_RUN_CMD (whois | mailx; temp_ban_length) plans to a shell script; inside \'...\' the value is bare', () => {
+test("seed KILL_RUN_CMD (whois | mailx; temp_ban_length) plans to a shell script; inside '...' the value is bare", () => {
   const plan = planHook(
     "(/usr/bin/whois $TARGET$) | /usr/bin/mailx -s 'Ganymede banned $TARGET$ for scanning port $PORT$' alarms@mail.domain.com; /etc/portsentry/temp_ban_length $TARGET$ $PORT$;",
     tk,
@@ -160,9 +160,7 @@ test('plans print what PortSentry would print (its text substitution under the r
       const expected = sh(portsentryText(template, t));
       assert.ok(expected.includes(t.target), `${template}: sanity`);
       const actual =
-        plan.kind === 'shell'
-          ? sh(plan.script)
-          : execFileSync(plan.argv[0]!, plan.argv.slice(1), { encoding: 'utf8', env: { PATH: '/usr/bin:/bin' } });
+        plan.kind === 'shell' ? sh(plan.script) : execFileSync(plan.argv[0]!, plan.argv.slice(1), { encoding: 'utf8', env: { PATH: '/usr/bin:/bin' } });
       assert.equal(actual, expected, `${template} with ${t.target}\nplan: ${describeHook(plan)}`);
     }
   }

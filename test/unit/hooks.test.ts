@@ -221,7 +221,10 @@ test('beyond maxQueued hooks are dropped and counted; idle() waits for the rest'
   await runner.idle();
   assert.ok(performance.now() - t0 > 300, 'three hooks of 0.2 s run one after another');
   const done = await Promise.all(runs.slice(0, 3));
-  assert.equal(done.every((r) => r.ok), true);
+  assert.equal(
+    done.every((r) => r.ok),
+    true,
+  );
   assert.deepEqual(runner.stats(), { started: 3, ok: 3, failed: 0, timedOut: 0, dropped: 2 });
   assert.equal(seen.length, 5);
   await runner.idle(); // resolves at once when nothing runs

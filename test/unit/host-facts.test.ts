@@ -15,7 +15,8 @@ test('resolv.conf and routing tables give the never-ban facts', () => {
   assert.deepEqual(parseResolvConf('# x\nnameserver 198.18.0.53\nsearch lan\nnameserver fe80::1%eth0\n'), ['198.18.0.53', 'fe80::1']);
   const route = 'Iface\tDestination\tGateway \tFlags\n eth0\t00000000\t0100A8C0\t0003\n eth0\t0000A8C0\t00000000\t0001\n';
   assert.deepEqual(parseRouteV4(route), ['192.168.0.1']);
-  const r6 = '00000000000000000000000000000000 00 00000000000000000000000000000000 00 fe800000000000000000000000000001 00000400 00000001 00000000 00000003 eth0\n';
+  const r6 =
+    '00000000000000000000000000000000 00 00000000000000000000000000000000 00 fe800000000000000000000000000001 00000400 00000001 00000000 00000003 eth0\n';
   assert.deepEqual(parseRouteV6(r6), ['fe80:0000:0000:0000:0000:0000:0000:0001']);
 });
 
@@ -47,9 +48,19 @@ test('bulk files: comments and blank lines are fine; one bad line refuses the wh
       return c.done();
     };
     const l = await read(file('f', '# list\n1.2.3.4\n\n2001:db8::/48  # v6\n1.2.3.4\n0.0.0.9\n'));
-    assert.deepEqual([...l.v4].map((n) => v4Cidr(n).text), ['0.0.0.9', '1.2.3.4'], 'exact IPv4 packed, sorted, de-duplicated');
-    assert.deepEqual(l.others.map((c) => c.text), ['2001:db8::/48']);
-    await assert.rejects(read(file('bans.txt', '1.2.3.4\n1.2.3.4/33\n5.6.7.8\n')), /bans\.txt:2: "1\.2\.3\.4\/33" is not a valid IP address or CIDR; nothing was banned$/);
+    assert.deepEqual(
+      [...l.v4].map((n) => v4Cidr(n).text),
+      ['0.0.0.9', '1.2.3.4'],
+      'exact IPv4 packed, sorted, de-duplicated',
+    );
+    assert.deepEqual(
+      l.others.map((c) => c.text),
+      ['2001:db8::/48'],
+    );
+    await assert.rejects(
+      read(file('bans.txt', '1.2.3.4\n1.2.3.4/33\n5.6.7.8\n')),
+      /bans\.txt:2: "1\.2\.3\.4\/33" is not a valid IP address or CIDR; nothing was banned$/,
+    );
     await assert.rejects(read(file('empty.txt', '# only comments\n\n')), /empty\.txt: no addresses in it; nothing was banned/);
     await assert.rejects(read(file('zero', '1.2.3.4\n' + '\0'.repeat(MAX_LINE + 10))), /zero: a line longer than 4096 characters; nothing was banned/);
     await assert.rejects(read(join(dir, 'missing')), /missing: cannot read it \(ENOENT\); nothing was banned/);
@@ -77,7 +88,10 @@ test("this host's addresses from /proc: fib_trie LOCAL leaves (kept while a link
   ].join('\n');
   assert.deepEqual(parseFibTrieLocal(trie), ['198.18.7.1']);
   const inet6 = '20010db8007800000000000000000001 03 40 00 c0     hbv0\nfe800000000000007401fafffe462b69 03 40 20 80     hbv0\n';
-  assert.deepEqual(parseIfInet6(inet6).map((a) => parseCidr(a).text), ['2001:db8:78::1', 'fe80::7401:faff:fe46:2b69']);
+  assert.deepEqual(
+    parseIfInet6(inet6).map((a) => parseCidr(a).text),
+    ['2001:db8:78::1', 'fe80::7401:faff:fe46:2b69'],
+  );
 });
 
 test('addresses this host held lately stay on the never-ban list (a link that goes down loses its IPv6 addresses)', () => {

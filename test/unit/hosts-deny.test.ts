@@ -21,7 +21,7 @@ test('tcp_wrappers syntax: IPv6 in brackets (a network as [net]/len), IPv4 as it
   assert.throws(() => hostsDenyLine(T, { ...v6, target: '2001:db8::2]\nALL: ALL' }), /not an IP address/);
 });
 
-test('add then remove: the IPv6 line is bracketed both ways; the admin\'s lines stay', () => {
+test("add then remove: the IPv6 line is bracketed both ways; the admin's lines stay", () => {
   const file = join(dir, 'a.deny');
   writeFileSync(file, 'sshd: 192.0.2.1\n');
   const problems: string[] = [];
@@ -42,7 +42,7 @@ test('an unbracketed IPv6 line an older version wrote comes out too', () => {
   assert.equal(readFileSync(file, 'utf8'), 'sshd: ALL\n');
 });
 
-test('remove keeps the file\'s mode (and owner), whatever the umask', () => {
+test("remove keeps the file's mode (and owner), whatever the umask", () => {
   for (const m of [0o644, 0o600, 0o640]) {
     const file = join(dir, `mode-${m}.deny`);
     writeFileSync(file, 'ALL: 192.0.2.7 : DENY\nsshd: ALL\n');

@@ -8,7 +8,14 @@ import { JournalStore } from '../../src/adapters/history.js';
 import type { JournalRecord } from '../../src/core/records.js';
 
 const ban = (target: string, time: number, expires: number | null = null): BanRecord => ({
-  op: 'ban', time, target, ttl: expires ? 60 : 0, expires, origin: 'manual', reason: 'r', by: 'root',
+  op: 'ban',
+  time,
+  target,
+  ttl: expires ? 60 : 0,
+  expires,
+  origin: 'manual',
+  reason: 'r',
+  by: 'root',
 });
 
 test('replay keeps the latest ban per target and forgets unbanned ones', () => {
@@ -107,7 +114,10 @@ async function streamed(store: JournalStore): Promise<string[]> {
     if (isPacked(chunk)) for (const b of packedRecords(chunk)) live.set(b.target, true);
     else for (const r of chunk as JournalRecord[]) live.set(r.target, r.op === 'ban');
   }
-  return [...live].filter(([, on]) => on).map(([t]) => t).sort();
+  return [...live]
+    .filter(([, on]) => on)
+    .map(([t]) => t)
+    .sort();
 }
 
 test('a bans.snap chunk that fails its checksum is replaced by the lines it stood for; a bad header by the whole journal', async () => {

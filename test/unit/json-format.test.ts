@@ -50,9 +50,13 @@ const alert: Alert = {
   expires: new Date('2026-11-22T02:44:22.964Z'),
 };
 
-test('the daemon\'s --json lines (NDJSON): one object a line, camelCase keys, ISO times, also for the loop\'s notices', () => {
+test("the daemon's --json lines (NDJSON): one object a line, camelCase keys, ISO times, also for the loop's notices", () => {
   const lines: string[] = [];
-  const r = makeReporter(true, (l) => lines.push(l), () => new Date('2026-11-22T02:34:23.000Z'));
+  const r = makeReporter(
+    true,
+    (l) => lines.push(l),
+    () => new Date('2026-11-22T02:34:23.000Z'),
+  );
   r.alert(alert);
   r.unban('198.18.0.2', 'ban expired');
   r.info('started');
@@ -90,7 +94,18 @@ test('history --json lines: event first, ISO times, ttlSeconds', () => {
     by: 'root@vm',
   });
   assert.equal(historyJson({ op: 'ban', time: t, target: '203.0.113.7', ttl: 0, expires: null, origin: 'manual', reason: '', by: 'root' }).expires, null);
-  const a = historyJson({ op: 'alert', time: t, source: '198.18.0.2', destination: '198.18.0.1', proto: 'tcp', port: 79, kind: 'syn', flags: 'SYN', iface: 'eth0', gateway: 'vm' });
+  const a = historyJson({
+    op: 'alert',
+    time: t,
+    source: '198.18.0.2',
+    destination: '198.18.0.1',
+    proto: 'tcp',
+    port: 79,
+    kind: 'syn',
+    flags: 'SYN',
+    iface: 'eth0',
+    gateway: 'vm',
+  });
   assert.equal(a.event, 'alert');
   assert.equal(a.time, '2026-11-22T02:34:22.964Z');
   assert.equal(Object.keys(a)[0], 'time');
@@ -98,7 +113,7 @@ test('history --json lines: event first, ISO times, ttlSeconds', () => {
   assert.deepEqual(Object.keys(u), ['time', 'event', 'target', 'why', 'by']);
 });
 
-test("every counter of the kernel gets a camelCase name in status", async () => {
+test('every counter of the kernel gets a camelCase name in status', async () => {
   const { Stat } = await import('../../src/core/abi.js');
   const names = ['SEEN', ...Object.keys(Stat)].map(camelKey);
   for (const n of names) assert.ok(camel(n), n);
@@ -108,7 +123,9 @@ test("every counter of the kernel gets a camelCase name in status", async () => 
 
 test('top --json: a document with its version, the period start as an ISO time, camelCase keys', () => {
   const t = Date.parse('2026-11-22T02:34:22.964Z');
-  const j = topJson(topReport([{ op: 'alert', time: t, source: '198.18.0.2', proto: 'tcp', port: 79, kind: 'syn', iface: 'eth0', gateway: 'vm' }], t - 3_600_000));
+  const j = topJson(
+    topReport([{ op: 'alert', time: t, source: '198.18.0.2', proto: 'tcp', port: 79, kind: 'syn', iface: 'eth0', gateway: 'vm' }], t - 3_600_000),
+  );
   assert.equal(j.version, JSON_FORMAT_VERSION);
   assert.equal(j.since, '2026-11-22T01:34:22.964Z');
   assert.equal(j.alerts, 1);
@@ -126,7 +143,9 @@ test('status health: down without a daemon (exit 3), degraded on a waiting inter
   assert.deepEqual(healthOf(42, [up], { nftHealthy: null }), { health: 'ok', problems: [] }, 'nft off');
   assert.deepEqual(healthOf(42, [up, waiting], fine).problems, ['ppp0: waiting (no such interface)']);
   assert.equal(healthOf(42, [up], { ...fine, nftHealthy: false }).health, 'degraded');
-  assert.deepEqual(healthOf(42, [up], { nftHealthy: true, history: { kind: 'redis', healthy: false, error: 'ECONNREFUSED' } }).problems, ['history: the redis store is down (ECONNREFUSED)']);
+  assert.deepEqual(healthOf(42, [up], { nftHealthy: true, history: { kind: 'redis', healthy: false, error: 'ECONNREFUSED' } }).problems, [
+    'history: the redis store is down (ECONNREFUSED)',
+  ]);
   assert.deepEqual(STATUS_EXIT, { ok: 0, degraded: 1, down: 3 });
 });
 
@@ -142,12 +161,18 @@ test('README\'s "JSON output" examples are JSON with camelCase keys, ISO times a
     try {
       docs = [JSON.parse(b)];
     } catch {
-      docs = b.trim().split('\n').map((l) => JSON.parse(l) as unknown);
+      docs = b
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as unknown);
     }
     for (const d of docs) {
       const o = d as Record<string, unknown>;
       for (const k of keys(o)) assert.ok(camel(k) || /^\d/.test(k), `${k} in ${b}`);
-      assert.ok('version' in o ? o.version === JSON_FORMAT_VERSION : typeof o.event === 'string', `a document with a version, or a stream line with an event: ${JSON.stringify(o)}`);
+      assert.ok(
+        'version' in o ? o.version === JSON_FORMAT_VERSION : typeof o.event === 'string',
+        `a document with a version, or a stream line with an event: ${JSON.stringify(o)}`,
+      );
       if ('time' in o) assert.match(String(o.time), ISO);
     }
   }

@@ -26,7 +26,7 @@ test('alert lines name the source by its resolved name, and always give the pack
   assert.match(alertLine(alert('scanner.example.net.')), /from host: scanner\.example\.net\/198\.18\.0\.2 to TCP port: 23$/);
 });
 
-test("a reverse-DNS name that is not a host name never reaches an alert line", () => {
+test('a reverse-DNS name that is not a host name never reaches an alert line', () => {
   for (const evil of ['10.9.9.9', '10.9.9.9/10.9.9.9', 'x\nattackalert: fake', 'a b', 'e\u202evil.example', '']) {
     const line = alertLine(alert(evil));
     assert.match(line, /from host: 198\.18\.0\.2\/198\.18\.0\.2 to TCP port: 23$/, JSON.stringify(evil));

@@ -257,7 +257,12 @@ test('build_info, nft state, bans added by every origin', async () => {
   assert.match(t, /^# TYPE sentry_xdp_build_info gauge$/m);
   assert.equal(value(t, `sentry_xdp_build_info{version="0.1.0",abi="${ABI_VERSION}",program="sentry+frags"}`), 1);
   assert.equal(value(t, 'sentry_xdp_nft_healthy{table="sentry_xdp"}'), 1);
-  for (const [origin, n] of [['auto', 1013], ['manual', 1], ['imported', 300], ['fleet', 2]] as const) {
+  for (const [origin, n] of [
+    ['auto', 1013],
+    ['manual', 1],
+    ['imported', 300],
+    ['fleet', 2],
+  ] as const) {
     assert.equal(value(t, `sentry_xdp_bans_added_total{origin="${origin}"}`), n, origin);
   }
   assert.match(t, /^# HELP sentry_xdp_bans_added_total .*manual, imported: .*10 s/m, 'HELP says how CLI bans are counted');
@@ -318,7 +323,10 @@ test('PortSeries: the first ports probed keep their series; the others sum into 
   // advanced mode, every port watched: still at most max + 2 series
   const big = new PortSeries();
   const all = Array.from({ length: 131072 }, (_, k) => k);
-  const series = big.take(all, all.map((k) => BigInt(k % 7)));
+  const series = big.take(
+    all,
+    all.map((k) => BigInt(k % 7)),
+  );
   assert.equal(series.length, PROBES_BY_PORT_MAX + 2);
 });
 
@@ -416,7 +424,11 @@ test('promtool check metrics accepts the rendered output', async (t) => {
   assert.deepEqual(ours, [], `promtool check metrics (exit ${r.status}):\n${problems.join('\n')}`);
   assert.ok(r.status === 0 || ours.length < problems.length, `promtool exit ${r.status} with no problem printed`);
   // and the sentry_xdp_ families alone pass cleanly
-  const own = text.split('\n').filter((l) => /^(# (HELP|TYPE) )?sentry_xdp_/.test(l)).join('\n') + '\n';
+  const own =
+    text
+      .split('\n')
+      .filter((l) => /^(# (HELP|TYPE) )?sentry_xdp_/.test(l))
+      .join('\n') + '\n';
   const r2 = spawnSync(promtool, ['check', 'metrics'], { input: own, encoding: 'utf8' });
   assert.equal(r2.status, 0, `promtool check metrics on sentry_xdp_ only:\n${r2.stdout}${r2.stderr}`);
 });

@@ -48,10 +48,12 @@ function elements(batch: J[], verb: string): Map<string, J[]> {
 
 /** The objects `nft -j -t list table` would print for what an ensure() batch created. */
 function listed(batch: J[]): J[] {
-  return batch.filter((c) => c.add && !c.add.table).map((c) => {
-    const [kind, obj] = Object.entries(c.add)[0] as [string, J];
-    return { [kind]: { ...obj, handle: 1 } };
-  });
+  return batch
+    .filter((c) => c.add && !c.add.table)
+    .map((c) => {
+      const [kind, obj] = Object.entries(c.add)[0] as [string, J];
+      return { [kind]: { ...obj, handle: 1 } };
+    });
 }
 
 test('ensure() on a machine without the table sends one atomic batch with table, four sets, chain, four drop rules and the conntrack rule', async () => {
@@ -77,7 +79,14 @@ test('ensure() on a machine without the table sends one atomic batch with table,
   const ct = rules.pop()!;
   assert.deepEqual(ct.expr, [{ match: { op: '==', left: { ct: { key: 'state' } }, right: 'untracked' } }], 'a verdict-less rule that keeps conntrack on');
   assert.deepEqual(
-    rules.map((r) => [r.table, r.chain, r.expr[0].match.left.payload.protocol, r.expr[0].match.left.payload.field, r.expr[0].match.right, Object.keys(r.expr[1])[0]]),
+    rules.map((r) => [
+      r.table,
+      r.chain,
+      r.expr[0].match.left.payload.protocol,
+      r.expr[0].match.left.payload.field,
+      r.expr[0].match.right,
+      Object.keys(r.expr[1])[0],
+    ]),
     [
       ['sx_test', 'prerouting', 'ip', 'saddr', '@bans_v4', 'drop'],
       ['sx_test', 'prerouting', 'ip', 'saddr', '@nets_v4', 'drop'],
@@ -111,7 +120,10 @@ test('ensure() leaves a complete table alone and repairs a damaged one in one ba
   assert.equal(await new Nft({ run: repair.run }).ensure(), true);
   const [b, ...rest] = repair.batches();
   assert.equal(rest.length, 0, 'one batch');
-  assert.ok(b!.some((c) => c.flush?.chain?.name === 'prerouting'), 'the chain is flushed before its rules are added again');
+  assert.ok(
+    b!.some((c) => c.flush?.chain?.name === 'prerouting'),
+    'the chain is flushed before its rules are added again',
+  );
   assert.equal(b!.filter((c) => c.add?.rule).length, 5);
   assert.ok(b!.some((c) => c.add?.set?.name === 'bans_v6'));
   assert.ok(!b!.some((c) => c.delete || c.flush?.set), 'sets that are right keep their elements');
@@ -133,12 +145,20 @@ test('add() sends one nft call per batchSize elements, each a JSON batch, v4 and
   assert.ok(nft.calls.every(isBatch), `only batches, no listing when there is no network: ${nft.calls.map((c) => c.args.join(' '))}`);
   const batches = nft.batches();
   assert.equal(batches.length, 3, 'ceil(7 / 3) nft calls');
-  assert.deepEqual(progress, [[3, 7], [6, 7], [7, 7]]);
+  assert.deepEqual(progress, [
+    [3, 7],
+    [6, 7],
+    [7, 7],
+  ]);
 
   const finals = batches.map((b) => {
     const verbs = b.map((c) => Object.keys(c)[0]);
     const adds = b.filter((c) => c.add).length;
-    assert.deepEqual(verbs, [...Array(adds / 2).fill('add'), ...Array(adds / 2).fill('delete'), ...Array(adds / 2).fill('add')], 'add, delete, add: replaces atomically');
+    assert.deepEqual(
+      verbs,
+      [...Array(adds / 2).fill('add'), ...Array(adds / 2).fill('delete'), ...Array(adds / 2).fill('add')],
+      'add, delete, add: replaces atomically',
+    );
     for (const c of b) assert.equal(Object.values(c)[0] && (Object.values(c)[0] as J).element.table, 'gw2');
     // the last third carries the timeouts
     return elements(b.slice((2 * b.length) / 3), 'add');
@@ -161,14 +181,21 @@ test('add() sends one nft call per batchSize elements, each a JSON batch, v4 and
 });
 
 test('add() puts networks in the interval sets as prefixes, and the last duplicate wins', async () => {
-  const nft = recorder((c) => (c.args[2] === 'set' ? ok(out({ set: { family: 'inet', name: c.args[5], table: 'sentry_xdp', type: 'ipv4_addr', handle: 2, flags: ['interval', 'timeout'] } })) : ok()));
+  const nft = recorder((c) =>
+    c.args[2] === 'set'
+      ? ok(out({ set: { family: 'inet', name: c.args[5], table: 'sentry_xdp', type: 'ipv4_addr', handle: 2, flags: ['interval', 'timeout'] } }))
+      : ok(),
+  );
   await new Nft({ run: nft.run }).add([
     { target: '203.0.113.0/24', timeoutSeconds: 100 },
     { target: '2001:db8::/48', timeoutSeconds: 0 },
     { target: '203.0.113.77/24', timeoutSeconds: 300 },
     { target: '192.0.2.9/32', timeoutSeconds: 10 },
   ]);
-  assert.deepEqual(nft.calls.filter((c) => !isBatch(c)).map((c) => c.args.join(' ')), ['-j list set inet sentry_xdp nets_v4', '-j list set inet sentry_xdp nets_v6']);
+  assert.deepEqual(
+    nft.calls.filter((c) => !isBatch(c)).map((c) => c.args.join(' ')),
+    ['-j list set inet sentry_xdp nets_v4', '-j list set inet sentry_xdp nets_v6'],
+  );
   const [b, ...rest] = nft.batches();
   assert.equal(rest.length, 0);
   const last = elements(b!.slice((2 * b!.length) / 3), 'add');
@@ -178,7 +205,17 @@ test('add() puts networks in the interval sets as prefixes, and the last duplica
 });
 
 test('add() names the overlapping networks it refused and still adds the others', async () => {
-  const existing = { set: { family: 'inet', name: 'nets_v4', table: 'sentry_xdp', type: 'ipv4_addr', handle: 2, flags: ['interval', 'timeout'], elem: [{ elem: { val: { prefix: { addr: '10.0.0.0', len: 8 } }, timeout: 600, expires: 500 } }, { prefix: { addr: '192.0.2.0', len: 24 } }] } };
+  const existing = {
+    set: {
+      family: 'inet',
+      name: 'nets_v4',
+      table: 'sentry_xdp',
+      type: 'ipv4_addr',
+      handle: 2,
+      flags: ['interval', 'timeout'],
+      elem: [{ elem: { val: { prefix: { addr: '10.0.0.0', len: 8 } }, timeout: 600, expires: 500 } }, { prefix: { addr: '192.0.2.0', len: 24 } }],
+    },
+  };
   const nft = recorder((c) => (c.args[2] === 'set' ? ok(out(existing)) : ok()));
   const bans = ['10.1.0.0/16', '192.0.2.0/24', '198.51.100.128/25', '198.51.100.0/24', '203.0.113.1'].map((target) => ({ target, timeoutSeconds: 60 }));
   const err = await new Nft({ run: nft.run }).add(bans).then(
@@ -202,10 +239,22 @@ test('add() names the overlapping networks it refused and still adds the others'
 
 test('add() isolates an element the kernel refuses by splitting the batch', async () => {
   const bad = '"addr":"203.0.113.0"';
-  const nft = recorder((c) => (!isBatch(c) ? ok(out({ set: { name: 'nets_v4', table: 'sentry_xdp', type: 'ipv4_addr', flags: ['interval', 'timeout'] } })) : c.input.includes(bad) ? fail('internal:0:0-0: Error: interval overlaps with an existing one\n') : ok()));
+  const nft = recorder((c) =>
+    !isBatch(c)
+      ? ok(out({ set: { name: 'nets_v4', table: 'sentry_xdp', type: 'ipv4_addr', flags: ['interval', 'timeout'] } }))
+      : c.input.includes(bad)
+        ? fail('internal:0:0-0: Error: interval overlaps with an existing one\n')
+        : ok(),
+  );
   const bans = ['192.0.2.1', '192.0.2.2', '203.0.113.0/24', '198.51.100.0/24'].map((target) => ({ target, timeoutSeconds: 30 }));
-  await assert.rejects(new Nft({ run: nft.run }).add(bans), (e: SentryError) => e.code === 'KERNEL' && /203\.0\.113\.0\/24 \(interval overlaps with an existing one\)/.test(e.message));
-  const added = nft.batches().filter((b) => !JSON.stringify(b).includes(bad)).flatMap((b) => [...elements(b, 'delete').values()].flat());
+  await assert.rejects(
+    new Nft({ run: nft.run }).add(bans),
+    (e: SentryError) => e.code === 'KERNEL' && /203\.0\.113\.0\/24 \(interval overlaps with an existing one\)/.test(e.message),
+  );
+  const added = nft
+    .batches()
+    .filter((b) => !JSON.stringify(b).includes(bad))
+    .flatMap((b) => [...elements(b, 'delete').values()].flat());
   assert.deepEqual(added.map((e) => (typeof e === 'string' ? e : `${e.prefix.addr}/${e.prefix.len}`)).sort(), ['192.0.2.1', '192.0.2.2', '198.51.100.0/24']);
 });
 
@@ -216,19 +265,32 @@ test('remove() deletes in one call when all are present, and looks them up when 
   assert.deepEqual(Object.keys(fast.batches()[0]![0]!), ['delete']);
 
   const listing: Record<string, J> = {
-    bans_v4: { set: { name: 'bans_v4', table: 'sentry_xdp', type: 'ipv4_addr', elem: [{ elem: { val: '192.0.2.1', timeout: 60, expires: 50 } }, '192.0.2.3'] } },
+    bans_v4: {
+      set: { name: 'bans_v4', table: 'sentry_xdp', type: 'ipv4_addr', elem: [{ elem: { val: '192.0.2.1', timeout: 60, expires: 50 } }, '192.0.2.3'] },
+    },
     nets_v4: { set: { name: 'nets_v4', table: 'sentry_xdp', type: 'ipv4_addr', elem: [{ prefix: { addr: '10.0.0.0', len: 8 } }] } },
   };
   const slow = recorder((c) => {
     if (c.args[2] === 'set') return ok(out(listing[c.args[5]!]));
-    if (JSON.parse(c.input).nftables.length === 2) return fail('internal:0:0-0: Error: element does not exist\n\ninternal:0:0-0: Error: Could not process rule: No such file or directory\n');
+    if (JSON.parse(c.input).nftables.length === 2)
+      return fail('internal:0:0-0: Error: element does not exist\n\ninternal:0:0-0: Error: Could not process rule: No such file or directory\n');
     return ok();
   });
   assert.equal(await new Nft({ run: slow.run }).remove(['192.0.2.1', '192.0.2.2', '10.0.0.0/8', '10.0.0.0/9']), 2);
   const [tried, done] = slow.batches();
   assert.equal(tried!.length, 2);
-  assert.deepEqual(done!.map((c) => Object.keys(c)[0]), ['add', 'add', 'delete', 'delete'], 'present ones are re-added then deleted, so one expiring meanwhile cannot fail the batch');
-  assert.deepEqual(elements(done!, 'delete'), new Map<string, J[]>([['bans_v4', ['192.0.2.1']], ['nets_v4', [{ prefix: { addr: '10.0.0.0', len: 8 } }]]]));
+  assert.deepEqual(
+    done!.map((c) => Object.keys(c)[0]),
+    ['add', 'add', 'delete', 'delete'],
+    'present ones are re-added then deleted, so one expiring meanwhile cannot fail the batch',
+  );
+  assert.deepEqual(
+    elements(done!, 'delete'),
+    new Map<string, J[]>([
+      ['bans_v4', ['192.0.2.1']],
+      ['nets_v4', [{ prefix: { addr: '10.0.0.0', len: 8 } }]],
+    ]),
+  );
 });
 
 test('flush() empties the four sets in one batch; drop() deletes only our table', async () => {
@@ -237,7 +299,10 @@ test('flush() empties the four sets in one batch; drop() deletes only our table'
   await n.flush();
   await n.drop();
   const [f, d] = nft.batches();
-  assert.deepEqual(f!.map((c) => c.flush.set.name), ['bans_v4', 'nets_v4', 'bans_v6', 'nets_v6']);
+  assert.deepEqual(
+    f!.map((c) => c.flush.set.name),
+    ['bans_v4', 'nets_v4', 'bans_v6', 'nets_v6'],
+  );
   assert.ok(f!.every((c) => c.flush.set.table === 'gw3' && c.flush.set.family === 'inet'));
   assert.deepEqual(d, [{ delete: { table: { family: 'inet', name: 'gw3' } } }]);
 
@@ -274,7 +339,7 @@ test('list() reads every element form nft prints', async () => {
   ]);
 });
 
-test('errors are one line with what failed, nft\'s own message and a hint', async () => {
+test("errors are one line with what failed, nft's own message and a hint", async () => {
   const nft = recorder((c) => (isBatch(c) ? fail('internal:0:0-0: Error: Could not process rule: Operation not permitted\n\n') : ok(tables())));
   await assert.rejects(new Nft({ run: nft.run }).ensure(), (e: SentryError) => {
     assert.equal(e.code, 'KERNEL');
@@ -283,7 +348,13 @@ test('errors are one line with what failed, nft\'s own message and a hint', asyn
     return true;
   });
   const gone = recorder((c) => (isBatch(c) ? fail('internal:0:0-0: Error: Could not process rule: No such file or directory\n') : ok()));
-  await assert.rejects(new Nft({ run: gone.run }).add([{ target: '192.0.2.1', timeoutSeconds: 1 }]), (e: SentryError) => e.code === 'KERNEL' && /^nft: adding 1 element to table inet sentry_xdp failed: Could not process rule: No such file or directory$/.test(e.message) && /missing/.test(e.hint ?? ''));
+  await assert.rejects(
+    new Nft({ run: gone.run }).add([{ target: '192.0.2.1', timeoutSeconds: 1 }]),
+    (e: SentryError) =>
+      e.code === 'KERNEL' &&
+      /^nft: adding 1 element to table inet sentry_xdp failed: Could not process rule: No such file or directory$/.test(e.message) &&
+      /missing/.test(e.hint ?? ''),
+  );
 });
 
 test('bad input is refused before nft runs', async () => {
@@ -293,8 +364,14 @@ test('bad input is refused before nft runs', async () => {
   await assert.rejects(n.add([{ target: '192.0.2.1', timeoutSeconds: -1 }]), (e: SentryError) => e.code === 'USAGE');
   await assert.rejects(n.remove(['1.2.3.4; flush ruleset']), (e: SentryError) => e.code === 'USAGE');
   assert.equal(nft.calls.length, 0);
-  assert.throws(() => new Nft({ table: 'a b' }), (e: SentryError) => e.code === 'USAGE');
-  assert.throws(() => new Nft({ batchSize: 0 }), (e: SentryError) => e.code === 'USAGE');
+  assert.throws(
+    () => new Nft({ table: 'a b' }),
+    (e: SentryError) => e.code === 'USAGE',
+  );
+  assert.throws(
+    () => new Nft({ batchSize: 0 }),
+    (e: SentryError) => e.code === 'USAGE',
+  );
   await new Nft({ run: nft.run }).add([]);
   assert.equal(nft.calls.length, 0, 'nothing to add, no call');
 });
@@ -302,7 +379,11 @@ test('bad input is refused before nft runs', async () => {
 test('a missing nft binary makes available() false and other calls a KERNEL error', async () => {
   const n = new Nft({ nft: '/nonexistent/nft-sentry-test' });
   assert.equal(await n.available(), false);
-  await assert.rejects(n.exists(), (e: SentryError) => e.code === 'KERNEL' && /^nft: cannot run \/nonexistent\/nft-sentry-test: not found$/.test(e.message) && /install nftables/.test(e.hint ?? ''));
+  await assert.rejects(
+    n.exists(),
+    (e: SentryError) =>
+      e.code === 'KERNEL' && /^nft: cannot run \/nonexistent\/nft-sentry-test: not found$/.test(e.message) && /install nftables/.test(e.hint ?? ''),
+  );
   const echo = commandRunner(['cat']);
   assert.deepEqual(await echo([], 'stdin reaches the command'), { stdout: 'stdin reaches the command', stderr: '', exitCode: 0 });
 });
@@ -313,7 +394,9 @@ test('addAddresses writes one add per batch straight into the set, timeouts only
   await n.addAddresses('bans_v4', ['192.0.2.1', '192.0.2.2', '192.0.2.3'], [3600, 0, 1.2]);
   const b = r.batches();
   assert.equal(b.length, 2, 'two batches of at most 2');
-  assert.deepEqual(b[0], [{ add: { element: { family: 'inet', table: 'sentry_xdp', name: 'bans_v4', elem: [{ elem: { val: '192.0.2.1', timeout: 3600 } }, '192.0.2.2'] } } }]);
+  assert.deepEqual(b[0], [
+    { add: { element: { family: 'inet', table: 'sentry_xdp', name: 'bans_v4', elem: [{ elem: { val: '192.0.2.1', timeout: 3600 } }, '192.0.2.2'] } } },
+  ]);
   assert.deepEqual(b[1]![0].add.element.elem, [{ elem: { val: '192.0.2.3', timeout: 2 } }]);
   await assert.rejects(n.addAddresses('bans_v6', ['2001:db8::1"]}'], [0]), (e: SentryError) => e.code === 'USAGE');
 });

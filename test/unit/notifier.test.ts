@@ -53,7 +53,10 @@ test('splitArgv honours quotes and backslashes and refuses an unclosed quote', (
   assert.deepEqual(splitArgv(`/usr/bin/mail  -s $SUBJECT$ root`), ['/usr/bin/mail', '-s', '$SUBJECT$', 'root']);
   assert.deepEqual(splitArgv(`a 'b c' "d \\"e\\" \\\\" f\\ g ''`), ['a', 'b c', 'd "e" \\', 'f g', '']);
   assert.deepEqual(splitArgv(`echo a|b>c`), ['echo', 'a|b>c']);
-  assert.throws(() => splitArgv(`mail -s 'oops`), (e: unknown) => e instanceof SentryError && e.code === 'CONFIG');
+  assert.throws(
+    () => splitArgv(`mail -s 'oops`),
+    (e: unknown) => e instanceof SentryError && e.code === 'CONFIG',
+  );
 });
 
 test('splitArgv quotes as hook templates do (the one command lexer)', () => {
@@ -62,7 +65,10 @@ test('splitArgv quotes as hook templates do (the one command lexer)', () => {
   // a newline separates words, a carriage return is text
   assert.deepEqual(splitArgv('mail\nroot\r'), ['mail', 'root\r']);
   // a lone backslash at the end is refused, not dropped
-  assert.throws(() => splitArgv('mail root\\'), (e: unknown) => e instanceof SentryError && e.code === 'CONFIG' && /lone backslash/.test(e.message));
+  assert.throws(
+    () => splitArgv('mail root\\'),
+    (e: unknown) => e instanceof SentryError && e.code === 'CONFIG' && /lone backslash/.test(e.message),
+  );
 });
 
 test('the webhook receives POST JSON {subject, text, data, urgent}', async () => {
@@ -163,7 +169,12 @@ test('a failing or missing command is reported, never thrown', async () => {
   assert.equal(await n3.send(burst()), true);
   assert.deepEqual(reports, []);
   // A throwing report callback does not escape.
-  const n4 = new Notifier({ command: fail, report: () => { throw new Error('boom'); } });
+  const n4 = new Notifier({
+    command: fail,
+    report: () => {
+      throw new Error('boom');
+    },
+  });
   assert.equal(await n4.send(burst()), false);
 });
 

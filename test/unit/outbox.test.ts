@@ -17,12 +17,18 @@ test('the outbox keeps records in order; what Redis took is taken out, what came
     appendFileSync(ob.file, '{"op":"ban","port":99999999999}\n');
     const rejects = new Rejects();
     const first = ob.peek(1 << 20, rejects);
-    assert.deepEqual(first.events.map((e) => e.op), ['ban', 'unban']);
+    assert.deepEqual(
+      first.events.map((e) => e.op),
+      ['ban', 'unban'],
+    );
     assert.equal(rejects.count, 1);
     assert.match(rejects.drain('x')[0]!, new RegExp(`^${ob.file}:3: .*; skipped$`), 'a bad line is skipped with its number');
     ob.append([ban('192.0.2.2', 3)]); // while the first part is on its way
     ob.drop(first.bytes);
-    assert.deepEqual(ob.peek(1 << 20, new Rejects()).events.map((e) => e.op === 'ban' && e.target), ['192.0.2.2']);
+    assert.deepEqual(
+      ob.peek(1 << 20, new Rejects()).events.map((e) => e.op === 'ban' && e.target),
+      ['192.0.2.2'],
+    );
     ob.drop(ob.peek(1 << 20, new Rejects()).bytes);
     assert.equal(existsSync(ob.file), false, 'empty: gone');
     assert.throws(() => ob.append([{ ...ban('192.0.2.3', 4), port: 70000 }]), /impossible record/);

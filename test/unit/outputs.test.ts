@@ -32,11 +32,16 @@ function setup() {
   const syslog: string[] = [];
   const sent: DigestMessage[] = [];
   const digest = new DigestBuilder({ intervalMs: 60_000, host: 'gw' });
-  const outputs = makeOutputs(defaultConfig(), makeReporter(false, (l) => stdout.push(l)), () => {}, {
-    syslog: { log: (sev: SyslogSeverity, line: string) => void syslog.push(`${sev} ${line}`), close() {} },
-    names: { name: (a) => (a === '198.18.0.2' ? 'scanner.example.net' : undefined), close() {} },
-    notify: { digest, send: async (m) => void sent.push(m) },
-  });
+  const outputs = makeOutputs(
+    defaultConfig(),
+    makeReporter(false, (l) => stdout.push(l)),
+    () => {},
+    {
+      syslog: { log: (sev: SyslogSeverity, line: string) => void syslog.push(`${sev} ${line}`), close() {} },
+      names: { name: (a) => (a === '198.18.0.2' ? 'scanner.example.net' : undefined), close() {} },
+      notify: { digest, send: async (m) => void sent.push(m) },
+    },
+  );
   return { stdout, syslog, sent, outputs };
 }
 
@@ -64,7 +69,11 @@ test('a fleet ban is one typed event: its line, its JSON, and a ban in the diges
   assert.deepEqual(stdout, ['attackalert: Host 198.18.0.9 has been blocked via fleet ban from gateway gw-a (ban 10m)']);
   assert.deepEqual(syslog, [`notice ${stdout[0]}`]);
   const lines: string[] = [];
-  makeReporter(true, (l) => lines.push(l), () => new Date(T)).emit(fleetBanEvent(ban, new Date(T)));
+  makeReporter(
+    true,
+    (l) => lines.push(l),
+    () => new Date(T),
+  ).emit(fleetBanEvent(ban, new Date(T)));
   assert.deepEqual(JSON.parse(lines[0]!), { time: '2026-11-22T02:34:22.000Z', event: 'ban', source: '198.18.0.9', origin: 'fleet', gateway: 'gw-a', expires });
   outputs.reporter.unban('198.18.0.9', 'lifted on gateway gw-a');
   await outputs.close();

@@ -29,7 +29,10 @@ test('per-CIDR TTL rules: the most specific match wins', () => {
 
 test('escalation: each repeat within the look-back lasts longer, up to the maximum', () => {
   const e = { enabled: true, factor: 2, max: 3600, lookback: 86400 };
-  assert.deepEqual([1, 2, 3, 4, 5, 6, 7].map((n) => escalate(600, n, e)), [600, 1200, 2400, 3600, 3600, 3600, 3600]);
+  assert.deepEqual(
+    [1, 2, 3, 4, 5, 6, 7].map((n) => escalate(600, n, e)),
+    [600, 1200, 2400, 3600, 3600, 3600, 3600],
+  );
   assert.equal(escalate(0, 5, e), 0, 'permanent stays permanent');
   assert.equal(escalate(600, 3, { ...e, enabled: false }), 600);
   assert.equal(escalate(7200, 2, e), 7200, 'a base above the maximum is not cut down');

@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { AWARE_TCP_PORTS, AWARE_UDP_PORTS, ephemeralWarnings, formatPortList, LINUX_EPHEMERAL_RANGE, parsePortList, parsePortRange } from '../../src/core/ports.js';
+import {
+  AWARE_TCP_PORTS,
+  AWARE_UDP_PORTS,
+  ephemeralWarnings,
+  formatPortList,
+  LINUX_EPHEMERAL_RANGE,
+  parsePortList,
+  parsePortRange,
+} from '../../src/core/ports.js';
 
 test('port lists and ranges', () => {
   assert.deepEqual(parsePortList('1,7, 9-11,7', 'x'), [1, 7, 9, 10, 11]);

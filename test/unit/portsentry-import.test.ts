@@ -5,14 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { parseConfig, type Config } from '../../src/core/config.js';
 import { planHook } from '../../src/core/hook-command.js';
-import {
-  deriveUnbanCommand,
-  dottedMaskToPrefix,
-  importPortsentry,
-  parseModes,
-  type ImportInput,
-  type ImportResult,
-} from '../../src/core/portsentry-import.js';
+import { deriveUnbanCommand, dottedMaskToPrefix, importPortsentry, parseModes, type ImportInput, type ImportResult } from '../../src/core/portsentry-import.js';
 import { SentryError } from '../../src/errors.js';
 
 // dist/test/unit → the repository's test/fixtures (fixtures are not copied into dist)
@@ -259,7 +252,11 @@ test('broken and odd lines give notes with their line numbers; the usable settin
   ].join('\r\n');
   const r = importPortsentry({ conf, confName: 'odd.conf', modes: ['tcp'] });
   const c = parseConfig(r.yaml, 'imported.yaml');
-  const at = (line: number) => r.notes.filter((n) => n.line === line).map((n) => n.message).join(' | ');
+  const at = (line: number) =>
+    r.notes
+      .filter((n) => n.line === line)
+      .map((n) => n.message)
+      .join(' | ');
   assert.deepEqual(c.tcp_ports, [1, 22, 23]);
   assert.match(at(2), /dropped "abc", "70000", "0"/);
   assert.match(at(3), /not a KEY="value" line/);
@@ -289,8 +286,7 @@ test('a file that is not a portsentry.conf throws one line naming it', () => {
   for (const conf of inputs) {
     assert.throws(
       () => importPortsentry({ conf, confName: 'some.file' }),
-      (e: unknown) =>
-        e instanceof SentryError && e.code === 'CONFIG' && /^some\.file: not a portsentry\.conf/.test(e.message) && !e.message.includes('\n'),
+      (e: unknown) => e instanceof SentryError && e.code === 'CONFIG' && /^some\.file: not a portsentry\.conf/.test(e.message) && !e.message.includes('\n'),
       JSON.stringify(conf.slice(0, 30)),
     );
   }

@@ -2,9 +2,33 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { AlertRecordSchema, BanRecordSchema, check, encodeRecord, HistoryEventSchema, JournalRecordSchema, Rejects } from '../../src/core/records.js';
 
-const ban = { op: 'ban', time: 1_700_000_000_000, target: '198.51.100.7', ttl: 600, expires: 1_700_000_600_000, origin: 'auto', reason: 'scan', by: 'sentry-xdp', port: 22, proto: 'tcp', kind: 'syn', gateway: 'gw-a' };
+const ban = {
+  op: 'ban',
+  time: 1_700_000_000_000,
+  target: '198.51.100.7',
+  ttl: 600,
+  expires: 1_700_000_600_000,
+  origin: 'auto',
+  reason: 'scan',
+  by: 'sentry-xdp',
+  port: 22,
+  proto: 'tcp',
+  kind: 'syn',
+  gateway: 'gw-a',
+};
 const unban = { op: 'unban', time: 1_700_000_000_001, target: '2001:db8::/48', why: 'unbanned by hand', by: 'root' };
-const alert = { op: 'alert', time: 1_700_000_000_002, source: '198.51.100.7', destination: '198.18.0.1', proto: 'tcp', port: 22, kind: 'syn', flags: 'S', iface: 'eth0', gateway: 'gw-a' };
+const alert = {
+  op: 'alert',
+  time: 1_700_000_000_002,
+  source: '198.51.100.7',
+  destination: '198.18.0.1',
+  proto: 'tcp',
+  port: 22,
+  kind: 'syn',
+  flags: 'S',
+  iface: 'eth0',
+  gateway: 'gw-a',
+};
 
 test('the records sentry-xdp writes pass the schemas they are read with', () => {
   assert.deepEqual(check(BanRecordSchema, ban), { ok: true, value: ban });
@@ -45,6 +69,10 @@ test('writers go through the same schema: an impossible record is never stored',
 test('bad records of one read are counted; the first few are kept with their place', () => {
   const r = new Rejects(2);
   for (let i = 1; i <= 5; i++) r.add(`bans.jsonl:${i}`, 'port: too big');
-  assert.deepEqual(r.drain('bans.jsonl'), ['bans.jsonl:1: port: too big; skipped', 'bans.jsonl:2: port: too big; skipped', '... 5 bad record(s) in all skipped in bans.jsonl']);
+  assert.deepEqual(r.drain('bans.jsonl'), [
+    'bans.jsonl:1: port: too big; skipped',
+    'bans.jsonl:2: port: too big; skipped',
+    '... 5 bad record(s) in all skipped in bans.jsonl',
+  ]);
   assert.deepEqual(r.drain('bans.jsonl'), [], 'emptied');
 });

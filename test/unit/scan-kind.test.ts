@@ -82,6 +82,9 @@ test('the kinds PortSentry never had keep its sentence shape; sweeps say how man
   assert.equal(alertLine({ ...base, kind: Kind.FRAG, port: 79 }), 'attackalert: TCP fragment evasion scan from host: 198.18.0.2/198.18.0.2 to TCP port: 79');
   assert.equal(alertLine({ ...base, kind: Kind.ACK, port: 79 }), 'attackalert: TCP ACK scan from host: 198.18.0.2/198.18.0.2 to TCP port: 79');
   assert.equal(alertLine({ ...base, kind: Kind.MAIMON, port: 79 }), 'attackalert: TCP Maimon scan from host: 198.18.0.2/198.18.0.2 to TCP port: 79');
-  assert.equal(alertLine({ ...base, kind: Kind.V6CHAIN, proto: 'ip', port: 0, source: '2001:db8::2' }), 'attackalert: IPv6 extension-header evasion scan from host: 2001:db8::2/2001:db8::2');
+  assert.equal(
+    alertLine({ ...base, kind: Kind.V6CHAIN, proto: 'ip', port: 0, source: '2001:db8::2' }),
+    'attackalert: IPv6 extension-header evasion scan from host: 2001:db8::2/2001:db8::2',
+  );
   assert.deepEqual(['frag', 'ack', 'maimon', 'sweep', 'v6chain'], [Kind.FRAG, Kind.ACK, Kind.MAIMON, Kind.SWEEP, Kind.V6CHAIN].map(kindKey));
 });

@@ -101,7 +101,14 @@ test('a line arrives as glibc syslog(3) writes it: <PRI>Mmm dd hh:mm:ss TAG[PID]
   // tag portsentry keeps PortSentry-era filters matching; other facilities change only the PRI.
   const l2 = new DgramListener(path);
   await l2.ready;
-  const p = new Syslog({ path, facility: 'local0', tag: 'portsentry', pid: 25360, report: (r) => void reports.push(r), now: () => new Date(2024, 9, 14, 19, 24, 32) });
+  const p = new Syslog({
+    path,
+    facility: 'local0',
+    tag: 'portsentry',
+    pid: 25360,
+    report: (r) => void reports.push(r),
+    now: () => new Date(2024, 9, 14, 19, 24, 32),
+  });
   try {
     p.log('warning', 'attackalert: Host 152.2.81.51 has been blocked via XDP drop (ban 10m)');
     // local0 (16) * 8 + warning (4) = 132
@@ -194,7 +201,10 @@ test('timestamps, long lines and bad settings', () => {
   s.log('notice', 'after close is ignored');
 
   const bad = (o: object): void =>
-    assert.throws(() => new Syslog({ report: () => {}, ...o }), (e: unknown) => e instanceof SentryError && e.code === 'CONFIG');
+    assert.throws(
+      () => new Syslog({ report: () => {}, ...o }),
+      (e: unknown) => e instanceof SentryError && e.code === 'CONFIG',
+    );
   bad({ facility: 'local9' });
   bad({ tag: 'port sentry' });
   bad({ tag: 'x[1]:' });

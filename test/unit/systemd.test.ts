@@ -60,10 +60,7 @@ function systemdAnalyze(args: string[]) {
 /** The unit as shipped, but with ExecStart= pointing at this checkout's launcher (verify checks it exists). */
 function verifiableCopy(extra = ''): string {
   accessSync(checkoutBin, constants.X_OK);
-  const text = unitText.replace(
-    /^ExecStart=\/usr\/local\/bin\/sentry-xdp /m,
-    `ExecStart=${checkoutBin} `,
-  );
+  const text = unitText.replace(/^ExecStart=\/usr\/local\/bin\/sentry-xdp /m, `ExecStart=${checkoutBin} `);
   assert.notEqual(text, unitText, 'ExecStart=/usr/local/bin/sentry-xdp ... is in the unit');
   const path = join(dir, 'sentry-xdp.service');
   writeFileSync(path, text.replace(/^\[Service\]$/m, `[Service]${extra}`));
@@ -81,9 +78,7 @@ test('systemd-analyze verify accepts the unit without a warning', (t) => {
   const path = verifiableCopy();
   const r = systemdAnalyze(['verify', '--man=no', path]);
   t.diagnostic(`systemd-analyze verify exit ${r.status}; stderr: ${r.stderr.trim() || '(empty)'}`);
-  const aboutUnit = (r.stderr + r.stdout)
-    .split('\n')
-    .filter((l) => l.includes(dir) || l.includes('sentry-xdp'));
+  const aboutUnit = (r.stderr + r.stdout).split('\n').filter((l) => l.includes(dir) || l.includes('sentry-xdp'));
   assert.deepEqual(aboutUnit, [], 'no warnings about the unit');
   assert.equal(r.status, 0, `systemd-analyze verify failed:\n${r.stderr}`);
 });

@@ -13,12 +13,16 @@ test('durations parse', () => {
 
 test('bad durations are refused with a hint', () => {
   for (const bad of ['10x', '-5m', '', 'm', '1.5h', '0s', 'permanent!']) {
-    assert.throws(() => parseDuration(bad, '--ttl'), (e: Error & { code?: string; hint?: string }) => {
-      assert.equal(e.code, 'USAGE');
-      assert.match(e.message, /^--ttl: /);
-      assert.ok(e.hint);
-      return true;
-    }, bad);
+    assert.throws(
+      () => parseDuration(bad, '--ttl'),
+      (e: Error & { code?: string; hint?: string }) => {
+        assert.equal(e.code, 'USAGE');
+        assert.match(e.message, /^--ttl: /);
+        assert.ok(e.hint);
+        return true;
+      },
+      bad,
+    );
   }
   assert.throws(() => parseDuration('permanent', 'scan_window', false));
 });
@@ -35,12 +39,16 @@ test('durations are capped at 10 years (3650d): the kernel expiry is now + ttl i
   assert.equal(parseDuration('3650d', '--ttl'), MAX_DURATION_S);
   assert.equal(parseDuration('520w', '--ttl'), 520 * 604800);
   for (const huge of ['3650d1s', '100000000d', '99999999999999999999d', `${'9'.repeat(400)}s`, '1d99999999999999999999s']) {
-    assert.throws(() => parseDuration(huge, '--ttl'), (e: Error & { code?: string; hint?: string }) => {
-      assert.equal(e.code, 'USAGE');
-      assert.match(e.message, /^--ttl: ".*" is longer than 3650d, the most it can be$/);
-      assert.match(e.hint ?? '', /at most 3650d, or permanent/);
-      return true;
-    }, huge);
+    assert.throws(
+      () => parseDuration(huge, '--ttl'),
+      (e: Error & { code?: string; hint?: string }) => {
+        assert.equal(e.code, 'USAGE');
+        assert.match(e.message, /^--ttl: ".*" is longer than 3650d, the most it can be$/);
+        assert.match(e.hint ?? '', /at most 3650d, or permanent/);
+        return true;
+      },
+      huge,
+    );
   }
 });
 
