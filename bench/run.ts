@@ -8,7 +8,16 @@
  *     and how many were lost.
  */
 import { dataView, decodeEvent, encodeBan, Layout, Origin } from '../src/core/abi.js';
-import { artifactPath, type BpfMap, benchProducerJoin, benchProducerStart, BpfObject, kernelClockNs, PACKAGE_ROOT, RingBuffer } from '../src/adapters/kernel.js';
+import {
+  artifactPath,
+  type BpfMap,
+  benchProducerJoin,
+  benchProducerStart,
+  BpfObject,
+  kernelClockNs,
+  PACKAGE_ROOT,
+  RingBuffer,
+} from '../src/adapters/kernel.js';
 import { Gateway } from '../src/daemon/gateway.js';
 import { commandRunner, Nft } from '../src/adapters/nft.js';
 import { spawn, spawnSync } from 'node:child_process';
@@ -47,7 +56,11 @@ const BIN = join(PACKAGE_ROOT, 'bin', 'sentry-xdp');
  * directories (as env for the CLI), and the clean-up that detaches it in its
  * namespace and removes them.
  */
-function scratchSentry(tag: string): { id: string; env: { SENTRY_XDP_PIN_ROOT: string; SENTRY_XDP_RUN_DIR: string; SENTRY_XDP_STATE_DIR: string }; cleanup: (ns: string) => void } {
+function scratchSentry(tag: string): {
+  id: string;
+  env: { SENTRY_XDP_PIN_ROOT: string; SENTRY_XDP_RUN_DIR: string; SENTRY_XDP_STATE_DIR: string };
+  cleanup: (ns: string) => void;
+} {
   const id = `${process.pid}`;
   const env = {
     SENTRY_XDP_PIN_ROOT: `/sys/fs/bpf/sentry-xdp-bench-${tag}-${id}`,
@@ -151,7 +164,9 @@ async function perPacket(): Promise<void> {
         const target = targets[name];
         const verdictText = target === undefined ? '' : ` (target +${target}: ${mo - me <= target ? 'met' : 'MISSED'})`;
         const vsFilter = mx === undefined ? '-' : `${(mo / mx).toFixed(2)}x (${mo < mx ? 'faster' : 'SLOWER'})`;
-        line(`  ${name.padEnd(12)} ${String(me).padStart(6)} ${String(mo).padStart(7)} ${String(mx ?? '-').padStart(11)}   +${mo - me}${verdictText}   ${vsFilter}`);
+        line(
+          `  ${name.padEnd(12)} ${String(me).padStart(6)} ${String(mo).padStart(7)} ${String(mx ?? '-').padStart(11)}   +${mo - me}${verdictText}   ${vsFilter}`,
+        );
       }
     };
     await measure('0 bans (the never-ban list filled, one manual ban)');
@@ -166,7 +181,9 @@ async function perPacket(): Promise<void> {
       const both: number[] = [];
       for (let r = 0; r < 3; r++) both.push(Math.max(...(await Promise.all([progRun(sentry, f, repeat, 0), progRun(sentry, f, repeat, 1)]))));
       const two = median(both);
-      line(`drop path, one banned source: one CPU ${one} ns, two CPUs at once ${two} ns per packet: ${(two / one).toFixed(2)}x  (target <= 1.2x: ${two / one <= 1.2 ? 'met' : 'MISSED'})`);
+      line(
+        `drop path, one banned source: one CPU ${one} ns, two CPUs at once ${two} ns per packet: ${(two / one).toFixed(2)}x  (target <= 1.2x: ${two / one <= 1.2 ? 'met' : 'MISSED'})`,
+      );
     }
   } finally {
     spawnSync(inNs(ns, ['xdp-filter', 'unload', 'sxp1'])[0]!, inNs(ns, ['xdp-filter', 'unload', 'sxp1']).slice(1));
@@ -259,7 +276,9 @@ function banTable(): void {
   fillBans(k.obj.map('sentry_bans_v4'), keys, N, (d) => progress(`  ${d}/${N}`));
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
   const rate = N / secs;
-  line(`  ${Math.round(rate).toLocaleString('en-US')} bans/s into the kernel table (${secs.toFixed(2)} s)  (target >= 100,000/s: ${rate >= 100_000 ? 'met' : 'MISSED'})`);
+  line(
+    `  ${Math.round(rate).toLocaleString('en-US')} bans/s into the kernel table (${secs.toFixed(2)} s)  (target >= 100,000/s: ${rate >= 100_000 ? 'met' : 'MISSED'})`,
+  );
 
   // the drop path with the table full: a banned source in the middle of 1M entries
   const empty = BpfObject.open(artifactPath('empty.bpf.o', 'SENTRY_XDP_EMPTY_OBJ'), null);
@@ -298,8 +317,13 @@ async function nftRate(): Promise<void> {
     const nft = new Nft({ run: commandRunner(['ip', 'netns', 'exec', ns, 'nft']) });
     await nft.ensure();
     const keys = randomV4Keys(N);
-    const bans = Array.from({ length: N }, (_, i) => ({ target: `${keys[i * 4]}.${keys[i * 4 + 1]}.${keys[i * 4 + 2]}.${keys[i * 4 + 3]}`, timeoutSeconds: 3600 }));
-    line(`nftables: ${N.toLocaleString('en-US')} bans into set bans_v4 of table inet sentry_xdp (in a scratch network namespace), JSON batches through \`nft -j -f -\``);
+    const bans = Array.from({ length: N }, (_, i) => ({
+      target: `${keys[i * 4]}.${keys[i * 4 + 1]}.${keys[i * 4 + 2]}.${keys[i * 4 + 3]}`,
+      timeoutSeconds: 3600,
+    }));
+    line(
+      `nftables: ${N.toLocaleString('en-US')} bans into set bans_v4 of table inet sentry_xdp (in a scratch network namespace), JSON batches through \`nft -j -f -\``,
+    );
     const t0 = process.hrtime.bigint();
     await nft.add(bans, (d, t) => progress(`  ${d}/${t}`));
     const secs = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -343,7 +367,9 @@ async function daemonRss(): Promise<void> {
       await new Promise((r) => setTimeout(r, (wait === 5 ? 5 : 25) * 1000)); // sweeps of the full table meanwhile
       const rss = mb('VmRSS');
       const hwm = mb('VmHWM');
-      line(`  ${wait} s after the start: resident memory ${rss.toFixed(0)} MB (peak so far ${hwm.toFixed(0)} MB)  (target < 150 MB: ${hwm < 150 ? 'met' : 'MISSED'})`);
+      line(
+        `  ${wait} s after the start: resident memory ${rss.toFixed(0)} MB (peak so far ${hwm.toFixed(0)} MB)  (target < 150 MB: ${hwm < 150 ? 'met' : 'MISSED'})`,
+      );
     }
     rmSync(conf, { force: true });
   } finally {
@@ -371,7 +397,9 @@ async function bulkBan(): Promise<void> {
     const t = `${dir}/time`;
     sh(['sh', '-c', `${shell} | /usr/bin/time -o ${t} -f '%M %e' nsenter --net=/run/netns/${ns} -- ${BIN} ban --file - >/dev/null`], env);
     const [kb, secs] = readFileSync(t, 'utf8').trim().split('\n').pop()!.split(' ').map(Number) as [number, number];
-    line(`  ${what}: ${secs.toFixed(1)} s (${Math.round(n / secs).toLocaleString('en-US')}/s); peak memory of the command ${(kb / 1024).toFixed(0)} MB  (target: bounded, < 300 MB: ${kb / 1024 < 300 ? 'met' : 'MISSED'})`);
+    line(
+      `  ${what}: ${secs.toFixed(1)} s (${Math.round(n / secs).toLocaleString('en-US')}/s); peak memory of the command ${(kb / 1024).toFixed(0)} MB  (target: bounded, < 300 MB: ${kb / 1024 < 300 ? 'met' : 'MISSED'})`,
+    );
   };
   try {
     line(`bulk bans: \`cat LIST | sentry-xdp ban --file -\` in a scratch namespace (default config: nftables on, the journal)`);
@@ -415,7 +443,16 @@ async function forwarding(): Promise<void> {
     sh(['ip', '-n', gwNs, 'addr', 'add', '10.10.1.1/24', 'dev', 'sxfg0']);
     sh(['ip', '-n', gwNs, 'addr', 'add', '10.10.2.1/24', 'dev', 'sxfg1']);
     sh(['ip', '-n', srv, 'addr', 'add', '10.10.2.2/24', 'dev', 'sxfs0']);
-    for (const [ns, l] of [[cli, 'sxfc0'], [gwNs, 'sxfg0'], [gwNs, 'sxfg1'], [srv, 'sxfs0'], [cli, 'lo'], [gwNs, 'lo'], [srv, 'lo']] as const) sh(['ip', '-n', ns, 'link', 'set', l, 'up']);
+    for (const [ns, l] of [
+      [cli, 'sxfc0'],
+      [gwNs, 'sxfg0'],
+      [gwNs, 'sxfg1'],
+      [srv, 'sxfs0'],
+      [cli, 'lo'],
+      [gwNs, 'lo'],
+      [srv, 'lo'],
+    ] as const)
+      sh(['ip', '-n', ns, 'link', 'set', l, 'up']);
     sh(['ip', '-n', cli, 'route', 'add', 'default', 'via', '10.10.1.1']);
     sh(['ip', '-n', srv, 'route', 'add', 'default', 'via', '10.10.2.1']);
     sh(inNs(gwNs, ['sysctl', '-qw', 'net.ipv4.ip_forward=1']));
@@ -423,7 +460,9 @@ async function forwarding(): Promise<void> {
     await new Promise((r) => setTimeout(r, 500));
     const iperf = (udp: boolean): { rate: number } => {
       const args = ['iperf3', '-c', '10.10.2.2', '-t', String(SECS), '-J', ...(udp ? ['-u', '-b', '0', '-l', '64'] : [])];
-      const j = JSON.parse(sh(inNs(cli, args))) as { end: { sum_received?: { bits_per_second: number }; sum?: { packets: number; lost_packets: number; seconds: number } } };
+      const j = JSON.parse(sh(inNs(cli, args))) as {
+        end: { sum_received?: { bits_per_second: number }; sum?: { packets: number; lost_packets: number; seconds: number } };
+      };
       if (udp) return { rate: (j.end.sum!.packets - j.end.sum!.lost_packets) / j.end.sum!.seconds };
       return { rate: j.end.sum_received!.bits_per_second };
     };
@@ -450,10 +489,17 @@ async function forwarding(): Promise<void> {
     const base = results[0]!;
     const empty = results[1]!;
     for (const r of results) {
-      const vsEmpty = r === base || r === empty ? '' : `  vs empty: TCP ${(r.tcp / empty.tcp).toFixed(2)}x, UDP ${(r.udp / empty.udp).toFixed(2)}x (target >= 0.85x: ${r.tcp / empty.tcp >= 0.85 && r.udp / empty.udp >= 0.85 ? 'met' : 'MISSED'})`;
-      line(`  ${r.name.padEnd(22)} TCP ${(r.tcp / 1e9).toFixed(2)} Gbit/s (${(r.tcp / base.tcp).toFixed(2)}x of no XDP)  UDP ${Math.round(r.udp).toLocaleString('en-US')} pkt/s (${(r.udp / base.udp).toFixed(2)}x)${vsEmpty}`);
+      const vsEmpty =
+        r === base || r === empty
+          ? ''
+          : `  vs empty: TCP ${(r.tcp / empty.tcp).toFixed(2)}x, UDP ${(r.udp / empty.udp).toFixed(2)}x (target >= 0.85x: ${r.tcp / empty.tcp >= 0.85 && r.udp / empty.udp >= 0.85 ? 'met' : 'MISSED'})`;
+      line(
+        `  ${r.name.padEnd(22)} TCP ${(r.tcp / 1e9).toFixed(2)} Gbit/s (${(r.tcp / base.tcp).toFixed(2)}x of no XDP)  UDP ${Math.round(r.udp).toLocaleString('en-US')} pkt/s (${(r.udp / base.udp).toFixed(2)}x)${vsEmpty}`,
+      );
     }
-    line(`  sentry-xdp loaded as ${multi ? 'multi-buffer XDP (xdp.frags)' : 'single-buffer XDP (this kernel has no xdp.frags)'}; what any XDP program costs here against no XDP is the veth driver's native XDP path itself: the empty program pays it too`);
+    line(
+      `  sentry-xdp loaded as ${multi ? 'multi-buffer XDP (xdp.frags)' : 'single-buffer XDP (this kernel has no xdp.frags)'}; what any XDP program costs here against no XDP is the veth driver's native XDP path itself: the empty program pays it too`,
+    );
   } finally {
     server?.kill('SIGTERM');
     cleanup(gwNs);
@@ -492,7 +538,9 @@ async function historyBench(): Promise<void> {
       const n = await service.restoreStream(store.streamBans());
       const secs = Number(process.hrtime.bigint() - t0) / 1e9;
       const check = n === expect ? '' : `  (expected ${expect.toLocaleString('en-US')}!)`;
-      line(`  ${name.padEnd(50)}: ${n.toLocaleString('en-US')} bans restored in ${secs.toFixed(2)} s  (target <= 5 s: ${secs <= 5 ? 'met' : 'MISSED'})${check}`);
+      line(
+        `  ${name.padEnd(50)}: ${n.toLocaleString('en-US')} bans restored in ${secs.toFixed(2)} s  (target <= 5 s: ${secs <= 5 ? 'met' : 'MISSED'})${check}`,
+      );
       k.close();
     };
 
@@ -520,7 +568,9 @@ async function historyBench(): Promise<void> {
     }
     t0 = process.hrtime.bigint();
     const snap = await st.snapshot(true);
-    line(`  (snapshot of ${snap?.bans.toLocaleString('en-US')} bans written in ${(Number(process.hrtime.bigint() - t0) / 1e9).toFixed(2)} s, in the background of a running daemon)`);
+    line(
+      `  (snapshot of ${snap?.bans.toLocaleString('en-US')} bans written in ${(Number(process.hrtime.bigint() - t0) / 1e9).toFixed(2)} s, in the background of a running daemon)`,
+    );
     // after the snapshot: the last bans, and a thousand unbans of older ones
     st.record(recs.slice(N - TAIL));
     st.record(unbans);
@@ -535,13 +585,22 @@ async function historyBench(): Promise<void> {
     const w = new RedisStore({ url: redis.url, prefix: 'benchw', maxlen: M, buffer: M + 10 });
     await w.ready();
     const alerts: HistoryEvent[] = Array.from({ length: M }, (_, i) => ({
-      op: 'alert', time: now + i, source: recs[i % N]!.target, proto: 'tcp', port: 23, kind: 'syn', iface: 'eth0', gateway: 'bench',
+      op: 'alert',
+      time: now + i,
+      source: recs[i % N]!.target,
+      proto: 'tcp',
+      port: 23,
+      kind: 'syn',
+      iface: 'eth0',
+      gateway: 'bench',
     }));
     t0 = process.hrtime.bigint();
     w.record(alerts);
     while (w.health().buffered > 0) await new Promise((r) => setTimeout(r, 20));
     let secs = Number(process.hrtime.bigint() - t0) / 1e9;
-    line(`history: ${M.toLocaleString('en-US')} alerts written to redis (XADD, pipelined) at ${Math.round(M / secs).toLocaleString('en-US')}/s  (target >= 100,000/s: ${M / secs >= 100_000 ? 'met' : 'MISSED'})`);
+    line(
+      `history: ${M.toLocaleString('en-US')} alerts written to redis (XADD, pipelined) at ${Math.round(M / secs).toLocaleString('en-US')}/s  (target >= 100,000/s: ${M / secs >= 100_000 ? 'met' : 'MISSED'})`,
+    );
     await w.close();
     const jw = new JournalStore(join(dir, 'w'));
     t0 = process.hrtime.bigint();
@@ -574,7 +633,9 @@ async function historyBench(): Promise<void> {
     await Promise.race([all, new Promise((r) => setTimeout(r, 10_000))]);
     lat.sort((a, b) => a - b);
     const pct = (p: number) => lat[Math.min(lat.length - 1, Math.floor((lat.length * p) / 100))] ?? NaN;
-    line(`fleet: ${lat.length} bans from gateway A applied by gateway B through redis: p50 ${pct(50)} ms, p99 ${pct(99)} ms  (target p99 <= 100 ms: ${pct(99) <= 100 ? 'met' : 'MISSED'})`);
+    line(
+      `fleet: ${lat.length} bans from gateway A applied by gateway B through redis: p50 ${pct(50)} ms, p99 ${pct(99)} ms  (target p99 <= 100 ms: ${pct(99) <= 100 ? 'met' : 'MISSED'})`,
+    );
     await reader.stop();
     await pub.close();
   } finally {

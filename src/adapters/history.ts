@@ -10,7 +10,16 @@ import { createInterface } from 'node:readline';
 import { SentryError } from '../errors.js';
 import { appendLines, BanJournal, PartialWrite, type BanRecord, type JournalRecord } from './journal.js';
 import type { PackedBans } from '../core/ban-pack.js';
-import { AlertRecordSchema, check, encodeRecord, HistoryEventSchema, JournalRecordSchema, Rejects, type AlertRecord, type HistoryEvent } from '../core/records.js';
+import {
+  AlertRecordSchema,
+  check,
+  encodeRecord,
+  HistoryEventSchema,
+  JournalRecordSchema,
+  Rejects,
+  type AlertRecord,
+  type HistoryEvent,
+} from '../core/records.js';
 
 export type { HistoryEvent } from '../core/records.js';
 
@@ -118,7 +127,10 @@ export class JournalStore implements HistoryStore {
       stored = bans.length;
       if (alerts.length) {
         if (existsSync(this.alerts) && statSync(this.alerts).size > this.maxBytes) renameSync(this.alerts, `${this.alerts}.1`);
-        appendLines(this.alerts, alerts.map((a) => encodeRecord(AlertRecordSchema, a)));
+        appendLines(
+          this.alerts,
+          alerts.map((a) => encodeRecord(AlertRecordSchema, a)),
+        );
       }
       stored = events.length;
       this.error = undefined;
@@ -127,7 +139,11 @@ export class JournalStore implements HistoryStore {
       if (e instanceof PartialWrite) stored += e.stored;
       this.lost += events.length - stored;
       this.error = (e as Error).message.split('\n')[0];
-      this.tally.add(events, stored, e instanceof PartialWrite ? e : new PartialWrite(this.bans.file, stored, events.length, (e as NodeJS.ErrnoException).code));
+      this.tally.add(
+        events,
+        stored,
+        e instanceof PartialWrite ? e : new PartialWrite(this.bans.file, stored, events.length, (e as NodeJS.ErrnoException).code),
+      );
     }
   }
 

@@ -24,7 +24,7 @@
 import { Redis, Cluster, type RedisOptions } from 'ioredis';
 import { PartialWrite, type BanRecord, type UnbanRecord } from './journal.js';
 import { SentryError } from '../errors.js';
-import { packBans, unpackBans, type PackedBans } from '../core/ban-pack.js';
+import { BanPacker, packBans, unpackBans, type PackedBans } from '../core/ban-pack.js';
 import { BanRecordSchema, check, HistoryEventSchema, Rejects } from '../core/records.js';
 import { eventSource, storeFailure, type HistoryEvent, type HistoryHealth, type HistoryQuery, type HistoryStore } from './history.js';
 import { Outbox } from './outbox.js';
@@ -124,6 +124,32 @@ async function* hscanBans(client: RedisClient, key: string, count: number, rejec
   }
 }
 
+/**
+ * A PREFIX:bans hash whole, for a restore without a snapshot: plain IPv4 bans
+ * packed as each HSCAN reply comes in (blocks of `block`), the others as
+ * records; lapsed entries left out, bad ones skipped into `rejects`. The
+ * parsed records of one reply die young, where a million of them kept to the
+ * end would cost the restore seconds of garbage collection.
+ */
+async function* hscanPacked(client: RedisClient, key: string, block: number, rejects: Rejects): AsyncGenerator<PackedBans | BanRecord[]> {
+  const packer = new BanPacker(block);
+  let others: BanRecord[] = [];
+  for await (const recs of hscanBans(client, key, 1000, rejects)) {
+    const now = Date.now();
+    for (const b of recs) {
+      if (b.expires !== null && b.expires <= now) continue;
+      if (!packer.add(b)) others.push(b);
+      else if (packer.full) yield packer.take();
+    }
+    if (others.length >= block) {
+      yield others;
+      others = [];
+    }
+  }
+  if (packer.count) yield packer.take();
+  if (others.length) yield others;
+}
+
 /** The bans in force of a PREFIX:bans hash; bad entries are skipped and reported. */
 export async function scanLiveBans(client: RedisClient, key: string, now: number, report?: (line: string) => void): Promise<BanRecord[]> {
   const out: BanRecord[] = [];
@@ -166,7 +192,8 @@ export class RedisStore implements HistoryStore {
     this.client = connectRedis(s);
     this.client.on('error', (e: Error) => {
       const msg = e.message.split('\n')[0];
-      if (msg !== this.lastError) this.onState?.(`redis: ${msg}; detection and blocking go on, ${this.outbox ? 'bans wait in the outbox' : 'history waits in a buffer'}`);
+      if (msg !== this.lastError)
+        this.onState?.(`redis: ${msg}; detection and blocking go on, ${this.outbox ? 'bans wait in the outbox' : 'history waits in a buffer'}`);
       this.lastError = msg;
       this.spill();
     });
@@ -366,14 +393,15 @@ export class RedisStore implements HistoryStore {
   /**
    * The bans in force for a restore: the snapshot's packed chunks, then the
    * targets changed since it as they are now in the hash (unbans for those
-   * gone). Without a usable snapshot, the whole hash in HSCAN chunks.
+   * gone). Without a usable snapshot, the whole hash by HSCAN, its plain
+   * IPv4 bans packed on the way (hscanPacked).
    */
   async *streamBans(): AsyncIterable<Array<BanRecord | UnbanRecord> | PackedBans> {
     await this.needReady();
     const snap = await this.readSnapshot();
     const rejects = new Rejects();
     if (!snap) {
-      yield* hscanBans(this.client, this.key.bans, 20000, rejects);
+      yield* hscanPacked(this.client, this.key.bans, SNAP_CHUNK, rejects);
       this.report(rejects, this.key.bans);
       return;
     }
@@ -416,7 +444,7 @@ export class RedisStore implements HistoryStore {
     const mark = await streamMark(this.client, this.key.banlog);
     const changed = new Set<string>();
     let seen = 0;
-    for (let from = nextId(meta.id); ; ) {
+    for (let from = nextId(meta.id); ;) {
       const rows = (await this.client.xrange(this.key.banlog, from, '+', 'COUNT', 20000)) as Array<[string, string[]]>;
       seen += rows.length;
       for (const [, f] of rows) if (f[1]) changed.add(f[1]);
@@ -573,12 +601,21 @@ export class RedisStore implements HistoryStore {
     this.spill(true);
     this.client.disconnect();
     const waiting = this.outbox?.size();
-    if (waiting) this.onState?.(`redis: not reachable; records wait in the outbox ${this.outbox!.file} and go to Redis when it is back (the daemon, or any command that uses the store, sends them)`);
+    if (waiting)
+      this.onState?.(
+        `redis: not reachable; records wait in the outbox ${this.outbox!.file} and go to Redis when it is back (the daemon, or any command that uses the store, sends them)`,
+      );
     const left = this.queue.filter((e) => e.op !== 'alert').length;
     if (this.queue.length && !this.outbox) this.onState?.(`redis: ${this.queue.length} event(s) could not be written before exit`);
     if (this.outbox && left + this.unstored && this.asked) {
       const errno = this.failed?.errno;
-      throw storeFailure({ file: this.outbox?.file ?? this.key.bans, stored: this.asked - left - this.unstored, tried: this.asked, bans: this.onlyBans, errno });
+      throw storeFailure({
+        file: this.outbox?.file ?? this.key.bans,
+        stored: this.asked - left - this.unstored,
+        tried: this.asked,
+        bans: this.onlyBans,
+        errno,
+      });
     }
   }
 }

@@ -24,7 +24,6 @@ export const PACKED_RECORD = 18;
 /** Offsets inside a record. */
 export const PR = { addr: 0, expires: 4, port: 12, proto: 14, origin: 15, gateway: 16 } as const;
 
-
 /** Plain IPv4 bans as packed records, read in place. */
 export interface PackedBans {
   readonly packed: true;
@@ -43,32 +42,44 @@ export function isPacked(x: unknown): x is PackedBans {
   return typeof x === 'object' && x !== null && (x as PackedBans).packed === true;
 }
 
-/** Packs bans (a record per target; the caller has dropped what lapsed). */
-export function packBans(bans: readonly BanRecord[]): Buffer {
-  const gateways: string[] = [''];
-  const gwIndex = new Map<string, number>([['', 0]]);
-  const others: BanRecord[] = [];
-  const body = Buffer.alloc(bans.length * PACKED_RECORD);
-  let n = 0;
-  for (const b of bans) {
+/**
+ * Plain IPv4 bans packed one at a time into a block of records, for the
+ * snapshot writer and for a restore that reads the hash whole (a million
+ * records become a few buffers at once, not a million objects kept alive).
+ */
+export class BanPacker {
+  private body = Buffer.alloc(0); // allocated at the first add of each block
+  private n = 0;
+  private gateways: string[] = [''];
+  private gwIndex = new Map<string, number>([['', 0]]);
+
+  constructor(private readonly capacity: number) {}
+
+  get count(): number {
+    return this.n;
+  }
+
+  get full(): boolean {
+    return this.n >= this.capacity;
+  }
+
+  /** Packs a ban if it is a plain IPv4 one; false: the caller keeps it as a record. A full block must be taken first. */
+  add(b: BanRecord): boolean {
+    if (this.full) throw new Error('BanPacker: the block is full; take() it first');
     const q = DOTTED_QUAD.exec(b.target);
     const origin = (ORIGIN_CODE as Record<string, number | undefined>)[b.origin];
-    if (!q || origin === undefined) {
-      others.push(b);
-      continue;
-    }
+    if (!q || origin === undefined) return false;
     const gw = b.gateway ?? '';
-    let g = gwIndex.get(gw);
+    let g = this.gwIndex.get(gw);
     if (g === undefined) {
-      if (gateways.length > 0xffff) {
-        others.push(b);
-        continue;
-      }
-      g = gateways.length;
-      gateways.push(gw);
-      gwIndex.set(gw, g);
+      if (this.gateways.length > 0xffff) return false;
+      g = this.gateways.length;
+      this.gateways.push(gw);
+      this.gwIndex.set(gw, g);
     }
-    const at = n * PACKED_RECORD;
+    if (!this.body.length) this.body = Buffer.alloc(this.capacity * PACKED_RECORD);
+    const body = this.body;
+    const at = this.n * PACKED_RECORD;
     body[at] = Number(q[1]);
     body[at + 1] = Number(q[2]);
     body[at + 2] = Number(q[3]);
@@ -78,12 +89,30 @@ export function packBans(bans: readonly BanRecord[]): Buffer {
     body[at + PR.proto] = b.proto === 'tcp' ? 6 : b.proto === 'udp' ? 17 : 0;
     body[at + PR.origin] = origin;
     body.writeUInt16LE(g, at + PR.gateway);
-    n++;
+    this.n++;
+    return true;
   }
-  const trailer = Buffer.from(JSON.stringify({ gateways, others }));
-  const out = Buffer.concat([Buffer.alloc(HEAD), body.subarray(0, n * PACKED_RECORD), trailer]);
+
+  /** The records packed so far, read in place; the packer starts a new block. */
+  take(): PackedBans {
+    const out: PackedBans = { packed: true, buf: this.body, offset: 0, count: this.n, gateways: this.gateways };
+    this.body = Buffer.alloc(0);
+    this.n = 0;
+    this.gateways = [''];
+    this.gwIndex = new Map([['', 0]]);
+    return out;
+  }
+}
+
+/** Packs bans (a record per target; the caller has dropped what lapsed). */
+export function packBans(bans: readonly BanRecord[]): Buffer {
+  const packer = new BanPacker(bans.length);
+  const others = bans.filter((b) => !packer.add(b));
+  const v4 = packer.take();
+  const trailer = Buffer.from(JSON.stringify({ gateways: v4.gateways, others }));
+  const out = Buffer.concat([Buffer.alloc(HEAD), v4.buf.subarray(0, v4.count * PACKED_RECORD), trailer]);
   out.write(MAGIC, 0, 'latin1');
-  out.writeUInt32LE(n, 4);
+  out.writeUInt32LE(v4.count, 4);
   out.writeUInt32LE(trailer.length, 8);
   chunkSum(out).copy(out, 12);
   return out;

@@ -57,7 +57,7 @@ export interface ListEntry {
 
 /** The first of the IPv4 nets (base and mask as unsigned 32-bit numbers) that holds addr. */
 function protectedBy<T extends { base: number; mask: number }>(nets: readonly T[], addr: number): T | undefined {
-  for (const n of nets) if (((addr & n.mask) >>> 0) === n.base) return n;
+  for (const n of nets) if ((addr & n.mask) >>> 0 === n.base) return n;
   return undefined;
 }
 
@@ -301,7 +301,16 @@ export class BanService {
               continue;
             }
             const origin = ORIGIN_CODE[foreign(r.gateway) ? 'fleet' : r.origin];
-            put(Number(q[1]), Number(q[2]), Number(q[3]), Number(q[4]), r.expires ?? 0, r.port ?? 0, r.proto === 'tcp' ? 6 : r.proto === 'udp' ? 17 : 0, origin);
+            put(
+              Number(q[1]),
+              Number(q[2]),
+              Number(q[3]),
+              Number(q[4]),
+              r.expires ?? 0,
+              r.port ?? 0,
+              r.proto === 'tcp' ? 6 : r.proto === 'udp' ? 17 : 0,
+              origin,
+            );
             continue;
           }
           let target: Cidr;
@@ -371,7 +380,11 @@ export class BanService {
   }
 
   /** nft (`renewed`: targets that were banned already, whose nft timeout is replaced), and the hooks of an automatic ban. */
-  private async elsewhere(reqs: readonly BanRequest[], onProgress?: (stage: string, done: number, total: number) => void, renewed?: ReadonlySet<string>): Promise<void> {
+  private async elsewhere(
+    reqs: readonly BanRequest[],
+    onProgress?: (stage: string, done: number, total: number) => void,
+    renewed?: ReadonlySet<string>,
+  ): Promise<void> {
     const progress = onProgress && ((d: number, t: number) => onProgress('nft', d, t));
     const elem = (r: BanRequest) => ({ target: r.target.text, timeoutSeconds: r.ttl });
     if (renewed) {
@@ -428,7 +441,12 @@ export class BanService {
   async liftStaleFleet(live: ReadonlySet<string>): Promise<string[]> {
     const stale = this.table.entries().filter((e) => e.value.origin === KernelOrigin.FLEET && !live.has(e.target));
     for (const e of stale) this.table.remove(parseEntry(e));
-    await this.ended(stale, { cause: 'fleet', why: 'lifted on the fleet while this gateway was away', line: 'lifted on the fleet while this gateway was away', by: 'fleet' });
+    await this.ended(stale, {
+      cause: 'fleet',
+      why: 'lifted on the fleet while this gateway was away',
+      line: 'lifted on the fleet while this gateway was away',
+      by: 'fleet',
+    });
     return stale.map((e) => e.target);
   }
 
@@ -479,4 +497,3 @@ function parseEntry(e: { target: string; family: 4 | 6; key: Buffer; map: string
   const prefix = exact ? (e.family === 4 ? 32 : 128) : e.key.readUInt32LE(0);
   return { family: e.family, bytes: Buffer.from(bytes), prefix, text: e.target };
 }
-

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { JournalStore } from '../../src/adapters/history.js';
 import type { BanRecord, JournalRecord } from '../../src/adapters/journal.js';
-import { BanService } from '../../src/daemon/bans.js';
+import { BanService, type ListEntry } from '../../src/daemon/bans.js';
 import type { Gateway } from '../../src/daemon/gateway.js';
 import { RedisStore } from '../../src/adapters/redis.js';
 import { parseCidr } from '../../src/core/addr.js';
@@ -26,6 +26,14 @@ after(() => {
   k?.close();
   rmSync(dir, { recursive: true, force: true });
 });
+
+/** Every exact IPv4 ban gone, however many (the fixture's reset() takes out the first 4096 of each map). */
+function emptyBans(): void {
+  const m = k.obj.map('sentry_bans_v4');
+  for (let left = m.dump(4096); left.count; left = m.dump(4096)) {
+    for (let i = 0; i < left.count; i++) m.delete(left.keys.subarray(i * m.keySize, (i + 1) * m.keySize));
+  }
+}
 
 const ban = (target: string, expires: number | null, gateway = 'here'): BanRecord => ({
   op: 'ban',
@@ -106,7 +114,7 @@ test(
         const n = await service.restoreStream(store.streamBans());
         const listed = await service.list();
         assert.equal(n, listed.length);
-        return listed;
+        return listed.sort((a, b) => a.target.localeCompare(b.target));
       };
       const fromSnap = await restored();
       assert.deepEqual(said, [], 'the snapshot was used');
@@ -132,6 +140,70 @@ test(
       assert.deepEqual((await restored()).map((e) => e.target).sort(), truth2);
       assert.match(said.join('\n'), /snapshot 1 unusable \(sxt:banlog was trimmed past it\); reading sxt:bans whole/);
     } finally {
+      await store.close();
+      await redis.destroy();
+    }
+  },
+);
+
+test(
+  'from redis without a snapshot: the hash read whole restores what the snapshot restores; bad entries are named and skipped',
+  { timeout: 60_000 },
+  async () => {
+    const redis = new RedisServer();
+    await redis.start();
+    const said: string[] = [];
+    const store = new RedisStore({ url: redis.url, prefix: 'sxh', maxlen: 10_000, buffer: 100_000 }, (l) => said.push(l));
+    try {
+      assert.ok(await store.ready(5000), 'redis answers');
+      const now = Date.now();
+      const recs: BanRecord[] = [];
+      for (let i = 0; i < 70_000; i++)
+        recs.push(ban(`10.${(i >> 16) + 7}.${(i >> 8) & 255}.${i & 255}`, i % 5 ? now + 600_000 + i : null, i % 3 ? 'here' : 'gw-b'));
+      recs.push({ ...ban('192.0.2.9', now + 600_000), origin: 'auto', port: 23, proto: 'tcp', kind: 'syn' });
+      recs.push(ban('198.51.100.1', now - 1000), ban('2001:db8:9::/48', null, 'gw-b'), ban('2001:db8::7', now + 600_000), ban('203.0.113.0/24', now + 600_000));
+      store.record(recs);
+      while (store.health().buffered > 0) await new Promise((r) => setTimeout(r, 10));
+      await store.client.hset(
+        'sxh:bans',
+        '10.99.0.1',
+        '{"op":"ban","targ',
+        '10.99.0.2',
+        JSON.stringify({ ...ban('10.99.0.2', now + 600_000), port: 70000 }),
+        '10.99.0.3',
+        JSON.stringify(ban('10.99.0.4', null)),
+      );
+      const restored = async (opts: { foreign?: boolean } = {}) => {
+        emptyBans(); // more than the fixture's reset() empties
+        k.reset();
+        const service = new BanService({ obj: k.obj } as unknown as Gateway, store, undefined, 'here');
+        const n = await service.restoreStream(store.streamBans(), opts);
+        const listed = await service.list();
+        assert.equal(n, listed.length);
+        return listed.sort((a, b) => a.target.localeCompare(b.target));
+      };
+      const fromHash = await restored();
+      assert.equal(fromHash.length, 70_000 + 4, 'the lapsed ban and the three bad entries left out');
+      assert.deepEqual([...new Set(said)].sort(), [
+        // (list() reads the hash too)
+        'redis: sxh:bans field 10.99.0.1: not valid JSON (truncated or corrupt); skipped',
+        'redis: sxh:bans field 10.99.0.2: port: Too big: expected number to be <=65535; skipped',
+        'redis: sxh:bans field 10.99.0.3: its target is 10.99.0.4; skipped',
+      ]);
+      assert.match(fromHash.find((e) => e.target === '192.0.2.9')!.probe ?? '', /to TCP port 23$/, 'port and protocol come back');
+      assert.equal(fromHash.find((e) => e.target === '10.7.0.0')!.origin, 'fleet');
+      assert.equal((await restored({ foreign: false })).length, recs.filter((r) => r.gateway === 'here' && r.expires !== now - 1000).length);
+      await store.client.hdel('sxh:bans', '10.99.0.1', '10.99.0.2', '10.99.0.3');
+      assert.ok(await store.snapshot(true));
+      said.length = 0;
+      const fromSnap = await restored();
+      // the same bans, origins and times (the seconds left read a little later) as from the snapshot
+      const timeless = (l: ListEntry[]) => l.map((e) => ({ ...e, expires: null, remainingSeconds: e.remainingSeconds === null }));
+      assert.deepEqual(timeless(fromSnap), timeless(fromHash));
+      fromSnap.forEach((e, i) => assert.ok(Math.abs((e.remainingSeconds ?? 0) - (fromHash[i]!.remainingSeconds ?? 0)) <= 30, e.target));
+      assert.deepEqual(said, [], 'the snapshot was used');
+    } finally {
+      emptyBans();
       await store.close();
       await redis.destroy();
     }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { BanRecord } from '../../src/adapters/journal.js';
-import { packBans, packedRecords, unpackBans } from '../../src/core/ban-pack.js';
+import { BanPacker, packBans, packedRecords, unpackBans } from '../../src/core/ban-pack.js';
 
 const ban = (target: string, extra: Partial<BanRecord> = {}): BanRecord => ({
   op: 'ban',
@@ -63,4 +63,34 @@ test('a chunk of the older format (no checksum) is refused by name', () => {
   const old = Buffer.from(packBans([ban('198.51.100.7')]));
   old.write('SXB1', 0, 'latin1');
   assert.throws(() => unpackBans(old), /older format \(SXB1\)/);
+});
+
+test('a packer fills blocks of plain IPv4 bans and refuses the rest, which stay records', () => {
+  const p = new BanPacker(2);
+  const kept = [
+    ban('198.51.100.7', { port: 23, proto: 'tcp', gateway: 'gw-a' }),
+    ban('2001:db8::1'),
+    ban('10.0.0.0/8'),
+    ban('203.0.113.9', { expires: null, origin: 'manual' }),
+  ].filter((b) => !p.add(b));
+  assert.deepEqual(
+    kept.map((b) => b.target),
+    ['2001:db8::1', '10.0.0.0/8'],
+  );
+  assert.ok(p.full);
+  assert.throws(() => p.add(ban('192.0.2.2')), /the block is full/, 'never a ban mistaken for one that does not pack');
+  const first = p.take();
+  assert.equal(p.count, 0, 'a new block');
+  assert.ok(p.add(ban('192.0.2.1', { origin: 'fleet', gateway: 'gw-b' })));
+  const second = p.take();
+  assert.deepEqual(
+    [...packedRecords(first), ...packedRecords(second)].map((b) => [b.target, b.expires, b.origin, b.port, b.proto, b.gateway]),
+    [
+      ['198.51.100.7', 1_800_000_000_000, 'auto', 23, 'tcp', 'gw-a'],
+      ['203.0.113.9', null, 'manual', undefined, undefined, undefined],
+      ['192.0.2.1', 1_800_000_000_000, 'fleet', undefined, undefined, 'gw-b'],
+    ],
+  );
+  assert.deepEqual(first.gateways, ['', 'gw-a'], 'each block names its own gateways');
+  assert.deepEqual(second.gateways, ['', 'gw-b']);
 });

@@ -76,3 +76,62 @@ test('bad records of one read are counted; the first few are kept with their pla
   ]);
   assert.deepEqual(r.drain('bans.jsonl'), [], 'emptied');
 });
+
+test('a stored ban takes the hand-checked fast path only where zod would return it unchanged', () => {
+  const base = {
+    op: 'ban',
+    time: 1_700_000_000_000,
+    target: '198.51.100.7',
+    ttl: 600,
+    expires: 1_700_000_600_000,
+    origin: 'auto',
+    reason: 'scan',
+    by: 'sentry-xdp',
+  };
+  const variants: unknown[] = [
+    base,
+    ban,
+    { ...base, expires: null, ttl: 0 },
+    { ...base, target: '2001:db8::/48' },
+    { ...base, target: '10.0.0.0/8', gateway: 'gw-b' },
+    { ...base, port: 65535, proto: 'udp', kind: 'udp' },
+    { ...base, port: 0, proto: 'icmp' },
+    { ...base, time: 0.5 },
+    { gateway: 'gw-a', ...base }, // keys out of the schema's order: zod reorders them
+    { ...base, extra: 1 }, // a key zod strips
+    { ...base, port: null },
+    { ...base, port: 65536 },
+    { ...base, port: 1.5 },
+    { ...base, ttl: -1 },
+    { ...base, ttl: 2 ** 53 },
+    { ...base, ttl: '600' },
+    { ...base, time: -1 },
+    { ...base, expires: 'soon' },
+    { ...base, origin: 'martian' },
+    { ...base, proto: 'sctp' },
+    { ...base, target: '300.1.1.1' },
+    { ...base, target: '01.2.3.4' },
+    { ...base, target: 7 },
+    { ...base, reason: 'x'.repeat(4096) },
+    { ...base, reason: 'x'.repeat(4097) },
+    { ...base, by: undefined },
+    { ...base, gateway: 5 },
+    { ...base, op: 'unban' },
+    { op: 'unban', time: 1, target: '198.51.100.7', why: 'by hand' },
+    [base],
+    null,
+    'ban',
+  ];
+  for (const schema of [BanRecordSchema, JournalRecordSchema]) {
+    for (const v of variants) {
+      const text = JSON.stringify(v);
+      const fast = check(schema as typeof BanRecordSchema, text);
+      const slow = (schema as typeof BanRecordSchema).safeParse(JSON.parse(text));
+      assert.equal(fast.ok, slow.success, text);
+      if (fast.ok && slow.success) assert.equal(JSON.stringify(fast.value), JSON.stringify(slow.data), `the same record, keys in the same order: ${text}`);
+      if (!fast.ok) assert.match(fast.why, /\S/, text);
+    }
+  }
+  const c = check(BanRecordSchema, JSON.stringify({ ...base, port: 70000 }));
+  assert.deepEqual(c, { ok: false, why: 'port: Too big: expected number to be <=65535' }, 'a bad record is still named by zod');
+});
