@@ -361,7 +361,7 @@ async function daemonRss(): Promise<void> {
     const t0 = Date.now();
     for (let i = 0; i < 600 && !out.includes('alerts follow'); i++) await new Promise((r) => setTimeout(r, 100));
     line(`  started (table adopted, ${N.toLocaleString('en-US')} bans into nftables) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    const pid = Number(readFileSync(`${env.SENTRY_XDP_RUN_DIR}/daemon.pid`, 'utf8'));
+    const pid = Number(readFileSync(`${env.SENTRY_XDP_RUN_DIR}/daemon.pid`, 'utf8').split('\n')[0]);
     const mb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
     for (const wait of [5, 30]) {
       await new Promise((r) => setTimeout(r, (wait === 5 ? 5 : 25) * 1000)); // sweeps of the full table meanwhile

@@ -1180,23 +1180,33 @@ static __always_inline int parse_l4(void *cur, void *end, struct pkt *p, __u8 *k
  * only by the packets that reach them. */
 #define RARE __attribute__((noinline))
 
+/* The start of both rare paths: the config (enabled) and presence entries,
+ * and what the lists say of the source. -1: pass (no entries, sentry-xdp
+ * disabled, or an allowed source, counted); else 1 for a never-ban source, 0. */
+static __always_inline int rare_start(struct pkt *p, struct sx_presence **pr, struct sx_config **cfg)
+{
+	__u32 zero = 0;
+	*pr = bpf_map_lookup_elem(&sentry_presence, &zero);
+	*cfg = bpf_map_lookup_elem(&sentry_config, &zero);
+	if (!p || !*pr || !*cfg || !(*cfg)->enabled)
+		return -1;
+	__u8 listed = allow_kind(p, *pr);
+	if (listed == SX_ALLOW) {
+		count(SX_STAT_ALLOWED);
+		return -1;
+	}
+	return listed == SX_NEVER_BAN;
+}
+
 /* A chain we do not follow (l4 == -3), or a later fragment that overlaps the
  * TCP header: a probe of what we protect, or an evasion fragment. */
 RARE int rare_shape(struct xdp_md *ctx, struct pkt *p, int l4)
 {
-	__u32 zero = 0;
-	if (!p)
+	struct sx_presence *pr;
+	struct sx_config *cfg;
+	int never_ban = rare_start(p, &pr, &cfg);
+	if (never_ban < 0 || !pr || !cfg)
 		return XDP_PASS;
-	struct sx_presence *pr = bpf_map_lookup_elem(&sentry_presence, &zero);
-	struct sx_config *cfg = bpf_map_lookup_elem(&sentry_config, &zero);
-	if (!pr || !cfg || !cfg->enabled)
-		return XDP_PASS;
-	__u8 listed = allow_kind(p, pr);
-	if (listed == SX_ALLOW) {
-		count(SX_STAT_ALLOWED);
-		return XDP_PASS;
-	}
-	__u8 never_ban = listed == SX_NEVER_BAN;
 	if (l4 == -3) {
 		p->dscope = dest_scope(p);
 		if (!p->dscope) {
@@ -1213,19 +1223,11 @@ RARE int rare_shape(struct xdp_md *ctx, struct pkt *p, int l4)
  * on) one more host reached: is it a probe of something we protect? */
 RARE int rare_probe(struct xdp_md *ctx, struct pkt *p, int r, int kind, int sweepable)
 {
-	__u32 zero = 0;
-	if (!p)
+	struct sx_presence *pr;
+	struct sx_config *cfg;
+	int never_ban = rare_start(p, &pr, &cfg);
+	if (never_ban < 0 || !pr || !cfg)
 		return XDP_PASS;
-	struct sx_presence *pr = bpf_map_lookup_elem(&sentry_presence, &zero);
-	struct sx_config *cfg = bpf_map_lookup_elem(&sentry_config, &zero);
-	if (!pr || !cfg)
-		return XDP_PASS;
-	__u8 listed = allow_kind(p, pr);
-	if (listed == SX_ALLOW) {
-		count(SX_STAT_ALLOWED);
-		return XDP_PASS;
-	}
-	__u8 never_ban = listed == SX_NEVER_BAN;
 	if (r > 0)
 		return on_evasion(ctx, p, cfg, never_ban);
 
