@@ -16,7 +16,7 @@ PREFIX ?= /usr/local
 SYSTEMD_UNIT_DIR ?= /etc/systemd/system
 
 BPF_OBJS := build/sentry.bpf.o build/sentry_noct.bpf.o
-BENCH_BPF_OBJS := build/empty.bpf.o build/bench_ringbuf.bpf.o
+BENCH_BPF_OBJS := build/empty.bpf.o build/bench_ringbuf.bpf.o build/libsentry_bench.so
 NATIVE := build/libsentry_shim.so
 
 .PHONY: all build build-dev deps bpf bench-bpf native ts ts-dev lint test test-unit test-kernel bench demo install uninstall clean man completion deb
@@ -55,6 +55,11 @@ native: $(NATIVE)
 build/libsentry_shim.so: native/sentry_shim.c native/sentry_peers.c native/sentry_shim.h bpf/sentry_shared.h
 	@mkdir -p build
 	$(CC) -O2 -g -Wall -Wextra -Werror -fPIC -shared -Ibpf $(LIBBPF_CFLAGS) $(NFCT_CFLAGS) $(filter %.c,$^) -o $@ $(LIBBPF_LIBS) $(NFCT_LIBS) -lpthread
+
+# bench only: the paced ring-buffer producer (bench/producer.ts loads it)
+build/libsentry_bench.so: native/bench_producer.c
+	@mkdir -p build
+	$(CC) -O2 -g -Wall -Wextra -Werror -fPIC -shared $(LIBBPF_CFLAGS) $< -o $@ $(LIBBPF_LIBS) -lpthread
 
 build/abi_dump: native/abi_dump.c bpf/sentry_shared.h
 	@mkdir -p build

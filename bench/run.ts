@@ -8,17 +8,9 @@
  *     and how many were lost.
  */
 import { dataView, decodeEvent, encodeBan, Layout, Origin } from '../src/core/abi.js';
-import {
-  artifactPath,
-  type BpfMap,
-  benchProducerJoin,
-  benchProducerStart,
-  BpfObject,
-  kernelClockNs,
-  PACKAGE_ROOT,
-  RingBuffer,
-} from '../src/adapters/kernel.js';
+import { artifactPath, BpfMap, BpfObject, kernelClockNs, PACKAGE_ROOT, RingBuffer } from '../src/adapters/kernel.js';
 import { Gateway } from '../src/daemon/gateway.js';
+import { benchProducerJoin, benchProducerStart } from './producer.js';
 import { commandRunner, Nft } from '../src/adapters/nft.js';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -226,7 +218,7 @@ async function ringBuffer(): Promise<void> {
   }
   const produced = benchProducerJoin();
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
-  const lost = prod.map('bench_lost').lookup(Buffer.alloc(4))!.readBigUInt64LE(0);
+  const lost = new BpfMap('bench_lost', prod.mapFd('bench_lost'), 4, 8).lookup(Buffer.alloc(4))!.readBigUInt64LE(0);
   const rate = got / secs;
   line(
     `  delivered ${got} of ${produced} in ${secs.toFixed(2)}s = ${Math.round(rate).toLocaleString('en-US')} events/s, ` +

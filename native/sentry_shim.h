@@ -70,8 +70,6 @@ int sx_test_run(int prog_fd, const void *data, uint32_t len, uint32_t repeat,
 
 /* Bench only: a thread that runs prog_fd through BPF_PROG_TEST_RUN `total`
  * times, paced to `rate` runs per second, in chunks of `chunk`. */
-int sx_bench_producer_start(int prog_fd, uint64_t total, uint64_t rate, uint32_t chunk);
-int sx_bench_producer_join(uint64_t *done);
 
 /* Live-peer tracker (sentry_peers.c): one background thread per process that
  * keeps the sentry_peers map (16-byte address, IPv4 v4-mapped -> struct sx_peer)

@@ -65,8 +65,6 @@ interface Shim {
   rb_drain: Fn;
   rb_close: Fn;
   test_run: Fn;
-  producer_start: Fn;
-  producer_join: Fn;
   if_nametoindex: Fn;
   if_indextoname: Fn;
   umount2: Fn;
@@ -116,8 +114,6 @@ function load(): Shim {
     rb_drain: lib.func('sx_rb_drain', 'int', [rbPtr, 'void *', 'uint32_t', 'uint32_t', 'int']),
     rb_close: lib.func('sx_rb_close', 'void', [rbPtr]),
     test_run: lib.func('int sx_test_run(int fd, const void *data, uint32_t len, uint32_t repeat, _Out_ uint32_t *retval, _Out_ uint32_t *duration)'),
-    producer_start: lib.func('int sx_bench_producer_start(int fd, uint64_t total, uint64_t rate, uint32_t chunk)'),
-    producer_join: lib.func('int sx_bench_producer_join(_Out_ uint64_t *done)'),
     if_nametoindex: libc.func('unsigned int if_nametoindex(const char *name)'),
     if_indextoname: libc.func('char *if_indextoname(unsigned int index, _Out_ char *buf)'),
     umount2: libc.func('int umount2(const char *target, int flags)'),
@@ -134,7 +130,7 @@ function lastError(): string {
 }
 
 /** Throws SentryError('KERNEL') for a negative return, naming the operation. */
-export function check(rc: number, what: string, hint?: string): number {
+function check(rc: number, what: string, hint?: string): number {
   if (rc >= 0) return rc;
   const detail = lastError();
   throw Object.assign(new SentryError('KERNEL', `${what}: ${errnoName(rc)}${detail ? ` (${detail})` : ''}`, hint), { errno: -rc });
@@ -168,7 +164,7 @@ export function unmount(dir: string): void {
   load().umount2(dir, 0);
 }
 
-export const AttachMode = { auto: 0, native: 1, generic: 2 } as const;
+const AttachMode = { auto: 0, native: 1, generic: 2 } as const;
 export type AttachModeName = keyof typeof AttachMode;
 export const modeName = (m: number): string => (m === 1 ? 'native' : m === 2 ? 'generic' : m === 3 ? 'offload' : 'none');
 
@@ -355,7 +351,6 @@ const MAP_SIZES: Record<string, [number, number]> = {
   sentry_ratecap: [4, Layout.sx_ratecap.size],
   sentry_stats: [4, 8],
   sentry_port_probes: [4, 8],
-  bench_lost: [4, 8],
 };
 
 /** The filter in front of each exact ban table and allow trie (bpf/sentry_shared.h). */
@@ -487,14 +482,4 @@ export class RingBuffer {
     if (this.handle) load().rb_close(this.handle);
     this.handle = null;
   }
-}
-
-export function benchProducerStart(progFd: number, total: number, rate: number, chunk: number): void {
-  check(load().producer_start(progFd, total, rate, chunk), 'starting the bench producer');
-}
-
-export function benchProducerJoin(): number {
-  const done = [0];
-  check(load().producer_join(done), 'bench producer');
-  return Number(done[0]);
 }

@@ -77,8 +77,8 @@ export interface NftOptions {
   run?: NftRun;
 }
 
-export const DEFAULT_TABLE = 'sentry_xdp';
-export const DEFAULT_BATCH_SIZE = 20_000;
+const DEFAULT_TABLE = 'sentry_xdp';
+const DEFAULT_BATCH_SIZE = 20_000;
 
 const FAMILY = 'inet';
 const PRIORITY_RAW = -300; // before conntrack (-200): banned sources cost no conntrack entry

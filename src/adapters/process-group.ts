@@ -60,7 +60,7 @@ export interface GroupRunOptions {
 }
 
 /** Keeps the last `max` bytes written to it. */
-export class Tail {
+class Tail {
   private chunks: Buffer[] = [];
   private size = 0;
   private dropped = false;

@@ -44,7 +44,7 @@ export interface RedisSettings {
 }
 
 /** Unbans that the other gateways follow: lifted by a person, not lapsed or evicted locally. */
-export function sharedUnban(why: string): boolean {
+function sharedUnban(why: string): boolean {
   return !/expired|evicted|fleet|detach/.test(why);
 }
 

@@ -54,7 +54,6 @@ export const ORIGIN_CODE: Readonly<Record<'auto' | 'manual' | 'imported' | 'flee
   fleet: Origin.FLEET,
 };
 export const ORIGIN_NAME: Readonly<Record<number, 'auto' | 'manual' | 'imported' | 'fleet'>> = { 1: 'auto', 2: 'manual', 3: 'imported', 4: 'fleet' };
-export const EV_ALERT = 1;
 export const EV_F_BANNED = 0x01;
 export const EV_F_BAN_FAILED = 0x02;
 export const EV_F_NEVER_BAN = 0x04;
@@ -71,8 +70,6 @@ export function filterBit(fold: number, log: number): number {
 
 export const DEST_HOST = 1;
 export const DEST_NET = 2;
-/** How long an originator's live TCP connections must have lasted before they shield it from a ban (SX_PEER_SETTLE_NS). */
-export const PEER_SETTLE_NS = 60_000_000_000n;
 /** sx_info feature bits. */
 export const FEAT_CONNTRACK = 0x01;
 export const FEAT_FRAGS = 0x02;

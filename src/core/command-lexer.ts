@@ -32,7 +32,7 @@ export class CommandSyntaxError extends Error {
   }
 }
 
-export type Piece =
+type Piece =
   { kind: 'text'; raw: string; value: string } | { kind: 'gap'; raw: string } | { kind: 'skip'; raw: string } | { kind: 'token'; name: string; plain: boolean };
 
 export interface Lexed {

@@ -78,7 +78,7 @@ function heldBy(flags: number): NotBlockedReason | undefined {
 }
 
 /** Kernel event → Alert, converting kernel clock stamps to wall-clock time. */
-export function toAlert(ev: WireEvent, clockNowNs: number, wallNowMs: number, ifname: (i: number) => string): Alert {
+function toAlert(ev: WireEvent, clockNowNs: number, wallNowMs: number, ifname: (i: number) => string): Alert {
   const wall = (ns: number) => new Date(wallNowMs - (clockNowNs - ns) / 1e6);
   const banned = (ev.flags & EV_F_BANNED) !== 0;
   return {

@@ -33,8 +33,7 @@ export type HookPlan = { kind: 'argv'; argv: string[] } | { kind: 'shell'; scrip
  * PortSentry's modes (tcp, udp, atcp, audp, stcp, sudp), `manual` for bans typed by an admin, and
  * `icmp` / `ip` for the probes PortSentry never saw (ping sweeps, IPv6 header-chain evasion).
  */
-export const HOOK_MODES = ['tcp', 'udp', 'atcp', 'audp', 'stcp', 'sudp', 'manual', 'icmp', 'ip'] as const;
-export type HookMode = (typeof HOOK_MODES)[number];
+const HOOK_MODES = ['tcp', 'udp', 'atcp', 'audp', 'stcp', 'sudp', 'manual', 'icmp', 'ip'] as const;
 
 const TOKEN_NAMES = ['TARGET', 'PORT', 'MODE'] as const;
 type TokenName = (typeof TOKEN_NAMES)[number];

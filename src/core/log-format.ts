@@ -3,7 +3,7 @@ import { Kind, kindKey, scanName, tcpFlagNames } from './scan-kind.js';
 import { hostName } from './text.js';
 import { formatDuration } from './ttl.js';
 
-export { protoName, type Alert, type AlertProto } from './events.js';
+export type { Alert } from './events.js';
 
 /** " to TCP port: 23" where the protocol has ports; a sweep also says how many hosts it reached. */
 function target(a: Alert, portWord: string): string {
@@ -76,7 +76,7 @@ export function spoofedLine(a: Pick<Alert, 'source'>): string {
 }
 
 /** Why a source that crossed the trigger was not banned (after `attackalert: `). */
-export function notBlockedText(e: NotBlocked): string {
+function notBlockedText(e: NotBlocked): string {
   switch (e.reason) {
     case 'live-connection':
       return spoofedLine(e);
@@ -87,13 +87,13 @@ export function notBlockedText(e: NotBlocked): string {
   }
 }
 
-export function fleetBanText(e: FleetBanApplied): string {
+function fleetBanText(e: FleetBanApplied): string {
   const left = e.expires === null ? 'permanent' : formatDuration(e.leftSeconds);
   return `Host ${e.target} has been blocked via fleet ban from gateway ${e.gateway ?? '?'} (ban ${left})`;
 }
 
 /** The summary line (PortSentry's attackalert: prefix, so log filters see it). */
-export function floodLine(s: FloodSummary): string {
+function floodLine(s: FloodSummary): string {
   const parts: string[] = [];
   if (s.deferred) parts.push(`${s.deferred} source(s) probed one port during a flood of single probes and were not banned (a second port bans them)`);
   if (s.summarised) parts.push(`${s.summarised} more alert(s) than the log takes one by one`);

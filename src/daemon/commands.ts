@@ -55,7 +55,7 @@ export interface AttachOptions {
 }
 
 /** Lines for ports that became or stopped being tripwires since the last look, and why. */
-export function watchChanges(before: WatchSet, after: WatchSet, was: Listeners, now: Listeners): string[] {
+function watchChanges(before: WatchSet, after: WatchSet, was: Listeners, now: Listeners): string[] {
   const out: string[] = [];
   for (const proto of ['tcp', 'udp'] as const) {
     const b = new Set(before[proto]);

@@ -147,7 +147,7 @@ export interface BanTableView {
 }
 
 /** Where bans begin and end everywhere but the kernel table (BanService). */
-export interface BanLifecycle {
+interface BanLifecycle {
   began(reqs: readonly BanRequest[]): Promise<void>;
   ended(gone: readonly EndedBan[], how: Ending): Promise<void>;
 }
@@ -341,7 +341,7 @@ function cachedIfname(): (i: number) => string {
 }
 
 /** The real kernel side: the pinned ring buffer, the kernel clock, the prog pin and the flood counters. */
-export function kernelSide(gw: Gateway, ifname: (i: number) => string): KernelSide {
+function kernelSide(gw: Gateway, ifname: (i: number) => string): KernelSide {
   const size = Layout.sx_event.size;
   const rb = new RingBuffer(gw.obj.mapFd('sentry_events'), size, 4096);
   return {

@@ -23,7 +23,6 @@ const PROBE_STATS = [
 ];
 
 export type { FloodSummary } from '../core/events.js';
-export { floodLine } from '../core/log-format.js';
 
 /** What the daemon needs of the flood counters (FloodWatch; a fake in tests). */
 export interface FloodSource {

@@ -29,7 +29,7 @@ export interface OutputSinks {
 }
 
 /** The sinks as the config sets them. */
-export function configuredSinks(cfg: Config, info: (line: string) => void): OutputSinks {
+function configuredSinks(cfg: Config, info: (line: string) => void): OutputSinks {
   const syslog = cfg.syslog.enabled ? new Syslog({ path: cfg.syslog.path, facility: cfg.syslog.facility, tag: cfg.syslog.tag, report: info }) : undefined;
   const names = cfg.resolve_host ? new NameCache() : undefined;
   const notifier =
