@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ABI_VERSION } from '../../src/core/abi.js';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { ATK4, BIN, createLab, describeRun, GW4, requireTools, run, sleep } from '../helpers/lab.js';
 
 test(
@@ -37,36 +37,45 @@ test(
   },
 );
 
-test('pinned maps of another ABI version are refused with one line, and nothing in them is overwritten', { timeout: 60_000 }, async (t) => {
-  requireTools('bpftool');
-  const lab = createLab(t);
-  const a = await lab.cli(['attach', lab.gwIf, '--no-daemon']);
-  assert.equal(a.code, 0, describeRun(a));
-  const b = await lab.cli(['ban', '203.0.113.9', '--ttl', '1h']);
-  assert.equal(b.code, 0, describeRun(b));
-  const info = `${lab.pinRoot}/sentry_info`;
-  const other = ABI_VERSION + 1;
-  const w = await run(['bpftool', 'map', 'update', 'pinned', info, 'key', '0', '0', '0', '0', 'value', String(other), '0', '0', '0', '0', '0', '0', '0']);
-  assert.equal(w.code, 0, describeRun(w));
-  const dumpBans = async () => (await run(['bpftool', '-j', 'map', 'dump', 'pinned', `${lab.pinRoot}/sentry_bans_v4`])).stdout;
-  const before = await dumpBans();
-  for (const args of [['attach', lab.gwIf], ['status'], ['ban', '203.0.113.10']]) {
-    const r = await lab.cli(args, { timeoutMs: 15_000 });
-    assert.notEqual(r.code, 0, `refused: ${describeRun(r)}`);
-    assert.match(
-      r.stderr,
-      new RegExp(`holds the maps of another sentry-xdp version \\(ABI ${other}, this one is ${ABI_VERSION}\\); run \`sentry-xdp detach --all\``),
-      describeRun(r),
-    );
-    assert.equal(r.stderr.trim().split('\n').length, 1, `one line: ${r.stderr}`);
-  }
-  await sleep(100);
-  assert.equal(await dumpBans(), before, 'the ban table is as it was');
-  const again = await run(['bpftool', '-j', 'map', 'lookup', 'pinned', info, 'key', '0', '0', '0', '0']);
-  assert.match(again.stdout, new RegExp(`"value":\\["0x0${other}"`), `sentry_info still says ABI ${other}: ${again.stdout}`);
-  const gone = await lab.cli(['detach', '--all']);
-  assert.equal(gone.code, 0, `detach --all removes maps of another version: ${describeRun(gone)}`);
-});
+test(
+  'pinned maps of another ABI version (another layout too) are refused with one line, and nothing in them is overwritten',
+  { timeout: 60_000 },
+  async (t) => {
+    requireTools('bpftool');
+    const lab = createLab(t);
+    const a = await lab.cli(['attach', lab.gwIf, '--no-daemon']);
+    assert.equal(a.code, 0, describeRun(a));
+    const b = await lab.cli(['ban', '203.0.113.9', '--ttl', '1h']);
+    assert.equal(b.code, 0, describeRun(b));
+    const info = `${lab.pinRoot}/sentry_info`;
+    const other = ABI_VERSION + 1;
+    const w = await run(['bpftool', 'map', 'update', 'pinned', info, 'key', '0', '0', '0', '0', 'value', String(other), '0', '0', '0', '0', '0', '0', '0']);
+    assert.equal(w.code, 0, describeRun(w));
+    // as an older version left it: a map of another layout, which libbpf would refuse to reuse with an error of its own
+    const presence = `${lab.pinRoot}/sentry_presence`;
+    rmSync(presence);
+    const old = await run(['bpftool', 'map', 'create', presence, 'type', 'array', 'key', '4', 'value', '16', 'entries', '1', 'name', 'sentry_presence']);
+    assert.equal(old.code, 0, describeRun(old));
+    const dumpBans = async () => (await run(['bpftool', '-j', 'map', 'dump', 'pinned', `${lab.pinRoot}/sentry_bans_v4`])).stdout;
+    const before = await dumpBans();
+    for (const args of [['attach', lab.gwIf], ['status'], ['ban', '203.0.113.10']]) {
+      const r = await lab.cli(args, { timeoutMs: 15_000 });
+      assert.notEqual(r.code, 0, `refused: ${describeRun(r)}`);
+      assert.match(
+        r.stderr,
+        new RegExp(`holds the maps of another sentry-xdp version \\(ABI ${other}, this one is ${ABI_VERSION}\\); run \`sentry-xdp detach --all\``),
+        describeRun(r),
+      );
+      assert.equal(r.stderr.trim().split('\n').length, 1, `one line: ${r.stderr}`);
+    }
+    await sleep(100);
+    assert.equal(await dumpBans(), before, 'the ban table is as it was');
+    const again = await run(['bpftool', '-j', 'map', 'lookup', 'pinned', info, 'key', '0', '0', '0', '0']);
+    assert.match(again.stdout, new RegExp(`"value":\\["0x0${other}"`), `sentry_info still says ABI ${other}: ${again.stdout}`);
+    const gone = await lab.cli(['detach', '--all']);
+    assert.equal(gone.code, 0, `detach --all removes maps of another version: ${describeRun(gone)}`);
+  },
+);
 
 test('a reload refused for capacity (5 000 ttl_rules) leaves the kernel exactly as it was: a scan is still banned', { timeout: 60_000 }, async (t) => {
   requireTools('bpftool', 'nmap');
