@@ -255,12 +255,15 @@ struct {
 	__type(value, struct sx_config);
 } sentry_config SEC(".maps");
 
-/* Entry counts of the LPM tries: key = 0, value = struct sx_presence. */
+/* Entry counts of the LPM tries: key = 0, value = struct sx_presence.
+ * Mmapable: user space stores each count on its own (sx_u32_store), so the
+ * CLI and the daemon writing different counts never undo each other. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct sx_presence);
+	__uint(map_flags, BPF_F_MMAPABLE);
 } sentry_presence SEC(".maps");
 
 /* Protected destinations: key = prefix + address, value = SX_DEST_*. This
@@ -538,8 +541,12 @@ static __always_inline __u64 coarse_now(void)
 	if (!c)
 		return bpf_ktime_get_coarse_ns();
 	if (c->jiffies != j) {
-		c->ns = bpf_ktime_get_coarse_ns();
-		c->jiffies = j;
+		/* jiffies move before the coarse clock does: latch the tick only once
+		 * the clock has moved too, or this CPU would keep the old time for it */
+		__u64 ns = bpf_ktime_get_coarse_ns();
+		if (ns != c->ns)
+			c->jiffies = j;
+		c->ns = ns;
 	}
 	return c->ns;
 }
@@ -567,6 +574,15 @@ static __always_inline struct sx_dropslot *drop_slot(struct pkt *p)
 	return bpf_map_lookup_elem(&sentry_drops, &i);
 }
 
+/* An IPv6 source written v4-mapped (spoofed: no stack sends one) has the 16
+ * bytes of the IPv4 address: its bans are never cached, nor looked up in the
+ * cache, so neither family can take the other's cached ban. */
+static __always_inline int cacheable(struct pkt *p)
+{
+	__u32 *a = p->saddr.in6_u.u6_addr32;
+	return p->family == 4 || a[0] || a[1] || a[2] != bpf_htonl(0xffff);
+}
+
 static __always_inline int slot_is(struct sx_dropslot *s, struct pkt *p)
 {
 	__u32 *a = (__u32 *)s->addr;
@@ -579,14 +595,16 @@ static __always_inline int slot_is(struct sx_dropslot *s, struct pkt *p)
 static __always_inline struct sx_dropslot *cached_ban(struct pkt *p, __u64 epoch)
 {
 	struct sx_dropslot *s = drop_slot(p);
-	if (!s || s->epoch != epoch + 1 || !slot_is(s, p))
+	if (!s || s->epoch != epoch + 1 || !slot_is(s, p) || !cacheable(p))
 		return NULL;
 	if (s->expires_ns && s->expires_ns <= coarse_now())
 		return NULL;
 	return s;
 }
 
-/* `epoch`: sentry_ban_epoch as read before the lookup that found b. */
+/* `epoch`: sentry_ban_epoch as read before the lookup that found b. The
+ * slot's epoch is voided first and set last, so a run nested on this CPU
+ * never matches a half-written slot. */
 static __always_inline void count_drop(struct pkt *p, struct sx_ban *b, __u64 epoch)
 {
 	struct sx_dropslot *s = drop_slot(p);
@@ -594,24 +612,25 @@ static __always_inline void count_drop(struct pkt *p, struct sx_ban *b, __u64 ep
 		__sync_fetch_and_add(&b->drops, 1);
 		return;
 	}
+	s->epoch = 0;
+	if (!slot_is(s, p)) {
+		__u32 *a = (__u32 *)s->addr;
+		if (s->drops) {
+			struct sx_ban *old;
+			if (a[0] == 0 && a[1] == 0 && a[2] == bpf_htonl(0xffff))
+				old = bpf_map_lookup_elem(&sentry_bans_v4, &a[3]);
+			else
+				old = bpf_map_lookup_elem(&sentry_bans_v6, s->addr);
+			if (old)
+				__sync_fetch_and_add(&old->drops, s->drops);
+		}
+		__builtin_memcpy(s->addr, &p->saddr, 16);
+		s->drops = 0;
+	}
+	s->drops += 1;
 	s->expires_ns = b->expires_ns;
-	s->epoch = epoch + 1;
-	if (slot_is(s, p)) {
-		s->drops += 1;
-		return;
-	}
-	__u32 *a = (__u32 *)s->addr;
-	if (s->drops) {
-		struct sx_ban *old;
-		if (a[0] == 0 && a[1] == 0 && a[2] == bpf_htonl(0xffff))
-			old = bpf_map_lookup_elem(&sentry_bans_v4, &a[3]);
-		else
-			old = bpf_map_lookup_elem(&sentry_bans_v6, s->addr);
-		if (old)
-			__sync_fetch_and_add(&old->drops, s->drops);
-	}
-	__builtin_memcpy(s->addr, &p->saddr, 16);
-	s->drops = 1;
+	if (cacheable(p))
+		s->epoch = epoch + 1;
 }
 
 /* SX_ALLOW, SX_NEVER_BAN, or 0 when the source is on neither list. The trie
@@ -663,7 +682,7 @@ static __always_inline int under_cap(struct sx_config *cfg, __u64 now)
 	struct sx_ratecap *rc = bpf_map_lookup_elem(&sentry_ratecap, &zero);
 	if (!rc)
 		return 1;
-	if (now - rc->minute_start_ns > 60000000000ULL) {
+	if ((__s64)(now - rc->minute_start_ns) > 60000000000LL) {
 		rc->minute_start_ns = now;
 		rc->bans = 0;
 	}
@@ -753,7 +772,8 @@ static __always_inline __u8 dest_scope(struct pkt *p)
 	__u32 *d = p->daddr.in6_u.u6_addr32;
 	__u32 slot = sx_filter_bit(d[0] ^ d[1] ^ d[2] ^ d[3], SX_HOST_SLOTS_LOG);
 	struct sx_host_slot *h = bpf_map_lookup_elem(&sentry_hosts, &slot);
-	if (h && h->scope) {
+	/* slots hold IPv4 addresses v4-mapped: an IPv6 packet to ::ffff:a.b.c.d goes to the trie */
+	if (h && h->scope && (p->family == 4 || d[0] || d[1] || d[2] != bpf_htonl(0xffff))) {
 		__u32 *a = (__u32 *)h->addr;
 		if (a[0] == d[0] && a[1] == d[1] && a[2] == d[2] && a[3] == d[3])
 			return h->scope;
@@ -942,9 +962,9 @@ static __always_inline struct sx_flood *flood_now(__u64 now)
 {
 	__u32 zero = 0;
 	struct sx_flood *f = bpf_map_lookup_elem(&sentry_flood, &zero);
-	if (f && now - f->second_start_ns > 1000000000ULL) {
+	if (f && (__s64)(now - f->second_start_ns) > 1000000000LL) {
 		/* a second with no crossing at all in between leaves no pressure behind */
-		f->crossings_prev = now - f->second_start_ns > 2000000000ULL ? 0 : f->crossings;
+		f->crossings_prev = (__s64)(now - f->second_start_ns) > 2000000000LL ? 0 : f->crossings;
 		f->crossings = 0;
 		f->alerts = 0;
 		f->second_start_ns = now;
@@ -1042,7 +1062,7 @@ static __always_inline int on_probe(struct xdp_md *ctx, struct pkt *p, __u8 kind
 	/* A source we banned that probes again got here past the ban check: its
 	 * ban lapsed or was lifted. Judge it afresh; no stale "already blocked". */
 	__u16 port = bpf_ntohs(p->dport);
-	if (!st || st->banned || now - st->window_start_ns > cfg->window_ns) {
+	if (!st || st->banned || (__s64)(now - st->window_start_ns) > (__s64)cfg->window_ns) {
 		struct sx_source fresh = { .window_start_ns = now, .last_ns = now, .first_port = port };
 		bpf_map_update_elem(&sentry_sources, &p->saddr, &fresh, BPF_ANY);
 		st = bpf_map_lookup_elem(&sentry_sources, &p->saddr);
@@ -1087,7 +1107,7 @@ static __always_inline int on_sweep(struct xdp_md *ctx, struct pkt *p, struct sx
 				    __u8 never_ban)
 {
 	struct sx_sweep *st = bpf_map_lookup_elem(&sentry_sweeps, &p->saddr);
-	if (!st || now - st->window_start_ns > cfg->window_ns) {
+	if (!st || (__s64)(now - st->window_start_ns) > (__s64)cfg->window_ns) {
 		struct sx_sweep fresh = { .window_start_ns = now };
 		bpf_map_update_elem(&sentry_sweeps, &p->saddr, &fresh, BPF_ANY);
 		st = bpf_map_lookup_elem(&sentry_sweeps, &p->saddr);

@@ -451,6 +451,21 @@ int sx_filter_add(int filter_fd, const void *keys, uint32_t count, uint32_t key_
 	return set;
 }
 
+/* One u32 of the first page of an mmapable array, stored atomically: the
+ * other fields of the value stay as whoever else wrote them left them. */
+int sx_u32_store(int fd, uint32_t offset, uint32_t value)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	if (offset % 4 || offset + 4 > (uint32_t)page)
+		return -EINVAL;
+	uint32_t *v = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (v == MAP_FAILED)
+		return -errno;
+	__atomic_store_n(&v[offset / 4], value, __ATOMIC_SEQ_CST);
+	munmap(v, page);
+	return 0;
+}
+
 int sx_epoch_bump(int epoch_fd)
 {
 	long page = sysconf(_SC_PAGESIZE);

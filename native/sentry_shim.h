@@ -52,6 +52,7 @@ int sx_map_update_batch(int fd, const void *keys, const void *vals, uint32_t cou
 int sx_filter_add(int filter_fd, const void *keys, uint32_t count, uint32_t key_size);
 /* Raises sentry_ban_epoch by one (atomically, through mmap) after a write or
  * delete of exact bans: the program's cached bans of older epochs are void. */
+int sx_u32_store(int fd, uint32_t offset, uint32_t value);
 int sx_epoch_bump(int epoch_fd);
 int sx_map_delete_batch(int fd, const void *keys, uint32_t count, uint32_t key_size);
 int sx_map_dump(int fd, void *keys, void *vals, uint32_t max, uint32_t key_size, uint32_t val_size);

@@ -48,6 +48,7 @@ interface Shim {
   stats_read: Fn;
   map_update: Fn;
   map_lookup: Fn;
+  u32_store: Fn;
   map_delete: Fn;
   map_update_batch: Fn;
   map_delete_batch: Fn;
@@ -102,6 +103,7 @@ function load(): Shim {
     map_delete_batch: lib.func('int sx_map_delete_batch(int fd, const void *keys, uint32_t count, uint32_t ks)'),
     filter_add: lib.func('int sx_filter_add(int fd, const void *keys, uint32_t count, uint32_t ks)'),
     epoch_bump: lib.func('int sx_epoch_bump(int fd)'),
+    u32_store: lib.func('int sx_u32_store(int fd, uint32_t offset, uint32_t value)'),
     map_dump: lib.func('int sx_map_dump(int fd, void *keys, void *vals, uint32_t max, uint32_t ks, uint32_t vs)'),
     map_count: lib.func('int sx_map_count(int fd, uint32_t ks)'),
     map_lookup_step: lib.func('int sx_map_lookup_step(int fd, void *token, int first, void *keys, void *vals, uint32_t max, void *done)'),
@@ -230,6 +232,10 @@ export class BpfMap {
     if (rc === -2) return undefined;
     check(rc, `reading ${this.name}`);
     return v;
+  }
+  /** Stores one u32 of entry 0 of an mmapable array atomically, leaving the value's other fields alone. */
+  storeU32(offset: number, value: number): void {
+    check(load().u32_store(this.fd, offset, value), `updating ${this.name}`);
   }
   /** Returns false when the key was absent. */
   delete(key: Buffer): boolean {

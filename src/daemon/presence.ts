@@ -24,10 +24,9 @@ export class Presence {
     return this.map.lookup(this.key)!.readUInt32LE(this.offset(t));
   }
 
+  /** One count alone: a CLI and the daemon writing different counts at once never undo each other. */
   private write(t: Trie, n: number): void {
-    const v = this.map.lookup(this.key)!;
-    v.writeUInt32LE(n, this.offset(t));
-    this.map.update(this.key, v);
+    this.map.storeU32(this.offset(t), n);
   }
 
   /** Before an insert: make sure the program looks in this trie. */

@@ -587,6 +587,20 @@ describe('XDP program (BPF_PROG_TEST_RUN)', () => {
     assert.deepEqual(k.run(pkt), { verdict: XDP_PASS, delta: pass({ ALLOWED: 1 }) }, 'allowed');
   });
 
+  test('an IPv6 source written v4-mapped never takes the cached ban of its IPv4 address', () => {
+    k.reset();
+    // 198.18.6.57 and ::ffff:198.18.6.57 fall in one drop slot, and 198.18.249.198 sets the IPv6 source's filter bit
+    const v4 = '198.18.6.57';
+    ban(v4, 600)(k);
+    ban('198.18.249.198', 600)(k);
+    const v4pkt = packet({ src: v4, proto: 'tcp', dport: 80, flags: TH.ACK });
+    for (let i = 0; i < 3; i++) assert.equal(k.run(v4pkt).verdict, XDP_DROP, 'the IPv4 address is banned (and cached)');
+    const v6pkt = packet({ src: A6, proto: 'tcp', dport: 80, flags: TH.ACK });
+    Buffer.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 198, 18, 6, 57]).copy(v6pkt, 14 + 8); // the IPv6 source address
+    assert.deepEqual(k.run(v6pkt), { verdict: XDP_PASS, delta: pass() }, '::ffff:198.18.6.57 over IPv6 is not banned');
+    assert.equal(k.run(v4pkt).verdict, XDP_DROP, 'and the IPv4 ban still holds');
+  });
+
   test('a probe to an address of this host found in its slot alone or in the trie alone is the same probe', () => {
     for (const [src, dst] of [
       [A4, '198.18.0.1'],
