@@ -37,28 +37,41 @@ export class AllowList {
    * count is raised before the insert, like the trie's own.
    */
   add(c: Cidr, value: number = ALLOW): void {
-    const trie = c.family === 4 ? 'allow_v4' : 'allow_v6';
-    const m = c.family === 4 ? this.v4 : this.v6;
-    this.presence.raise(trie);
-    if (c.prefix < hostPrefix(c)) this.presence.raise(wideOf(c));
-    m.update(lpmKey(c), Buffer.from([value]));
-    this.presence.recount(trie, m);
-    this.presence.recountWide(wideOf(c), m, hostPrefix(c));
+    this.insert(c, value);
+    this.settle(c.family);
   }
 
-  /** Makes the kernel lists exactly `want` (canonical CIDR text → value). */
+  /** Makes the kernel lists exactly `want` (canonical CIDR text → value), counting once at the end. */
   sync(want: ReadonlyMap<string, { net: Cidr; value: number }>): void {
     const have = new Map(this.entries().map((e) => [e.net.text, e]));
-    for (const [text, e] of have) if (want.get(text)?.value !== e.value) this.remove(e.net);
-    for (const [text, w] of want) if (have.get(text)?.value !== w.value) this.add(w.net, w.value);
+    for (const [text, e] of have) if (want.get(text)?.value !== e.value) this.mapOf(e.net).delete(lpmKey(e.net));
+    for (const [text, w] of want) if (have.get(text)?.value !== w.value) this.insert(w.net, w.value);
+    this.settle(4);
+    this.settle(6);
   }
 
   remove(c: Cidr): boolean {
-    const m = c.family === 4 ? this.v4 : this.v6;
-    const gone = m.delete(lpmKey(c));
-    this.presence.recount(c.family === 4 ? 'allow_v4' : 'allow_v6', m);
-    this.presence.recountWide(wideOf(c), m, hostPrefix(c));
+    const gone = this.mapOf(c).delete(lpmKey(c));
+    this.settle(c.family);
     return gone;
+  }
+
+  private mapOf(c: Cidr): BpfMap {
+    return c.family === 4 ? this.v4 : this.v6;
+  }
+
+  /** The counts are raised before the insert, so the kernel never skips a trie that holds the entry. */
+  private insert(c: Cidr, value: number): void {
+    this.presence.raise(c.family === 4 ? 'allow_v4' : 'allow_v6');
+    if (c.prefix < hostPrefix(c)) this.presence.raise(wideOf(c));
+    this.mapOf(c).update(lpmKey(c), Buffer.from([value]));
+  }
+
+  /** After inserts or deletes: the exact counts of one family's trie. */
+  private settle(family: 4 | 6): void {
+    const m = family === 4 ? this.v4 : this.v6;
+    this.presence.recount(family === 4 ? 'allow_v4' : 'allow_v6', m);
+    this.presence.recountWide(family === 4 ? 'wide_v4' : 'wide_v6', m, family === 4 ? 32 : 128);
   }
 
   entries(): Array<{ net: Cidr; value: number }> {
